@@ -1,0 +1,1 @@
+"""Domain logic with no I/O: validators, the billing calculator, calendars, barcodes and documents."""

@@ -1,0 +1,1 @@
+"""Cuponera test suite."""
