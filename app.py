@@ -1,0 +1,212 @@
+"""The app factory: the only place that wires settings, clients, blueprints, errors and CLI commands."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import click
+from quart import Quart, Request, g, has_request_context
+from quart_auth import QuartAuth
+from quart_cors import cors
+from quart_rate_limiter import RateLimiter
+from quart_schema import Info, QuartSchema
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.sql_client import SqlClient
+from config import Settings, load_settings
+from controllers import auth_controller, demo_controller, tenant_controller
+from controllers.errors import DomainError
+from routes import auth_routes, health_routes, tenant_routes
+from routes.common import close_request_session
+from routes.errors import MalformedJson, register_error_handlers
+from routes.openapi import CuponeraOpenAPIProvider
+from routes.security import CSRF_HEADER, REQUEST_ID_HEADER, install_security
+
+T = TypeVar("T")
+
+API_VERSION = "1.0.0"
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class AppServices:
+    """Clients and policies created at startup and handed to controllers by the routes."""
+
+    settings: Settings
+    sql: SqlClient | None
+    dummy_hash: str
+    lockout_policy: auth_controller.LockoutPolicy
+
+
+class CuponeraRequest(Request):
+    """A request whose malformed JSON body becomes a 400 problem, not an HTML page."""
+
+    def on_json_loading_failed(self, error: Exception) -> Any:
+        """Raise our own BadRequest subclass so the error handler can name it."""
+        raise MalformedJson(description="The request body is not valid JSON.")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every log record with the request id, when there is one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add `request_id` to the record."""
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """One console handler with the request id in every line."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not getattr(h, "_cuponera", False)]
+    handler._cuponera = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Quart:
+    """Build the Quart app: defaults, then the environment, then `config` overrides."""
+    settings = load_settings(config)
+    configure_logging(settings.LOG_LEVEL)
+
+    app = Quart(__name__)
+    app.request_class = CuponeraRequest
+    app.secret_key = settings.SECRET_KEY
+    app.config.update(
+        SECRET_KEY=settings.SECRET_KEY,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        QUART_AUTH_COOKIE_NAME="cuponera_session",
+        QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
+        QUART_AUTH_COOKIE_SAMESITE=settings.COOKIE_SAMESITE,
+        QUART_AUTH_COOKIE_HTTP_ONLY=True,
+        QUART_AUTH_DURATION=settings.SESSION_HOURS * 3600,
+        QUART_AUTH_SALT="cuponera.session",
+        QUART_SCHEMA_CONVERSION_PREFERENCE="pydantic",
+    )
+    services = AppServices(
+        settings=settings,
+        sql=None,
+        dummy_hash=auth_controller.make_dummy_hash(settings.BCRYPT_ROUNDS),
+        lockout_policy=auth_controller.LockoutPolicy(
+            threshold=settings.LOCKOUT_THRESHOLD,
+            window=timedelta(minutes=settings.LOCKOUT_WINDOW_MINUTES),
+            lock_for=timedelta(minutes=settings.LOCKOUT_MINUTES),
+        ),
+    )
+    app.extensions["cuponera"] = services
+
+    install_security(app)
+    QuartAuth(app)
+    QuartSchema(
+        app,
+        info=Info(title="Cuponera API", version=API_VERSION, description="Utility billing and self-service."),
+        openapi_provider_class=CuponeraOpenAPIProvider,
+        redoc_ui_path=None,
+        scalar_ui_path=None,
+    )
+    RateLimiter(app, enabled=settings.RATE_LIMIT_ENABLED)
+    if settings.CORS_ORIGINS:
+        app = cors(
+            app,
+            allow_origin=list(settings.CORS_ORIGINS),
+            allow_credentials=True,
+            allow_headers=["Content-Type", CSRF_HEADER, "Idempotency-Key", "X-Tenant-ID", REQUEST_ID_HEADER],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            max_age=600,
+        )
+    register_error_handlers(app)
+
+    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp):
+        app.register_blueprint(blueprint)
+
+    @app.before_serving
+    async def open_clients() -> None:
+        services.sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+
+    @app.after_serving
+    async def close_clients() -> None:
+        if services.sql is not None:
+            await services.sql.dispose()
+            services.sql = None
+
+    app.teardown_appcontext(close_request_session)
+    _register_cli(app, services)
+    return app
+
+
+def _run_with_session(services: AppServices, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run one async unit of CLI work on a fresh engine and session."""
+
+    async def runner() -> T:
+        sql = SqlClient(services.settings.DATABASE_URL, schema=services.settings.DATABASE_SCHEMA)
+        try:
+            async with sql.session_scope(write=True) as session:
+                return await work(session)
+        finally:
+            await sql.dispose()
+
+    return asyncio.run(runner())
+
+
+def _register_cli(app: Quart, services: AppServices) -> None:
+    """CLI commands: `.venv/bin/quart --app app <command>`."""
+
+    @app.cli.command("create-user")
+    @click.option("--email", required=True, help="Login email.")
+    @click.option("--role", required=True, type=click.Choice(["customer", "operator", "admin"]))
+    @click.option("--full-name", default="", help="Display name.")
+    @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
+    def create_user_command(email: str, role: str, full_name: str, tenant_code: str | None) -> None:
+        """Create a login. The password is read from stdin (piped) or a hidden prompt, never an argument."""
+        if sys.stdin.isatty():
+            password = getpass.getpass("Password: ")
+            if getpass.getpass("Repeat password: ") != password:
+                raise click.ClickException("The passwords differ.")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+
+        async def work(session: AsyncSession) -> str:
+            tenant = await tenant_controller.resolve_public_tenant(session=session, code=tenant_code)
+            user = await auth_controller.create_user(
+                session=session,
+                tenant=tenant,
+                email=email,
+                password=password,
+                role=role,
+                full_name=full_name,
+                rounds=services.settings.BCRYPT_ROUNDS,
+            )
+            return f"created {user.role} {user.email} (id {user.id}) in tenant {tenant.code}"
+
+        try:
+            click.echo(_run_with_session(services, work))
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+
+    @app.cli.command("seed-demo")
+    def seed_demo_command() -> None:
+        """Load demo data once (when DEMO_DATA is on) and print the demo logins."""
+        if not services.settings.demo_data:
+            click.echo("DEMO_DATA is off; no demo data loaded.")
+            return
+
+        async def work(session: AsyncSession) -> list[str]:
+            return await demo_controller.seed_demo(
+                session=session,
+                var_dir=services.settings.VAR_DIR,
+                rounds=services.settings.BCRYPT_ROUNDS,
+            )
+
+        for line in _run_with_session(services, work):
+            click.echo(line)

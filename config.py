@@ -1,0 +1,162 @@
+"""Typed configuration read from the environment (and an optional `.env` file)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_VAR_DIR = ROOT / "var"
+DEVELOPMENT = "development"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot start the app; the message says what to set."""
+
+
+def _bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        return tuple(value)
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting the app reads, with its default."""
+
+    ENV: str = DEVELOPMENT
+    DATABASE_URL: str = ""
+    DATABASE_SCHEMA: str | None = None
+    SECRET_KEY: str = ""
+    PORT: int = 8000
+    CORS_ORIGINS: tuple[str, ...] = ()
+    COOKIE_SECURE: bool | None = None
+    COOKIE_SAMESITE: str = "Lax"
+    DEMO_DATA: bool | None = None
+    LOG_LEVEL: str = "INFO"
+    VAR_DIR: Path = DEFAULT_VAR_DIR
+    SESSION_HOURS: int = 12
+    LOGIN_RATE_LIMIT_PER_MINUTE: int = 30
+    LOOKUP_RATE_LIMIT_PER_MINUTE: int = 30
+    RATE_LIMIT_ENABLED: bool = True
+    BCRYPT_ROUNDS: int = 12
+    LOCKOUT_THRESHOLD: int = 5
+    LOCKOUT_WINDOW_MINUTES: int = 15
+    LOCKOUT_MINUTES: int = 15
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_development(self) -> bool:
+        """True for a local development or test install."""
+        return self.ENV in {DEVELOPMENT, "test"}
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the database is the embedded SQLite file."""
+        return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Secure cookies everywhere but local development, unless set explicitly."""
+        return (not self.is_development) if self.COOKIE_SECURE is None else self.COOKIE_SECURE
+
+    @property
+    def demo_data(self) -> bool:
+        """Demo data is on by default for the embedded SQLite database only."""
+        return self.is_sqlite if self.DEMO_DATA is None else self.DEMO_DATA
+
+
+_CONVERTERS = {
+    "PORT": int,
+    "SESSION_HOURS": int,
+    "LOGIN_RATE_LIMIT_PER_MINUTE": int,
+    "LOOKUP_RATE_LIMIT_PER_MINUTE": int,
+    "BCRYPT_ROUNDS": int,
+    "LOCKOUT_THRESHOLD": int,
+    "LOCKOUT_WINDOW_MINUTES": int,
+    "LOCKOUT_MINUTES": int,
+    "CORS_ORIGINS": _list,
+    "COOKIE_SECURE": _bool,
+    "DEMO_DATA": _bool,
+    "RATE_LIMIT_ENABLED": _bool,
+    "VAR_DIR": Path,
+}
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    read_dotenv: bool = True,
+) -> Settings:
+    """Build the settings: defaults, then `.env` and the environment, then the caller's overrides."""
+    if environ is None:
+        if read_dotenv:
+            from dotenv import dotenv_values
+
+            file_values = {k: v for k, v in dotenv_values(ROOT / ".env").items() if v is not None}
+            environ = {**file_values, **os.environ}
+        else:
+            environ = dict(os.environ)
+    known = {f.name for f in fields(Settings)} - {"extra"}
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for source in (environ, overrides or {}):
+        for key, raw in source.items():
+            if key in known:
+                convert = _CONVERTERS.get(key)
+                try:
+                    values[key] = convert(raw) if convert and raw is not None else raw
+                except (ValueError, ConfigError) as exc:
+                    raise ConfigError(f"{key}: {exc}") from exc
+            elif source is not environ:
+                extra[key] = raw
+    if "ENV" not in values and "APP_ENV" in environ:
+        values["ENV"] = environ["APP_ENV"]
+    settings = Settings(**values, extra=extra)
+    if settings.COOKIE_SAMESITE not in {"Lax", "Strict", "None"}:
+        raise ConfigError("COOKIE_SAMESITE must be Lax, Strict or None")
+    if not settings.DATABASE_URL:
+        db_file = settings.VAR_DIR / "cuponera.db"
+        settings = replace(settings, DATABASE_URL=f"sqlite+aiosqlite:///{db_file}")
+    if not settings.SECRET_KEY:
+        settings = replace(settings, SECRET_KEY=_development_secret(settings))
+    if settings.COOKIE_SAMESITE == "None" and not settings.cookie_secure:
+        raise ConfigError("COOKIE_SAMESITE=None needs COOKIE_SECURE=true (browsers reject it otherwise)")
+    return settings
+
+
+def _development_secret(settings: Settings) -> str:
+    """In development, generate a key once and keep it under var/; elsewhere refuse to start."""
+    if not settings.is_development:
+        raise ConfigError(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random value "
+            "(for example the output of `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)."
+        )
+    key_file = settings.VAR_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race; use its key
+        return key_file.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

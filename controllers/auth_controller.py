@@ -1,0 +1,261 @@
+"""Authentication: password hashing, login with lockout, sessions, CSRF tokens and password changes."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import bcrypt
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers.errors import (
+    AccountLocked,
+    AuthenticationFailed,
+    Conflict,
+    DomainValidationError,
+    FieldError,
+)
+from models.base_model import utcnow
+from models.tenant_model import Tenant
+from models.user_model import ROLES, User
+
+MIN_PASSWORD_CHARS = 10
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past 72 bytes; refuse rather than truncate
+CSRF_SALT = "cuponera.csrf"
+
+
+@dataclass(frozen=True)
+class LockoutPolicy:
+    """How many failures within a window lock an account, and for how long."""
+
+    threshold: int = 5
+    window: timedelta = timedelta(minutes=15)
+    lock_for: timedelta = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class AuthId:
+    """The parts of a session identity: user, the user's session version and a per-login nonce."""
+
+    user_id: int
+    session_version: int
+    nonce: str
+
+
+def check_password_policy(password: str, *, field: str = "password") -> None:
+    """At least 10 characters and at most 72 bytes in UTF-8; a 422 naming the field otherwise."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise DomainValidationError(
+            f"The password must have at least {MIN_PASSWORD_CHARS} characters.",
+            code="password_too_short",
+            errors=[FieldError(field, f"at least {MIN_PASSWORD_CHARS} characters", "password_too_short")],
+        )
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise DomainValidationError(
+            f"The password must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8.",
+            code="password_too_long",
+            errors=[FieldError(field, f"at most {MAX_PASSWORD_BYTES} bytes in UTF-8", "password_too_long")],
+        )
+
+
+async def hash_password(password: str, *, rounds: int = 12) -> str:
+    """bcrypt-hash a password in a worker thread so the event loop keeps serving."""
+    salt = bcrypt.gensalt(rounds=rounds)
+    digest = await asyncio.to_thread(bcrypt.hashpw, password.encode("utf-8"), salt)
+    return digest.decode("ascii")
+
+
+async def verify_password(password: str, password_hash: str) -> bool:
+    """Check a password against a bcrypt hash in a worker thread."""
+    encoded = password.encode("utf-8")
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        return False
+    return await asyncio.to_thread(bcrypt.checkpw, encoded, password_hash.encode("ascii"))
+
+
+def make_dummy_hash(rounds: int = 12) -> str:
+    """A hash of a random secret, checked for unknown emails so they cost as much as a wrong password."""
+    return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=rounds)).decode("ascii")
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively and without surrounding spaces."""
+    return email.strip().lower()
+
+
+def new_auth_id(user: User) -> str:
+    """A session identity bound to the user's current session version, with a fresh nonce."""
+    return f"{user.id}:{user.session_version}:{secrets.token_urlsafe(12)}"
+
+
+def parse_auth_id(auth_id: str | None) -> AuthId | None:
+    """Split a session identity; None when it is absent or not ours."""
+    if not auth_id:
+        return None
+    parts = auth_id.split(":")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+        return None
+    return AuthId(user_id=int(parts[0]), session_version=int(parts[1]), nonce=parts[2])
+
+
+def make_csrf_token(secret_key: str, nonce: str) -> str:
+    """A signed, timestamped CSRF token bound to the session's nonce."""
+    return URLSafeTimedSerializer(secret_key, salt=CSRF_SALT).dumps(nonce)
+
+
+def csrf_token_valid(secret_key: str, token: str | None, nonce: str, *, max_age: int) -> bool:
+    """True when the token was made by us for this very session."""
+    if not token:
+        return False
+    try:
+        value = URLSafeTimedSerializer(secret_key, salt=CSRF_SALT).loads(token, max_age=max_age)
+    except BadSignature:
+        return False
+    return isinstance(value, str) and hmac.compare_digest(value, nonce)
+
+
+async def load_session_user(
+    *, session: AsyncSession, user_id: int, session_version: int
+) -> tuple[User, Tenant] | None:
+    """The active user behind a session, if that session has not been ended by a password change."""
+    row = (
+        await session.execute(
+            select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(User.id == user_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    user, tenant = row
+    if user.status != "active" or user.session_version != session_version:
+        return None
+    return user, tenant
+
+
+async def authenticate(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    email: str,
+    password: str,
+    dummy_hash: str,
+    policy: LockoutPolicy,
+    now: datetime | None = None,
+) -> User:
+    """Check credentials with lockout; every path runs bcrypt once so timing reveals nothing."""
+    now = now or utcnow()
+    user = await session.scalar(
+        select(User).where(User.tenant_id == tenant.id, User.email == normalize_email(email))
+    )
+    if user is None:
+        await verify_password(password, dummy_hash)
+        raise AuthenticationFailed("The email or password is wrong.", code="invalid_credentials")
+    password_ok = await verify_password(password, user.password_hash)
+    if user.locked_until is not None and user.locked_until > now:
+        retry_after = int((user.locked_until - now).total_seconds()) + 1
+        raise AccountLocked(
+            "Too many failed logins. The account is locked for a while; try again later.",
+            extra={"retry_after": retry_after},
+        )
+    if not password_ok or user.status != "active":
+        await _record_failure(session=session, user=user, policy=policy, now=now)
+        raise AuthenticationFailed("The email or password is wrong.", code="invalid_credentials")
+    if user.failed_login_count or user.locked_until is not None:
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(failed_login_count=0, failed_login_window_start=None, locked_until=None)
+        )
+        await session.commit()
+    return user
+
+
+async def _record_failure(*, session: AsyncSession, user: User, policy: LockoutPolicy, now: datetime) -> None:
+    """Count a failure inside the window; the threshold-th failure locks the account."""
+    start = user.failed_login_window_start
+    if start is None or now - start >= policy.window:
+        count, start = 1, now
+    else:
+        count = user.failed_login_count + 1
+    values: dict[str, object] = {"failed_login_count": count, "failed_login_window_start": start}
+    if count >= policy.threshold:
+        values = {
+            "failed_login_count": 0,
+            "failed_login_window_start": None,
+            "locked_until": now + policy.lock_for,
+        }
+    await session.execute(update(User).where(User.id == user.id).values(**values))
+    await session.commit()
+
+
+async def change_password(
+    *, session: AsyncSession, user: User, current_password: str, new_password: str, rounds: int = 12
+) -> User:
+    """Replace the password and bump the session version, which ends every other session."""
+    if not await verify_password(current_password, user.password_hash):
+        raise DomainValidationError(
+            "The current password is wrong.",
+            code="invalid_current_password",
+            errors=[FieldError("current_password", "does not match", "invalid_current_password")],
+        )
+    check_password_policy(new_password, field="new_password")
+    await set_password(session=session, user=user, new_password=new_password, rounds=rounds)
+    return user
+
+
+async def set_password(*, session: AsyncSession, user: User, new_password: str, rounds: int = 12) -> None:
+    """Store a new hash, unlock, and end every session of the user (password change and reset)."""
+    new_hash = await hash_password(new_password, rounds=rounds)
+    user.password_hash = new_hash
+    user.session_version = user.session_version + 1
+    user.password_changed_at = utcnow()
+    user.failed_login_count = 0
+    user.failed_login_window_start = None
+    user.locked_until = None
+    session.add(user)
+    await session.commit()
+
+
+async def create_user(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    email: str,
+    password: str,
+    role: str,
+    full_name: str = "",
+    locale: str | None = None,
+    rounds: int = 12,
+    commit: bool = True,
+) -> User:
+    """Create a login; the email must be new in the tenant and the password must pass the policy."""
+    if role not in ROLES:
+        raise DomainValidationError(
+            f"Unknown role {role!r}.", errors=[FieldError("role", f"one of {', '.join(ROLES)}")]
+        )
+    check_password_policy(password)
+    email = normalize_email(email)
+    existing = await session.scalar(select(User.id).where(User.tenant_id == tenant.id, User.email == email))
+    if existing is not None:
+        raise Conflict("A user with that email already exists.", code="email_taken")
+    user = User(
+        tenant_id=tenant.id,
+        email=email,
+        password_hash=await hash_password(password, rounds=rounds),
+        role=role,
+        status="active",
+        full_name=full_name,
+        locale=locale or tenant.locale,
+        failed_login_count=0,
+        session_version=1,
+    )
+    session.add(user)
+    if commit:
+        await session.commit()
+    else:
+        await session.flush()
+    return user

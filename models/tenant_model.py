@@ -1,0 +1,39 @@
+"""The tenant table: one utility company, its country, currency and billing terms."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, Integer, String, Unicode
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base_model import Base, Money, UtcDateTime, utcnow
+
+DEFAULT_TENANT_CODE = "default"
+
+
+class Tenant(Base):
+    """A utility company; every business row belongs to exactly one."""
+
+    __tablename__ = "tenants"
+    __table_args__ = (
+        CheckConstraint("payment_terms_days >= 0", name="payment_terms_nonnegative"),
+        CheckConstraint("coupon_validity_hours > 0", name="coupon_validity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(Unicode(200))
+    legal_id: Mapped[str] = mapped_column(String(40), default="")
+    address: Mapped[str] = mapped_column(Unicode(300), default="")
+    country: Mapped[str] = mapped_column(String(2))
+    currency: Mapped[str] = mapped_column(String(3))
+    timezone: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(10), default="es")
+    gln: Mapped[str] = mapped_column(String(13))
+    payment_terms_days: Mapped[int] = mapped_column(Integer, default=15)
+    coupon_validity_hours: Mapped[int] = mapped_column(Integer, default=72)
+    channel_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

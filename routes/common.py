@@ -1,0 +1,190 @@
+"""Shared route plumbing: the request's session, tenant and user, role checks and problem docs."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from pydantic import BaseModel, Field, StringConstraints
+from quart import current_app, g, request
+from quart_auth import current_user
+from quart_schema import document_response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers import auth_controller, tenant_controller
+from controllers.errors import AuthenticationFailed, Forbidden
+from models.tenant_model import Tenant
+from models.user_model import User
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# A pragmatic email check; the real proof of an address is the mail we send to it.
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+]
+
+ROLE_RANK = {"customer": 0, "operator": 1, "admin": 2}
+TENANT_HEADER = "X-Tenant-ID"
+
+
+class FieldProblem(BaseModel):
+    """One field at fault in a problem response."""
+
+    field: str
+    message: str
+    code: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, with a stable `code`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    code: str
+    detail: str
+    errors: list[FieldProblem] | None = None
+    request_id: str | None = None
+
+
+class ListQuery(BaseModel):
+    """Common list parameters: page size and the opaque cursor of the next page."""
+
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = Field(None, max_length=500)
+
+
+def problems(*statuses: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Document every error status a route can return as a problem+json response."""
+
+    def decorator(func: Callable[P, R]) -> Callable[P, R]:
+        for status in statuses:
+            func = document_response(Problem, status)(func)
+        return func
+
+    return decorator
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The logged-in user and its tenant, loaded once per request."""
+
+    user: User
+    tenant: Tenant
+    session_nonce: str
+
+    @property
+    def role(self) -> str:
+        """The user's role."""
+        return self.user.role
+
+
+def services() -> Any:
+    """The app's clients and settings (an `AppServices`)."""
+    return current_app.extensions["cuponera"]
+
+
+def db() -> AsyncSession:
+    """The request's one AsyncSession, opened lazily and closed at teardown."""
+    session = g.get("db_session")
+    if session is None:
+        # Unsafe methods write: on SQLite they take the write lock at BEGIN (see sql_client).
+        session = services().sql.session(write=request.method in {"POST", "PUT", "PATCH", "DELETE"})
+        g.db_session = session
+    return session
+
+
+async def close_request_session(_exc: BaseException | None = None) -> None:
+    """Teardown: close the request's session, rolling back anything uncommitted."""
+    session = g.pop("db_session", None)
+    if session is not None:
+        await session.close()
+
+
+async def optional_principal() -> Principal | None:
+    """The logged-in user, or None for an anonymous request or a stale session."""
+    if "principal" in g:
+        return g.principal
+    principal = None
+    parsed = auth_controller.parse_auth_id(current_user.auth_id)
+    if parsed is not None:
+        loaded = await auth_controller.load_session_user(
+            session=db(), user_id=parsed.user_id, session_version=parsed.session_version
+        )
+        if loaded is not None:
+            user, tenant = loaded
+            principal = Principal(user=user, tenant=tenant, session_nonce=parsed.nonce)
+    g.principal = principal
+    return principal
+
+
+async def require_principal() -> Principal:
+    """The logged-in user; a 401 problem otherwise."""
+    principal = await optional_principal()
+    if principal is None:
+        raise AuthenticationFailed("Log in to use this endpoint.", code="not_authenticated")
+    return principal
+
+
+async def request_tenant() -> Tenant:
+    """The tenant of this request: the session's, else `X-Tenant-ID`, else the default tenant."""
+    principal = await optional_principal()
+    if principal is not None:
+        return principal.tenant
+    if "tenant" not in g:
+        g.tenant = await tenant_controller.resolve_public_tenant(
+            session=db(), code=request.headers.get(TENANT_HEADER)
+        )
+    return g.tenant
+
+
+def login_required(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Allow any logged-in user; anonymous requests get a 401 problem."""
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        await require_principal()
+        return await func(*args, **kwargs)
+
+    return problems(401)(wrapper)
+
+
+def role_required(role: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Allow users whose role is at least `role` (admin > operator > customer)."""
+
+    def decorator(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @wraps(func)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            principal = await require_principal()
+            if ROLE_RANK[principal.role] < ROLE_RANK[role]:
+                raise Forbidden(f"This endpoint needs the {role} role.", code="forbidden")
+            return await func(*args, **kwargs)
+
+        return problems(401, 403)(wrapper)
+
+    return decorator
+
+
+def customer_required(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Allow only customers (self-service routes about the user's own accounts)."""
+
+    @wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        principal = await require_principal()
+        if principal.role != "customer":
+            raise Forbidden("This endpoint is for customers.", code="forbidden")
+        return await func(*args, **kwargs)
+
+    return problems(401, 403)(wrapper)
+
+
+class NoContent(BaseModel):
+    """No content."""
+
+
+def no_content(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a 204 response with no body (see `CuponeraOpenAPIProvider`)."""
+    return document_response(NoContent, 204)(func)

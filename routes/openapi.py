@@ -1,0 +1,39 @@
+"""OpenAPI tweaks: bodiless 204s and the problem+json media type for error responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quart_schema import OpenAPIProvider
+
+from routes.common import NoContent, Problem
+
+
+class CuponeraOpenAPIProvider(OpenAPIProvider):
+    """Render 204s without content and errors as `application/problem+json`."""
+
+    def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Build one response object of an operation."""
+        if model is NoContent:
+            return {"description": "No content"}, {}
+        response, definitions = super().build_response_object(model, headers_model)
+        if model is Problem:
+            response["content"] = {"application/problem+json": response["content"]["application/json"]}
+            response["description"] = "Problem details"
+        return response, definitions
+
+    def build_paths(self, rule: Any) -> tuple[dict, dict]:
+        """Add the statuses every operation can return: 400/422 on input, 500 always."""
+        paths, components = super().build_paths(rule)
+        problem_response, problem_components = self.build_response_object(Problem, None)
+        for operations in paths.values():
+            for operation in operations.values():
+                responses = operation["responses"] = dict(operation["responses"])
+                if "requestBody" in operation:
+                    responses.setdefault(400, problem_response)
+                    responses.setdefault(422, problem_response)
+                if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                    responses.setdefault(422, problem_response)
+                responses.setdefault(500, problem_response)
+        components.update(problem_components)
+        return paths, components

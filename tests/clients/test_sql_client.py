@@ -1,0 +1,160 @@
+"""The SQL client: backend tuning, UTC datetimes and Azure SQL connect retries."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from quart import Quart
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients import sql_client
+from clients.sql_client import SqlClient, engine_options, is_transient_azure_error
+from models.tenant_model import Tenant
+from models.user_model import User
+from tests.conftest import make_user
+
+
+async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
+    client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    try:
+        async with client.engine.connect() as conn:
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.SQLITE_BUSY_TIMEOUT_MS
+    finally:
+        await client.dispose()
+
+
+async def test_foreign_keys_are_enforced(app: Quart, session: AsyncSession) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    session.add(User(tenant_id=999, email="x@example.com", password_hash="x", role="admin"))
+    with pytest.raises(IntegrityError):
+        await session.commit()
+
+
+async def test_datetimes_come_back_utc_aware(app: Quart, session: AsyncSession) -> None:
+    user = await make_user(app, role="operator")
+    bogota = timezone(timedelta(hours=-5))
+    moment = datetime(2026, 11, 23, 7, 30, tzinfo=bogota)
+    row = await session.get(User, user.id)
+    assert row is not None
+    row.locked_until = moment
+    await session.commit()
+    session.expunge_all()
+    fetched = await session.scalar(select(User.locked_until).where(User.id == user.id))
+    assert fetched == moment
+    assert fetched is not None and fetched.utcoffset() == timedelta(0)
+    assert fetched.hour == 12
+    created = await session.scalar(select(Tenant.created_at).limit(1))
+    assert created is not None and created.tzinfo is not None
+
+
+async def test_naive_datetimes_are_refused(app: Quart, session: AsyncSession) -> None:
+    user = await make_user(app, role="operator")
+    row = await session.get(User, user.id)
+    assert row is not None
+    row.locked_until = datetime(2026, 1, 1)
+    with pytest.raises(Exception, match="naive datetime"):
+        await session.commit()
+
+
+def test_postgres_schema_goes_into_search_path() -> None:
+    options = engine_options("postgresql+asyncpg://u@h/db", schema="tenant_a")
+    assert options["connect_args"] == {"server_settings": {"search_path": "tenant_a"}}
+    assert options["pool_pre_ping"] is True
+
+
+def test_mssql_options_encrypt_pre_ping_and_recycle() -> None:
+    options = engine_options("mssql+aioodbc://u:p@server.database.windows.net/db?driver=ODBC+Driver+18+for+SQL+Server")
+    assert options["connect_args"]["Encrypt"] == "yes"
+    assert options["pool_pre_ping"] is True
+    assert 0 < options["pool_recycle"] < 30 * 60
+
+
+def test_missing_pyodbc_explains_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name: str, *args: object, **kwargs: object) -> object:
+        if name == "pyodbc":
+            raise ImportError("libodbc.so.2: cannot open shared object file")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(sql_client.DatabaseDriverMissing, match="apt-get install unixodbc tdsodbc"):
+        sql_client.build_engine("mssql+aioodbc://u:p@server/db")
+
+
+async def test_mssql_engine_builds_when_odbc_is_installed_else_explains() -> None:
+    import ctypes.util
+
+    url = "mssql+aioodbc://u:p@server.database.windows.net/db?driver=ODBC+Driver+18+for+SQL+Server"
+    if ctypes.util.find_library("odbc"):
+        engine = sql_client.build_engine(url)
+        assert engine.dialect.name == "mssql"
+        assert engine.pool._recycle == sql_client.AZURE_POOL_RECYCLE_SECONDS
+        await engine.dispose()
+    else:
+        with pytest.raises(sql_client.DatabaseDriverMissing, match="unixodbc"):
+            sql_client.build_engine(url)
+
+
+@pytest.mark.parametrize(
+    ("message", "transient"),
+    [
+        ("('HY000', '[HY000] [Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Database is not currently available (40613)')", True),
+        ("[SQL Server]The service is currently busy (40501)", True),
+        ("[SQL Server]Login failed for user 'x'. (18456)", False),
+    ],
+)
+def test_transient_azure_errors_are_recognised(message: str, transient: bool) -> None:
+    assert is_transient_azure_error(Exception(message)) is transient
+
+
+def test_azure_connect_retries_transient_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[int] = []
+
+    class FakePool:
+        def __init__(self) -> None:
+            self._creator = self.create
+
+        def create(self) -> str:
+            attempts.append(1)
+            if len(attempts) < 3:
+                raise Exception("Database is not currently available (40613)")
+            return "connection"
+
+    class FakeEngine:
+        def __init__(self) -> None:
+            self.sync_engine = type("S", (), {"pool": FakePool()})()
+
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    engine = FakeEngine()
+    sql_client._install_azure_connect_retry(engine)  # type: ignore[arg-type]
+    assert engine.sync_engine.pool._creator() == "connection"
+    assert len(attempts) == 3
+
+
+async def test_write_sessions_begin_immediate_on_sqlite(tmp_path: Path) -> None:
+    client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/w.db")
+    statements: list[str] = []
+    from sqlalchemy import event
+
+    @event.listens_for(client.engine.sync_engine, "before_cursor_execute")
+    def capture(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    try:
+        async with client.session_scope(write=True) as session:
+            await session.execute(text("SELECT 1"))
+        async with client.session_scope() as session:
+            await session.execute(text("SELECT 2"))
+    finally:
+        await client.dispose()
+    assert "BEGIN IMMEDIATE" in statements
+    assert "BEGIN DEFERRED" in statements
