@@ -1,0 +1,245 @@
+"""Table-driven tests of coupon references, the GS1-128 barcode and name masking."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from barcode.charsets import code128
+
+from domain.coupon_codes import (
+    GS,
+    CouponBarcode,
+    build_coupon_barcode,
+    coupon_fields,
+    gln_check_digit,
+    gln_is_valid,
+    luhn_check_digit,
+    luhn_is_valid,
+    make_reference,
+    mask_name,
+    parse_element_string,
+    render_barcode_svg,
+)
+
+GLN = "7709998000018"
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+@pytest.mark.parametrize(
+    ("digits", "check"),
+    [("7992739871", "3"), ("1234", "4"), ("0", "0"), ("00000001234", "4"), ("4111111111111111"[:-1], "1")],
+)
+def test_luhn_check_digit(digits: str, check: str) -> None:
+    assert luhn_check_digit(digits) == check
+
+
+@pytest.mark.parametrize("digits", ["", "12a4", "١٢٣"])
+def test_luhn_check_digit_rejects_non_digits(digits: str) -> None:
+    with pytest.raises(ValueError):
+        luhn_check_digit(digits)
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("79927398713", True),
+        ("79927398710", False),
+        ("79927398731", False),  # swapped neighbours are caught
+        ("4111111111111111", True),
+        ("000000012344", True),
+        ("000000012345", False),
+        ("", False),
+        ("7", False),
+        ("7992739871a", False),
+    ],
+)
+def test_luhn_is_valid(number: str, valid: bool) -> None:
+    assert luhn_is_valid(number) is valid
+
+
+@pytest.mark.parametrize(
+    ("sequence", "width", "reference"),
+    [(1234, 11, "000000012344"), (0, 11, "000000000000"), (1, 4, "00018"), (99999999999, 11, "999999999991")],
+)
+def test_make_reference(sequence: int, width: int, reference: str) -> None:
+    assert make_reference(sequence, width=width) == reference
+    assert luhn_is_valid(reference)
+
+
+@pytest.mark.parametrize(("sequence", "width"), [(-1, 11), (100000000000, 11), (12345, 4)])
+def test_make_reference_rejects_what_does_not_fit(sequence: int, width: int) -> None:
+    with pytest.raises(ValueError):
+        make_reference(sequence, width=width)
+
+
+@pytest.mark.parametrize(
+    ("body", "check"),
+    [("770999800001", "8"), ("590123412345", "7"), ("061414100001", "2")],
+)
+def test_gln_check_digit(body: str, check: str) -> None:
+    assert gln_check_digit(body) == check
+    assert gln_is_valid(body + check)
+
+
+@pytest.mark.parametrize("gln", ["7709998000010", "770999800001", "77099980000188", "770999800001X", ""])
+def test_gln_is_valid_rejects_bad_glns(gln: str) -> None:
+    assert not gln_is_valid(gln)
+
+
+@pytest.mark.parametrize(
+    ("amount", "printed"),
+    [
+        (Decimal("20870"), "20870"),
+        (Decimal("20870.50"), "20871"),
+        (Decimal("20870.49"), "20870"),
+        (Decimal("20870.45"), "20870"),
+        (Decimal("0.5"), "1"),
+        (Decimal("0"), "0"),
+        (Decimal("1234567.5"), "1234568"),
+    ],
+)
+def test_build_coupon_barcode(amount: Decimal, printed: str) -> None:
+    barcode = build_coupon_barcode(
+        gln=GLN, reference="000000012344", amount=amount, due_on=date(2026, 12, 15)
+    )
+    assert barcode == CouponBarcode(
+        human_readable=f"(415){GLN}(8020)000000012344(3900){printed}(96)20261215",
+        element_string=f"415{GLN}8020000000012344{GS}3900{printed}{GS}9620261215",
+    )
+
+
+@pytest.mark.parametrize(
+    ("sequence", "amount", "due_on"),
+    [
+        (1234, Decimal("20870.50"), date(2026, 12, 15)),
+        (7, Decimal("1"), date(2027, 1, 1)),
+        (98765432101, Decimal("999999999.99"), date(2026, 2, 28)),
+    ],
+)
+def test_element_string_round_trip(sequence: int, amount: Decimal, due_on: date) -> None:
+    reference = make_reference(sequence)
+    barcode = build_coupon_barcode(gln=GLN, reference=reference, amount=amount, due_on=due_on)
+    whole = amount.quantize(Decimal(1), rounding="ROUND_HALF_UP")
+    assert parse_element_string(barcode.element_string) == {
+        "415": GLN,
+        "8020": reference,
+        "3900": str(whole),
+        "96": due_on.strftime("%Y%m%d"),
+    }
+    assert coupon_fields(barcode.element_string) == (GLN, reference, whole, due_on)
+    assert not barcode.element_string.endswith(GS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"amount": Decimal("-1")}, "amount"),
+        ({"amount": Decimal("-0.4")}, "amount"),
+        ({"amount": Decimal("NaN")}, "amount"),
+        ({"amount": Decimal("Infinity")}, "amount"),
+        ({"amount": Decimal("1E+15")}, "too large"),
+        ({"gln": "7709998000010"}, "GLN"),
+        ({"gln": "770999800001"}, "GLN"),
+        ({"gln": "77099980000A8"}, "GLN"),
+        ({"reference": "000000012345"}, "reference"),
+        ({"reference": "12a4"}, "reference"),
+        ({"reference": ""}, "reference"),
+    ],
+)
+def test_build_coupon_barcode_rejects_bad_input(changes: dict[str, object], message: str) -> None:
+    arguments: dict[str, object] = {
+        "gln": GLN, "reference": "000000012344", "amount": Decimal("100"), "due_on": date(2026, 12, 15),
+    }
+    arguments.update(changes)
+    with pytest.raises(ValueError, match=message):
+        build_coupon_barcode(**arguments)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "element_string",
+    [
+        f"99{GLN}",  # unknown AI
+        "4157709998",  # truncated GLN
+        f"415{GLN}8020{GS}390012",  # empty reference
+        f"415{GLN}8020" + "1" * 26,  # reference longer than 25
+        f"415{GLN}415{GLN}",  # repeated AI
+    ],
+)
+def test_parse_element_string_rejects_malformed_data(element_string: str) -> None:
+    with pytest.raises(ValueError):
+        parse_element_string(element_string)
+
+
+def test_parse_element_string_tolerates_gs_after_fixed_field() -> None:
+    assert parse_element_string(f"415{GLN}{GS}9620261215") == {"415": GLN, "96": "20261215"}
+
+
+def _decode_code128_bars(svg: bytes) -> str:
+    """Read the SVG's bars back into Code 128 data, with FNC1 as GS, as a scanner would."""
+    root = ET.fromstring(svg)
+    bars = [r for r in root.iter(f"{SVG_NS}rect") if "x" in r.attrib]
+    module = 0.2  # python-barcode's Code 128 module width in mm
+    origin = float(bars[0].attrib["x"].removesuffix("mm"))
+    modules: list[str] = []
+    for bar in bars:
+        start = round((float(bar.attrib["x"].removesuffix("mm")) - origin) / module)
+        width = round(float(bar.attrib["width"].removesuffix("mm")) / module)
+        modules += ["0"] * (start - len(modules)) + ["1"] * width
+    line = "".join(modules)
+    assert line.endswith(code128.STOP + "11")
+    symbols = [code128.CODES.index(line[i : i + 11]) for i in range(0, len(line) - 13, 11)]
+    *values, checksum = symbols
+    assert checksum == (values[0] + sum(i * v for i, v in enumerate(values[1:], 1))) % 103
+    charset = {103: "A", 104: "B", 105: "C"}[values[0]]
+    assert values[1] == 102, "GS1-128 must start with FNC1"
+    text = ""
+    for value in values[2:]:
+        if value == 102:
+            text += GS
+        elif charset == "C" and value < 100:
+            text += f"{value:02d}"
+        elif value == 99:
+            charset = "C"
+        elif value == 100 and charset != "B":
+            charset = "B"
+        elif value == 101 and charset != "A":
+            charset = "A"
+        else:
+            text += chr(value + 32) if charset == "B" or value < 64 else chr(value - 64)
+    return text
+
+
+@pytest.mark.parametrize("amount", [Decimal("20870"), Decimal("20871"), Decimal("5"), Decimal("123456789")])
+def test_render_barcode_svg_encodes_the_element_string(amount: Decimal) -> None:
+    barcode = build_coupon_barcode(
+        gln=GLN, reference=make_reference(1234), amount=amount, due_on=date(2026, 12, 15)
+    )
+    svg = render_barcode_svg(barcode)
+    assert isinstance(svg, bytes)
+    root = ET.fromstring(svg)
+    assert root.tag == f"{SVG_NS}svg"
+    assert len([r for r in root.iter(f"{SVG_NS}rect") if "x" in r.attrib]) > 30
+    texts = [t.text for t in root.iter(f"{SVG_NS}text")]
+    assert barcode.human_readable in texts
+    assert _decode_code128_bars(svg) == barcode.element_string
+
+
+@pytest.mark.parametrize(
+    ("full_name", "masked"),
+    [
+        ("Juan Pérez", "J*** P***"),
+        ("  Juan   Pérez  ", "J*** P***"),
+        ("María José Ñúñez Gómez", "M*** J*** Ñ*** G***"),
+        ("E\u0301milie Zoë", "É*** Z***"),  # decomposed accent stays with its letter
+        ("Ana", "A***"),
+        ("josé de la cruz", "j*** d*** l*** c***"),
+        ("João\tda Silva", "J*** d*** S***"),
+        ("", ""),
+        ("   ", ""),
+    ],
+)
+def test_mask_name(full_name: str, masked: str) -> None:
+    assert mask_name(full_name) == masked
