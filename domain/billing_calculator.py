@@ -145,6 +145,8 @@ class _PreparedBlock:
     upper: Decimal | None
     unit_price: Decimal
     description: str
+    # Most bills fill the lower blocks completely, so those lines are built once per tariff.
+    full_line: Line | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,8 @@ class _PreparedAdjustment:
     factor: Decimal
     on_subsistence: bool
     description: str
+    # The subsidy line of every bill that fills the subsistence block is the same one.
+    full_subsistence_line: Line | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +175,12 @@ class PreparedTariff:
     fixed_lines: tuple[Line, ...]
     fixed_total: Decimal
     blocks: tuple[_PreparedBlock, ...]
-    adjustments: Mapping[str, _PreparedAdjustment]
+    adjustments: dict[str, _PreparedAdjustment]
     taxes: tuple[_PreparedTax, ...]
     late_fee_factor: Decimal
     rounding_increment: Decimal | None
+    # At most increment / minor unit distinct rounding lines exist, so they are memoised.
+    rounding_lines: dict[Decimal, Line]
 
 
 def round_money(amount: Decimal, currency: str) -> Decimal:
@@ -188,9 +194,9 @@ def round_money(amount: Decimal, currency: str) -> Decimal:
 
 def _decimal_problem(value: object) -> str | None:
     # Floats are refused outright: a binary fraction is not the price the admin typed.
-    if isinstance(value, bool) or not isinstance(value, (Decimal, int)):
-        return "must be a decimal number"
-    if isinstance(value, Decimal) and not value.is_finite():
+    if not isinstance(value, Decimal):
+        return "must be a Decimal"
+    if not value.is_finite():
         return "must be a finite number"
     return None
 
@@ -303,21 +309,35 @@ def prepare_tariff(t: Tariff) -> PreparedTariff:
             description = f"Consumo > {_format_quantity(lower)} {t.unit}"
         else:
             description = f"Consumo ({t.unit})"
-        blocks.append(_PreparedBlock(lower, block.up_to, block.unit_price, description))
-        lower = block.up_to if block.up_to is not None else lower
-    adjustments = {
-        stratum: _PreparedAdjustment(
-            kind="subsidy" if a.percent < 0 else "contribution",
-            factor=a.percent / _HUNDRED,
-            on_subsistence=a.applies_to == "subsistence",
-            description=(
-                f"{'Subsidio' if a.percent < 0 else 'Contribución'} estrato {stratum}"
-                f" ({_format_percent(a.percent)})"
-            ),
+        full_line = None
+        if block.up_to is not None:
+            quantity = block.up_to - lower
+            amount = round_money(quantity * block.unit_price, currency)
+            full_line = Line("consumption", description, quantity, block.unit_price, amount)
+        blocks.append(
+            _PreparedBlock(lower, block.up_to, block.unit_price, description, full_line)
         )
-        for stratum, a in t.stratum_adjustments.items()
-        if a.percent
-    }
+        lower = block.up_to if block.up_to is not None else lower
+    subsistence = blocks[0].full_line
+    adjustments = {}
+    for stratum, a in t.stratum_adjustments.items():
+        if not a.percent:
+            continue
+        kind = "subsidy" if a.percent < 0 else "contribution"
+        factor = a.percent / _HUNDRED
+        description = (
+            f"{'Subsidio' if a.percent < 0 else 'Contribución'} estrato {stratum}"
+            f" ({_format_percent(a.percent)})"
+        )
+        full_subsistence_line = None
+        if a.applies_to == "subsistence" and subsistence is not None:
+            base = subsistence.amount
+            amount = round_money(base * factor, currency)
+            if amount:
+                full_subsistence_line = Line(kind, description, base, factor, amount)
+        adjustments[stratum] = _PreparedAdjustment(
+            kind, factor, a.applies_to == "subsistence", description, full_subsistence_line
+        )
     taxes = tuple(
         _PreparedTax(rule.name, rule.rate / _HUNDRED, frozenset(rule.applies_to))
         for rule in t.taxes
@@ -328,10 +348,11 @@ def prepare_tariff(t: Tariff) -> PreparedTariff:
         fixed_lines=fixed_lines,
         fixed_total=sum((line.amount for line in fixed_lines), _ZERO),
         blocks=tuple(blocks),
-        adjustments=MappingProxyType(adjustments),
+        adjustments=adjustments,
         taxes=taxes,
         late_fee_factor=t.late_fee_monthly_rate / _HUNDRED,
         rounding_increment=t.rounding_increment,
+        rounding_lines={},
     )
 
 
@@ -357,9 +378,9 @@ def _prepared(tariff: Tariff | PreparedTariff) -> PreparedTariff:
 
 
 def _require_decimal(name: str, value: object) -> None:
-    if isinstance(value, float) or not isinstance(value, (Decimal, int)):
-        raise TypeError(f"{name} must be a Decimal")
-    if isinstance(value, Decimal) and not value.is_finite():
+    if not isinstance(value, Decimal):
+        raise TypeError(f"{name} must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
         raise ValueError(f"{name} must be finite")
 
 
@@ -373,12 +394,11 @@ def calculate_bill(
     adjustments: Sequence[tuple[str, Decimal]] = (),
 ) -> Bill:
     """Compute one bill's lines and totals from a tariff and the period's consumption."""
-    p = _prepared(tariff)
+    p = tariff if type(tariff) is PreparedTariff else _prepared(tariff)
     if stratum not in STRATA:
         # A mistyped stratum must not silently drop a subsidy.
         raise ValueError(f"unknown stratum {stratum!r}")
     _require_decimal("consumption", consumption)
-    _require_decimal("arrears", arrears)
     if consumption < 0:
         raise ValueError("consumption must not be negative")
     if arrears_months < 0:
@@ -386,50 +406,56 @@ def calculate_bill(
     quantum = p.quantum
 
     lines = list(p.fixed_lines)
-    # Running sums by kind group are what taxes and the stratum adjustment need.
+    # Running sums by kind are all that taxes and the subtotal need.
     sums = {"fixed": p.fixed_total}
 
     consumption_total = _ZERO
     subsistence_amount = _ZERO
+    subsistence_full = False
     if consumption:
-        for index, block in enumerate(p.blocks):
+        blocks = p.blocks
+        for block in blocks:
             if consumption <= block.lower:
                 break
             upper = block.upper
-            if upper is not None and consumption > upper:
-                if index == len(p.blocks) - 1:
+            if upper is not None and consumption >= upper:
+                if consumption > upper and block is blocks[-1]:
                     raise ValueError(
                         f"consumption {consumption} exceeds the last block's up_to {upper}"
                     )
-                quantity = upper - block.lower
+                line = block.full_line
+                if block is blocks[0]:
+                    subsistence_full = True
             else:
                 quantity = consumption - block.lower
-            amount = (quantity * block.unit_price).quantize(quantum, ROUND_HALF_UP)
-            lines.append(
-                Line("consumption", block.description, quantity, block.unit_price, amount)
-            )
-            if index == 0:
-                subsistence_amount = amount
-            consumption_total += amount
+                price = block.unit_price
+                amount = (quantity * price).quantize(quantum, ROUND_HALF_UP)
+                line = Line("consumption", block.description, quantity, price, amount)
+            lines.append(line)
+            if block is blocks[0]:
+                subsistence_amount = line.amount
+            consumption_total += line.amount
         sums["consumption"] = consumption_total
 
     stratum_adjustment = p.adjustments.get(stratum)
     if stratum_adjustment is not None:
-        base = subsistence_amount if stratum_adjustment.on_subsistence else consumption_total
-        amount = (base * stratum_adjustment.factor).quantize(quantum, ROUND_HALF_UP)
-        if amount:
-            lines.append(
-                Line(
-                    stratum_adjustment.kind,
-                    stratum_adjustment.description,
-                    base,
-                    stratum_adjustment.factor,
-                    amount,
-                )
+        on_subsistence = stratum_adjustment.on_subsistence
+        if on_subsistence and subsistence_full:
+            line = stratum_adjustment.full_subsistence_line
+        else:
+            base = subsistence_amount if on_subsistence else consumption_total
+            factor = stratum_adjustment.factor
+            amount = (base * factor).quantize(quantum, ROUND_HALF_UP)
+            line = (
+                Line(stratum_adjustment.kind, stratum_adjustment.description, base, factor, amount)
+                if amount
+                else None
             )
-            sums[stratum_adjustment.kind] = amount
+        if line is not None:
+            lines.append(line)
+            sums[line.kind] = line.amount
 
-    other = _ZERO
+    carried = _ZERO
     if adjustments:
         adjustment_total = _ZERO
         for description, value in adjustments:
@@ -441,18 +467,20 @@ def calculate_bill(
         sums["adjustment"] = adjustment_total
 
     if arrears:
+        _require_decimal("arrears", arrears)
         carried = arrears.quantize(quantum, ROUND_HALF_UP) + _ZERO
-        lines.append(Line("adjustment", ARREARS_DESCRIPTION, _ONE, arrears, carried))
         # Kept out of `sums`: the prior balance was already taxed on its own invoice.
-        other = carried
+        lines.append(Line("adjustment", ARREARS_DESCRIPTION, _ONE, arrears, carried))
         if arrears > 0:
             factor = p.late_fee_factor * arrears_months
             amount = (arrears * factor).quantize(quantum, ROUND_HALF_UP)
             if amount:
                 lines.append(Line("late_fee", LATE_FEE_DESCRIPTION, arrears, factor, amount))
                 sums["late_fee"] = amount
+    elif not isinstance(arrears, Decimal):
+        _require_decimal("arrears", arrears)
 
-    subtotal = sum(sums.values(), other)
+    subtotal = sum(sums.values(), carried)
 
     tax_total = _ZERO
     for rule in p.taxes:
@@ -471,7 +499,12 @@ def calculate_bill(
         target = (total / increment).quantize(_ONE, ROUND_HALF_UP) * increment
         amount = (target - total).quantize(quantum, ROUND_HALF_UP)
         if amount:
-            lines.append(Line("rounding", ROUNDING_DESCRIPTION, _ONE, amount, amount))
+            line = p.rounding_lines.get(amount)
+            if line is None:
+                line = Line("rounding", ROUNDING_DESCRIPTION, _ONE, amount, amount)
+                if len(p.rounding_lines) < 4096:
+                    p.rounding_lines[amount] = line
+            lines.append(line)
             total += amount
 
     return Bill(

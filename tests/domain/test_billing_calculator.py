@@ -497,6 +497,7 @@ def test_line_order_is_stable():
     [
         ({"consumption": D("-1")}, ValueError),
         ({"consumption": 1.5}, TypeError),
+        ({"consumption": 150}, TypeError),
         ({"consumption": D("NaN")}, ValueError),
         ({"consumption": D("1"), "arrears": 100.0}, TypeError),
         ({"consumption": D("1"), "arrears_months": -1, "arrears": D("1")}, ValueError),
@@ -556,6 +557,7 @@ def test_tariff_containers_are_frozen():
         ({"blocks": (Block(D("-5"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
         ({"blocks": (Block(D("130"), D("800")), Block(None, D("-1")))}, "blocks[1].unit_price"),
         ({"blocks": (Block(None, 800.0),)}, "blocks[0].unit_price"),
+        ({"blocks": (Block(None, 800),)}, "blocks[0].unit_price"),
         ({"blocks": (Block(D("Infinity"), D("1")),)}, "blocks[0].up_to"),
         ({"fixed_charges": (FixedCharge("Cargo fijo", D("-1")),)}, "fixed_charges[0].amount"),
         ({"fixed_charges": (FixedCharge("a", D("1")), FixedCharge("b", D("NaN")))},
@@ -660,4 +662,16 @@ def test_bill_invariants_hold(service, stratum, consumption, arrears, months):
     )
     assert_consistent(bill)
     assert bill.total % 10 == 0
-    assert sum(ln.quantity for ln in bill.lines if ln.kind == "consumption") == consumption
+    consumption_lines = [ln for ln in bill.lines if ln.kind == "consumption"]
+    assert sum(ln.quantity for ln in consumption_lines) == consumption
+    # Recompute the stratum adjustment the slow way, to check the precomputed full-block lines.
+    rule = DEMO_TARIFFS[service].stratum_adjustments.get(stratum)
+    expected = []
+    if rule is not None and consumption_lines:
+        bases = consumption_lines[:1] if rule.applies_to == "subsistence" else consumption_lines
+        base = sum(ln.amount for ln in bases)
+        adjustment = round_money(base * rule.percent / 100, "COP")
+        expected = [adjustment] if adjustment else []
+    assert amounts(bill, "subsidy") + amounts(bill, "contribution") == expected
+    late_fee = round_money(arrears * months * 2 / 100, "COP") if arrears > 0 else D(0)
+    assert amounts(bill, "late_fee") == ([late_fee] if late_fee else [])
