@@ -1,0 +1,251 @@
+"""Tests for rendering notification emails in every event and language."""
+
+import pytest
+
+from domain.notification_templates import (
+    EVENTS,
+    SUPPORTED_LOCALES,
+    NotificationTemplateError,
+    RenderedEmail,
+    normalise_locale,
+    render_email,
+)
+
+COMMON = {
+    "customer_name": "María <Pérez> & Hijos",
+    "tenant_name": "Energía del Valle S.A. E.S.P.",
+    "portal_url": "https://portal.energia.example/clientes",
+}
+
+SAMPLE_PAYLOADS = {
+    "invoice_issued": {
+        "invoice_number": "FAC-2026-000123",
+        "contract_number": "100200300",
+        "period": "2026-10",
+        "amount_due": "20870",
+        "due_date": "2026-11-15",
+    },
+    "invoice_paid": {
+        "invoice_number": "FAC-2026-000123",
+        "contract_number": "100200300",
+        "period": "2026-10",
+        "amount_paid": "20870",
+        "paid_at": "2026-11-01T03:00:00+00:00",
+    },
+    "coupon_created": {
+        "coupon_reference": "4500012345674",
+        "amount": "20870",
+        "expires_at": "2026-11-01T03:00:00Z",
+        "invoice_numbers": ["FAC-2026-000123", "FAC-2026-000124"],
+    },
+    "coupon_expiring": {"coupon_reference": "4500012345674", "amount": "20870", "expires_at": "2026-11-01T03:00:00Z"},
+    "coupon_expired": {"coupon_reference": "4500012345674", "amount": "20870", "expires_at": "2026-11-01T03:00:00Z"},
+    "payment_reversed": {
+        "coupon_reference": "4500012345674",
+        "amount": "20870",
+        "reversed_at": "2026-11-01T03:00:00Z",
+        "reason": "Pago duplicado",
+        "invoice_numbers": ["FAC-2026-000123"],
+    },
+    "pqr_filed": {
+        "filing_number": "PQR-20261122-00042",
+        "pqr_type": "claim",
+        "filed_at": "2026-11-01T03:00:00Z",
+        "due_date": "2026-12-14",
+    },
+    "pqr_answered": {
+        "filing_number": "PQR-20261122-00042",
+        "pqr_type": "claim",
+        "answered_at": "2026-11-01T03:00:00Z",
+        "answer": "Revisamos la lectura.\nEl consumo facturado es correcto.",
+    },
+    "password_reset": {"reset_url": "https://portal.energia.example/reset?token=abc&x=1"},
+}
+
+EXPECTED_SUBJECTS = {
+    ("invoice_issued", "es"): "Tu factura FAC-2026-000123 de octubre de 2026 ya está disponible",
+    ("invoice_issued", "en"): "Your October 2026 bill FAC-2026-000123 is ready",
+    ("invoice_issued", "pt"): "Sua fatura FAC-2026-000123 de outubro de 2026 está disponível",
+    ("invoice_paid", "es"): "Recibimos el pago de tu factura FAC-2026-000123",
+    ("invoice_paid", "en"): "We received payment for invoice FAC-2026-000123",
+    ("invoice_paid", "pt"): "Recebemos o pagamento da sua fatura FAC-2026-000123",
+    ("coupon_created", "es"): "Tu cupón de pago 4500012345674 por $20.870",
+    ("coupon_created", "en"): "Your payment coupon 4500012345674 for COP 20.870",
+    ("coupon_created", "pt"): "Seu cupom de pagamento 4500012345674 de COP 20.870",
+    ("coupon_expiring", "es"): "Tu cupón de pago 4500012345674 vence pronto",
+    ("coupon_expiring", "en"): "Your payment coupon 4500012345674 expires soon",
+    ("coupon_expiring", "pt"): "Seu cupom de pagamento 4500012345674 vence em breve",
+    ("coupon_expired", "es"): "Tu cupón de pago 4500012345674 venció",
+    ("coupon_expired", "en"): "Your payment coupon 4500012345674 has expired",
+    ("coupon_expired", "pt"): "Seu cupom de pagamento 4500012345674 venceu",
+    ("payment_reversed", "es"): "Anulamos el pago del cupón 4500012345674",
+    ("payment_reversed", "en"): "The payment on coupon 4500012345674 has been reversed",
+    ("payment_reversed", "pt"): "O pagamento do cupom 4500012345674 foi estornado",
+    ("pqr_filed", "es"): "Radicamos tu solicitud PQR-20261122-00042",
+    ("pqr_filed", "en"): "We have received your request PQR-20261122-00042",
+    ("pqr_filed", "pt"): "Registramos sua solicitação PQR-20261122-00042",
+    ("pqr_answered", "es"): "Respondimos tu solicitud PQR-20261122-00042",
+    ("pqr_answered", "en"): "We have answered your request PQR-20261122-00042",
+    ("pqr_answered", "pt"): "Respondemos sua solicitação PQR-20261122-00042",
+    ("password_reset", "es"): "Restablece tu contraseña",
+    ("password_reset", "en"): "Reset your password",
+    ("password_reset", "pt"): "Redefina sua senha",
+}
+
+GREETINGS = {"es": "Hola, María <Pérez> & Hijos:", "en": "Hello María <Pérez> & Hijos,", "pt": "Olá, María <Pérez> & Hijos,"}
+
+
+def _render(event, locale="es", *, currency="COP", timezone="America/Bogota", **overrides) -> RenderedEmail:
+    payload = {**COMMON, **SAMPLE_PAYLOADS[event], **overrides}
+    return render_email(event, locale, payload, currency=currency, timezone=timezone)
+
+
+def test_every_event_has_a_sample_and_expected_subjects():
+    assert set(SAMPLE_PAYLOADS) == set(EVENTS)
+    assert {key for key in EXPECTED_SUBJECTS} == {(e, loc) for e in EVENTS for loc in SUPPORTED_LOCALES}
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("event", EVENTS)
+def test_every_event_renders_in_every_locale(event, locale):
+    rendered = _render(event, locale)
+
+    assert rendered.subject == EXPECTED_SUBJECTS[event, locale]
+    assert "\n" not in rendered.subject and rendered.subject == rendered.subject.strip()
+    # Text is plain: the customer's name comes out verbatim.
+    assert rendered.text.startswith(GREETINGS[locale] + "\n")
+    assert "Energía del Valle S.A. E.S.P." in rendered.text
+    assert "https://portal.energia.example/clientes" in rendered.text
+    assert "<" not in rendered.text.replace("<Pérez>", "")
+    # HTML is autoescaped and declares its language.
+    assert rendered.html.startswith("<!DOCTYPE html>")
+    assert f'<html lang="{locale}">' in rendered.html
+    assert "María &lt;Pérez&gt; &amp; Hijos" in rendered.html
+    assert "<Pérez>" not in rendered.html
+    assert "{{" not in rendered.text + rendered.html
+
+
+@pytest.mark.parametrize(
+    "event, facts",
+    [
+        ("invoice_issued", ["FAC-2026-000123", "100200300", "$20.870", "15 de noviembre de 2026", "octubre de 2026"]),
+        ("invoice_paid", ["FAC-2026-000123", "$20.870", "31 de octubre de 2026, 22:00"]),
+        ("coupon_created", ["4500012345674", "FAC-2026-000123, FAC-2026-000124", "$20.870", "31 de octubre de 2026, 22:00"]),
+        ("coupon_expiring", ["4500012345674", "$20.870", "31 de octubre de 2026, 22:00", "24 horas"]),
+        ("coupon_expired", ["4500012345674", "$20.870", "31 de octubre de 2026, 22:00"]),
+        ("payment_reversed", ["4500012345674", "$20.870", "Pago duplicado", "31 de octubre de 2026, 22:00"]),
+        ("pqr_filed", ["PQR-20261122-00042", "reclamo", "31 de octubre de 2026, 22:00", "14 de diciembre de 2026"]),
+        ("pqr_answered", ["PQR-20261122-00042", "reclamo", "El consumo facturado es correcto."]),
+        ("password_reset", ["https://portal.energia.example/reset?token=abc&x=1", "30 minutos"]),
+    ],
+)
+def test_key_facts_appear_in_text_and_html(event, facts):
+    rendered = _render(event, "es")
+
+    for fact in facts:
+        assert fact in rendered.text
+        assert fact.replace("&", "&amp;") in rendered.html
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_cop_amounts_use_colombian_grouping_and_no_decimals(locale):
+    rendered = _render("invoice_issued", locale, currency="COP")
+
+    assert "20.870" in rendered.text
+    assert "20.870,00" not in rendered.text
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_brl_amounts_keep_centavos(locale):
+    rendered = _render("invoice_issued", locale, currency="BRL", timezone="America/Sao_Paulo", amount_due="1520.50")
+
+    assert "1.520,50" in rendered.text
+
+
+def test_brl_for_a_portuguese_reader_uses_the_real_sign():
+    rendered = _render("coupon_created", "pt", currency="BRL", timezone="America/Sao_Paulo", amount="1520.5")
+
+    # The body keeps babel's no-break space; the subject collapses it to a plain one.
+    assert rendered.subject == "Seu cupom de pagamento 4500012345674 de R$ 1.520,50"
+    assert "R$\u00a01.520,50" in rendered.text
+
+
+def test_clp_amounts_have_no_decimals():
+    rendered = _render("coupon_created", "es", currency="CLP", timezone="America/Santiago", amount="20870")
+
+    assert rendered.subject == "Tu cupón de pago 4500012345674 por $20.870"
+
+
+def test_whole_currency_amounts_round_half_up():
+    rendered = _render("coupon_created", "es", amount="20870.5")
+
+    assert "$20.871" in rendered.subject
+
+
+@pytest.mark.parametrize(
+    "locale, expected",
+    [
+        ("es", "31 de octubre de 2026, 22:00"),
+        ("en", "October 31, 2026, 22:00"),
+        ("pt", "31 de outubro de 2026 22:00"),
+    ],
+)
+def test_datetimes_show_in_the_tenant_time_zone(locale, expected):
+    rendered = _render("coupon_expiring", locale, expires_at="2026-11-01T03:00Z")
+
+    assert expected in rendered.text
+    assert expected in rendered.html
+
+
+def test_datetimes_follow_the_tenant_time_zone_not_utc():
+    rendered = _render("coupon_expiring", "es", currency="CLP", timezone="America/Santiago")
+
+    # Santiago is on summer time (UTC-3) in November.
+    assert "1 de noviembre de 2026, 00:00" in rendered.text
+
+
+def test_unknown_locale_falls_back_to_spanish():
+    assert _render("invoice_paid", "fr") == _render("invoice_paid", "es")
+
+
+@pytest.mark.parametrize("raw, expected", [("pt-BR", "pt"), ("EN_us", "en"), ("es", "es"), ("", "es"), (None, "es"), ("de", "es")])
+def test_normalise_locale(raw, expected):
+    assert normalise_locale(raw) == expected
+
+
+def test_unknown_event_raises_value_error():
+    with pytest.raises(ValueError, match="unknown notification event"):
+        render_email("meter_exploded", "es", COMMON, currency="COP", timezone="America/Bogota")
+
+
+def test_missing_payload_key_raises_a_clear_error():
+    payload = {**COMMON, **SAMPLE_PAYLOADS["invoice_issued"]}
+    del payload["due_date"]
+
+    with pytest.raises(NotificationTemplateError, match="due_date"):
+        render_email("invoice_issued", "es", payload, currency="COP", timezone="America/Bogota")
+
+
+def test_bad_amount_raises_a_clear_error():
+    with pytest.raises(NotificationTemplateError, match="not a decimal amount"):
+        _render("invoice_issued", amount_due="veinte mil")
+
+
+def test_portal_url_is_optional():
+    payload = {key: value for key, value in {**COMMON, **SAMPLE_PAYLOADS["invoice_paid"]}.items() if key != "portal_url"}
+
+    rendered = render_email("invoice_paid", "es", payload, currency="COP", timezone="America/Bogota")
+
+    assert "Portal de clientes" not in rendered.text
+
+
+def test_reset_link_validity_can_be_set_by_the_caller():
+    rendered = _render("password_reset", "en", expires_in_minutes=15)
+
+    assert "valid for 15 minutes" in rendered.text
+
+
+def test_pqr_answer_keeps_its_line_breaks_in_text():
+    rendered = _render("pqr_answered", "es")
+
+    assert "Revisamos la lectura.\nEl consumo facturado es correcto." in rendered.text
