@@ -1,7 +1,25 @@
 """ORM tables. Importing this package registers every table on `Base.metadata`."""
 
+from models.account_model import Contract, Customer, Meter, Reading, ReadingCorrection
 from models.base_model import Base
+from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
+from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
 from models.user_model import User
 
-__all__ = ["Base", "Tenant", "User"]
+__all__ = [
+    "Base",
+    "BillingRun",
+    "BillingRunItem",
+    "Contract",
+    "Customer",
+    "Invoice",
+    "InvoiceLine",
+    "Meter",
+    "Reading",
+    "ReadingCorrection",
+    "Tariff",
+    "Tenant",
+    "TenantSequence",
+    "User",
+]

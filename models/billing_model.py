@@ -1,0 +1,145 @@
+"""Billing tables: tariff versions, bill runs and their per-contract outcomes, invoices and invoice lines."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    Unicode,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base_model import Base, Money, Quantity, UtcDateTime, utcnow
+
+INVOICE_STATUSES = ("issued", "paid", "overdue", "void")
+BILLING_RUN_STATUSES = ("running", "completed", "failed")
+RUN_ITEM_OUTCOMES = ("skipped", "failed")
+
+
+class Tariff(Base):
+    """One version of a service's tariff, in force from `effective_from` until the next version."""
+
+    __tablename__ = "tariffs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "service", "effective_from"),
+        CheckConstraint("late_fee_monthly_rate >= 0 AND late_fee_monthly_rate <= 100", name="late_fee_range"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    service: Mapped[str] = mapped_column(String(16))
+    effective_from: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(Unicode(200), default="")
+    currency: Mapped[str] = mapped_column(String(3))
+    unit: Mapped[str] = mapped_column(String(8))
+    # Decimal values inside these JSON documents are stored as strings, never floats.
+    fixed_charges: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    blocks: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    stratum_adjustments: Mapped[dict[str, Any]] = mapped_column(JSON)
+    taxes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    late_fee_monthly_rate: Mapped[Decimal] = mapped_column(Numeric(7, 4))
+    rounding_increment: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class BillingRun(Base):
+    """One bill run of a tenant for a period, with its counts."""
+
+    __tablename__ = "billing_runs"
+    __table_args__ = (
+        Index("ix_billing_runs_tenant_id_period", "tenant_id", "period"),
+        CheckConstraint("status IN ('running', 'completed', 'failed')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    period: Mapped[str] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    billed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    estimated: Mapped[int] = mapped_column(Integer, default=0)
+    flagged: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    started_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class BillingRunItem(Base):
+    """A contract a run could not bill, and why (skipped: already billed or nothing to estimate; failed: an error)."""
+
+    __tablename__ = "billing_run_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    billing_run_id: Mapped[int] = mapped_column(ForeignKey("billing_runs.id"), index=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Unicode(500))
+
+
+class Invoice(Base):
+    """A bill for one contract and period; `amount_due` is what is still owed."""
+
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        UniqueConstraint("contract_id", "period"),
+        Index("ix_invoices_tenant_id_status_due_on", "tenant_id", "status", "due_on"),
+        Index("ix_invoices_tenant_id_period", "tenant_id", "period"),
+        CheckConstraint("status IN ('issued', 'paid', 'overdue', 'void')", name="status_known"),
+        CheckConstraint("amount_due >= 0", name="amount_due_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    number: Mapped[str] = mapped_column(String(30))
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    billing_run_id: Mapped[int | None] = mapped_column(ForeignKey("billing_runs.id"), nullable=True)
+    tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"), nullable=True)
+    reading_id: Mapped[int | None] = mapped_column(ForeignKey("readings.id"), nullable=True)
+    period: Mapped[str] = mapped_column(String(7))
+    issued_on: Mapped[date] = mapped_column(Date)
+    due_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="issued")
+    # A claim (PQR) on the invoice: excluded from late fees and reminders until answered.
+    disputed: Mapped[bool] = mapped_column(Boolean, default=False)
+    currency: Mapped[str] = mapped_column(String(3))
+    consumption: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
+    arrears: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    subtotal: Mapped[Decimal] = mapped_column(Money())
+    tax: Mapped[Decimal] = mapped_column(Money())
+    total: Mapped[Decimal] = mapped_column(Money())
+    amount_due: Mapped[Decimal] = mapped_column(Money())
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
+    voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class InvoiceLine(Base):
+    """One line of an invoice, as the billing calculator produced it."""
+
+    __tablename__ = "invoice_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str] = mapped_column(Unicode(200))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(18, 6))
+    amount: Mapped[Decimal] = mapped_column(Money())
