@@ -3,6 +3,7 @@
 from models.account_model import Contract, Customer, Meter, Reading, ReadingCorrection
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
+from models.notification_model import Notification
 from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
 from models.user_model import User
@@ -16,6 +17,7 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "Meter",
+    "Notification",
     "Reading",
     "ReadingCorrection",
     "Tariff",
