@@ -52,6 +52,13 @@ class CuponeraRequest(Request):
         """Raise our own BadRequest subclass so the error handler can name it."""
         raise MalformedJson(description="The request body is not valid JSON.")
 
+    async def get_json(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse the JSON body; bytes that are not UTF-8 are malformed JSON too, not a crash."""
+        try:
+            return await super().get_json(*args, **kwargs)
+        except UnicodeDecodeError as exc:
+            raise MalformedJson(description="The request body is not valid UTF-8 JSON.") from exc
+
 
 class RequestIdFilter(logging.Filter):
     """Stamp every log record with the request id, when there is one."""
@@ -114,6 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         redoc_ui_path=None,
         scalar_ui_path=None,
     )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "Núñez", not "N\u00fa\u00f1ez"
     RateLimiter(app, enabled=settings.RATE_LIMIT_ENABLED)
     if settings.CORS_ORIGINS:
         app = cors(

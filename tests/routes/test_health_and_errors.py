@@ -172,3 +172,14 @@ async def test_cors_ignores_other_origins(client: ApiClient) -> None:
     response = await client.get("/api/v1/tenant", headers={"Origin": "https://evil.example.com"})
     assert response.status_code == 200
     assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_body_that_is_not_utf8_is_malformed_json(client: ApiClient) -> None:
+    response = await client.post("/api/v1/auth/login", data=b"\xaf\xff", headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert (await response.get_json())["code"] == "malformed_json"
+
+
+async def test_json_keeps_accents_readable(client: ApiClient) -> None:
+    response = await client.get("/api/v1/tenant")
+    assert "Públicos" in await response.get_data(as_text=True)
