@@ -118,6 +118,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         app,
         info=Info(title="Cuponera API", version=API_VERSION, description="Utility billing and self-service."),
         openapi_provider_class=CuponeraOpenAPIProvider,
+        security_schemes={
+            "session": {"type": "apiKey", "in_": "cookie", "name": "cuponera_session"},
+            "csrf": {"type": "apiKey", "in_": "header", "name": CSRF_HEADER},
+            "bankApiKey": {"type": "http", "scheme": "bearer"},
+        },
         redoc_ui_path=None,
         scalar_ui_path=None,
     )

@@ -187,3 +187,15 @@ async def wait_for_database(client: SqlClient, *, attempts: int = 10) -> None:
                 raise
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5)
+
+
+def upgrade_to_head(url: str, *, schema: str | None = None) -> None:
+    """Run every Alembic migration against a database (sync; from async code use asyncio.to_thread)."""
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = Config(str(root / "alembic.ini"))
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    cfg.attributes.update(url=url, schema=schema, configure_logging=False)
+    command.upgrade(cfg, "head")

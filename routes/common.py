@@ -10,7 +10,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from pydantic import BaseModel, Field, StringConstraints
 from quart import current_app, g, request
 from quart_auth import current_user
-from quart_schema import document_response
+from quart_schema import document_response, security_scheme
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import auth_controller, tenant_controller
@@ -149,7 +149,12 @@ def login_required(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]
         await require_principal()
         return await func(*args, **kwargs)
 
-    return problems(401)(wrapper)
+    return _session_secured(problems(401)(wrapper))
+
+
+def _session_secured(func: Callable[P, R]) -> Callable[P, R]:
+    """Mark the operation as needing the session cookie in the OpenAPI document."""
+    return security_scheme([{"session": []}])(func)
 
 
 def role_required(role: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
@@ -163,7 +168,7 @@ def role_required(role: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P
                 raise Forbidden(f"This endpoint needs the {role} role.", code="forbidden")
             return await func(*args, **kwargs)
 
-        return problems(401, 403)(wrapper)
+        return _session_secured(problems(401, 403)(wrapper))
 
     return decorator
 
@@ -178,7 +183,7 @@ def customer_required(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[
             raise Forbidden("This endpoint is for customers.", code="forbidden")
         return await func(*args, **kwargs)
 
-    return problems(401, 403)(wrapper)
+    return _session_secured(problems(401, 403)(wrapper))
 
 
 class NoContent(BaseModel):

@@ -12,15 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from quart import Quart
 from sqlalchemy import MetaData, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
-from clients.sql_client import build_engine
-from config import ROOT
+from clients.sql_client import build_engine, upgrade_to_head
 from controllers import auth_controller, tenant_controller
 from models.tenant_model import Tenant
 from models.user_model import User
@@ -32,12 +29,7 @@ TEST_SECRET = "test-secret-key-not-for-production"
 
 def migrate(url: str, schema: str | None = None) -> None:
     """Run every Alembic migration against a database, the way production does."""
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = url
-    cfg.attributes["schema"] = schema
-    cfg.attributes["configure_logging"] = False
-    command.upgrade(cfg, "head")
+    upgrade_to_head(url, schema=schema)
 
 
 @dataclass

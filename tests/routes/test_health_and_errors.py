@@ -149,31 +149,6 @@ async def test_docs_page_is_served(client: ApiClient) -> None:
     assert "swagger" in (await response.get_data(as_text=True)).lower()
 
 
-@pytest.fixture
-def app_overrides() -> dict[str, object]:
-    return {"CORS_ORIGINS": "https://partner.example.com"}
-
-
-async def test_cors_allows_configured_origin_with_credentials(client: ApiClient) -> None:
-    response = await client.raw.options(
-        "/api/v1/auth/login",
-        headers={
-            "Origin": "https://partner.example.com",
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type, x-csrf-token",
-        },
-    )
-    assert response.headers["Access-Control-Allow-Origin"] == "https://partner.example.com"
-    assert response.headers["Access-Control-Allow-Credentials"] == "true"
-    assert "x-csrf-token" in response.headers["Access-Control-Allow-Headers"].lower()
-
-
-async def test_cors_ignores_other_origins(client: ApiClient) -> None:
-    response = await client.get("/api/v1/tenant", headers={"Origin": "https://evil.example.com"})
-    assert response.status_code == 200
-    assert "Access-Control-Allow-Origin" not in response.headers
-
-
 async def test_body_that_is_not_utf8_is_malformed_json(client: ApiClient) -> None:
     response = await client.post("/api/v1/auth/login", data=b"\xaf\xff", headers={"Content-Type": "application/json"})
     assert response.status_code == 400
@@ -183,3 +158,10 @@ async def test_body_that_is_not_utf8_is_malformed_json(client: ApiClient) -> Non
 async def test_json_keeps_accents_readable(client: ApiClient) -> None:
     response = await client.get("/api/v1/tenant")
     assert "Públicos" in await response.get_data(as_text=True)
+
+
+async def test_openapi_declares_the_session_cookie(client: ApiClient) -> None:
+    spec = await (await client.get("/openapi.json")).get_json()
+    assert spec["components"]["securitySchemes"]["session"] == {"type": "apiKey", "in": "cookie", "name": "cuponera_session"}
+    assert spec["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"session": []}]
+    assert "security" not in spec["paths"]["/api/v1/auth/login"]["post"]
