@@ -114,8 +114,8 @@ def _customer_scope(user: User) -> int | None:
     return user.customer_id
 
 
-def _clean_text(field: str, value: str, max_chars: int) -> str:
-    """Trim, and refuse empty text, NUL characters and text too long for an NVARCHAR column."""
+def _clean_text(field: str, value: str, max_chars: int, *, nvarchar: bool = False) -> str:
+    """Trim, and refuse empty text, NUL characters and text over `max_chars` characters."""
     text = value.strip()
     if not text:
         raise DomainValidationError(f"{field} must not be empty.", errors=[FieldError(field, "must not be empty", "empty")])
@@ -123,8 +123,9 @@ def _clean_text(field: str, value: str, max_chars: int) -> str:
         raise DomainValidationError(
             f"{field} contains a NUL character.", errors=[FieldError(field, "must not contain NUL characters", "invalid")]
         )
-    # SQL Server counts UTF-16 code units, so an emoji takes two of the column's characters.
-    if len(text.encode("utf-16-le")) // 2 > max_chars:
+    # An NVARCHAR(n) column on SQL Server counts UTF-16 code units: an emoji takes two of them.
+    length = len(text.encode("utf-16-le")) // 2 if nvarchar else len(text)
+    if length > max_chars:
         raise DomainValidationError(
             f"{field} is longer than {max_chars} characters.",
             errors=[FieldError(field, f"at most {max_chars} characters", "too_long")],
@@ -179,7 +180,7 @@ async def file_pqr(
     """
     if pqr_type not in PQR_TYPES:
         raise DomainValidationError("Unknown PQR type.", errors=[FieldError("type", "unknown PQR type", "invalid")])
-    subject = _clean_text("subject", subject, SUBJECT_MAX)
+    subject = _clean_text("subject", subject, SUBJECT_MAX, nvarchar=True)
     description = _clean_text("description", description, DESCRIPTION_MAX)
     own = _customer_scope(user)
     if own is not None:
