@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.sql_client import SqlClient
 from config import Settings, load_settings
-from controllers import auth_controller, demo_controller, tenant_controller
+from controllers import auth_controller, demo_controller, holiday_controller, tenant_controller
 from controllers.errors import DomainError
-from routes import auth_routes, health_routes, tenant_routes
+from routes import auth_routes, health_routes, pqr_routes, tenant_routes
 from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider
@@ -140,7 +140,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         )
     register_error_handlers(app)
 
-    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp):
+    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp, pqr_routes.bp):
         app.register_blueprint(blueprint)
 
     @app.before_serving
@@ -223,3 +223,21 @@ def _register_cli(app: Quart, services: AppServices) -> None:
 
         for line in _run_with_session(services, work):
             click.echo(line)
+
+    @app.cli.command("load-holidays")
+    @click.option("--year", "years", type=int, multiple=True, required=True, help="Year to load; repeatable.")
+    @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
+    def load_holidays_command(years: tuple[int, ...], tenant_code: str | None) -> None:
+        """Add the tenant's country's public holidays for the given years (idempotent)."""
+
+        async def work(session: AsyncSession) -> str:
+            tenant = await tenant_controller.resolve_public_tenant(session=session, code=tenant_code)
+            added = await holiday_controller.load_country_holidays(
+                session=session, tenant_id=tenant.id, country=tenant.country, years=years
+            )
+            return f"added {added} holidays to tenant {tenant.code}"
+
+        try:
+            click.echo(_run_with_session(services, work))
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc

@@ -4,6 +4,7 @@ from models.account_model import Contract, Customer, Meter, Reading, ReadingCorr
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
 from models.notification_model import Notification
+from models.pqr_model import Pqr, TenantHoliday
 from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
 from models.user_model import User
@@ -18,10 +19,12 @@ __all__ = [
     "InvoiceLine",
     "Meter",
     "Notification",
+    "Pqr",
     "Reading",
     "ReadingCorrection",
     "Tariff",
     "Tenant",
+    "TenantHoliday",
     "TenantSequence",
     "User",
 ]
