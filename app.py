@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -19,14 +20,29 @@ from quart_rate_limiter import RateLimiter
 from quart_schema import Info, QuartSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
 from config import Settings, load_settings
-from controllers import auth_controller, demo_controller, holiday_controller, tenant_controller
+from controllers import (
+    auth_controller,
+    demo_controller,
+    holiday_controller,
+    notification_controller,
+    tenant_controller,
+    worker_controller,
+)
 from controllers.errors import DomainError
-from routes import auth_routes, health_routes, pqr_routes, tenant_routes
+from routes import (
+    auth_routes,
+    health_routes,
+    notification_routes,
+    password_reset_routes,
+    pqr_routes,
+    tenant_routes,
+)
 from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
-from routes.openapi import CuponeraOpenAPIProvider
+from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.security import CSRF_HEADER, REQUEST_ID_HEADER, install_security
 
 T = TypeVar("T")
@@ -43,6 +59,8 @@ class AppServices:
     sql: SqlClient | None
     dummy_hash: str
     lockout_policy: auth_controller.LockoutPolicy
+    smtp: SmtpClient | None = None
+    worker: worker_controller.BackgroundWorker | None = None
 
 
 class CuponeraRequest(Request):
@@ -139,16 +157,32 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
             max_age=600,
         )
     register_error_handlers(app)
+    app.url_map.converters["int"] = IdConverter
 
-    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp, pqr_routes.bp):
+    for blueprint in (
+        health_routes.bp,
+        tenant_routes.bp,
+        auth_routes.bp,
+        password_reset_routes.bp,
+        notification_routes.bp,
+        pqr_routes.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving
     async def open_clients() -> None:
         services.sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+        services.smtp = SmtpClient(settings.smtp)
+        if settings.worker_in_process:
+            services.worker = worker_controller.BackgroundWorker.start(
+                sql=services.sql, smtp=services.smtp, config=worker_config(settings)
+            )
 
     @app.after_serving
     async def close_clients() -> None:
+        if services.worker is not None:
+            await services.worker.stop()
+            services.worker = None
         if services.sql is not None:
             await services.sql.dispose()
             services.sql = None
@@ -156,6 +190,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     app.teardown_appcontext(close_request_session)
     _register_cli(app, services)
     return app
+
+
+def worker_config(settings: Settings) -> worker_controller.WorkerConfig:
+    """The worker's intervals and delivery policy from the NOTIFY_* and WORKER_* settings."""
+    return worker_controller.WorkerConfig(
+        poll_seconds=settings.NOTIFY_POLL_SECONDS,
+        jobs_seconds=settings.WORKER_JOBS_SECONDS,
+        policy=notification_controller.DeliveryPolicy(
+            base_seconds=settings.NOTIFY_RETRY_BASE_SECONDS,
+            max_attempts=settings.NOTIFY_MAX_ATTEMPTS,
+            batch_size=settings.NOTIFY_BATCH_SIZE,
+            lease=timedelta(seconds=settings.NOTIFY_LEASE_SECONDS),
+        ),
+    )
 
 
 def _run_with_session(services: AppServices, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -241,3 +289,27 @@ def _register_cli(app: Quart, services: AppServices) -> None:
             click.echo(_run_with_session(services, work))
         except DomainError as exc:
             raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+
+    @app.cli.command("worker")
+    @click.option("--once", is_flag=True, help="Run the jobs and one dispatch, then exit (tests, cron).")
+    def worker_command(once: bool) -> None:
+        """Send queued notifications and run the periodic jobs until SIGINT/SIGTERM."""
+        settings = services.settings
+
+        async def runner() -> None:
+            sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+            smtp = SmtpClient(settings.smtp)
+            try:
+                if once:
+                    report = await worker_controller.run_cycle(sql=sql, smtp=smtp, config=worker_config(settings))
+                    click.echo(f"jobs run: {', '.join(report.jobs_run) or 'none'}; dispatch: {report.dispatch}")
+                    return
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, stop.set)
+                await worker_controller.run_worker(sql=sql, smtp=smtp, config=worker_config(settings), stop=stop)
+            finally:
+                await sql.dispose()
+
+        asyncio.run(runner())

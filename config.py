@@ -9,6 +9,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from clients.smtp_client import SmtpSettings
+
 ROOT = Path(__file__).resolve().parent
 DEFAULT_VAR_DIR = ROOT / "var"
 DEVELOPMENT = "development"
@@ -58,6 +60,22 @@ class Settings:
     LOCKOUT_THRESHOLD: int = 5
     LOCKOUT_WINDOW_MINUTES: int = 15
     LOCKOUT_MINUTES: int = 15
+    # Raw SMTP_* / MAIL_FROM values; `smtp` parses them with SmtpSettings.from_env (one set of defaults).
+    SMTP_HOST: str | None = None
+    SMTP_PORT: str | None = None
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = field(default=None, repr=False)
+    SMTP_STARTTLS: str | None = None
+    SMTP_TIMEOUT: str | None = None
+    MAIL_FROM: str | None = None
+    NOTIFY_RETRY_BASE_SECONDS: float = 30.0
+    NOTIFY_POLL_SECONDS: float = 5.0
+    NOTIFY_MAX_ATTEMPTS: int = 8
+    NOTIFY_BATCH_SIZE: int = 50
+    NOTIFY_LEASE_SECONDS: float = 900.0
+    WORKER_JOBS_SECONDS: float = 60.0
+    WORKER_IN_PROCESS: bool | None = None
+    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,6 +98,20 @@ class Settings:
         """Demo data is on by default for the embedded SQLite database only."""
         return self.is_sqlite if self.DEMO_DATA is None else self.DEMO_DATA
 
+    @property
+    def worker_in_process(self) -> bool:
+        """Run the notification worker inside the web server: on for development and embedded SQLite, never in tests."""
+        if self.WORKER_IN_PROCESS is not None:
+            return self.WORKER_IN_PROCESS
+        return self.ENV != "test" and (self.ENV == DEVELOPMENT or self.is_sqlite)
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        """SMTP settings; no SMTP_HOST means .eml files under VAR_DIR/mail."""
+        names = ("SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_STARTTLS", "SMTP_TIMEOUT", "MAIL_FROM")
+        environ = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        return SmtpSettings.from_env(environ, var_dir=self.VAR_DIR)
+
 
 _CONVERTERS = {
     "PORT": int,
@@ -95,6 +127,20 @@ _CONVERTERS = {
     "DEMO_DATA": _bool,
     "RATE_LIMIT_ENABLED": _bool,
     "VAR_DIR": Path,
+    "SMTP_HOST": str,
+    "SMTP_PORT": str,
+    "SMTP_USERNAME": str,
+    "SMTP_PASSWORD": str,
+    "SMTP_STARTTLS": str,
+    "SMTP_TIMEOUT": str,
+    "MAIL_FROM": str,
+    "NOTIFY_RETRY_BASE_SECONDS": float,
+    "NOTIFY_POLL_SECONDS": float,
+    "NOTIFY_MAX_ATTEMPTS": int,
+    "NOTIFY_BATCH_SIZE": int,
+    "NOTIFY_LEASE_SECONDS": float,
+    "WORKER_JOBS_SECONDS": float,
+    "WORKER_IN_PROCESS": _bool,
 }
 
 
@@ -138,6 +184,12 @@ def load_settings(
         settings = replace(settings, SECRET_KEY=_development_secret(settings))
     if settings.COOKIE_SAMESITE == "None" and not settings.cookie_secure:
         raise ConfigError("COOKIE_SAMESITE=None needs COOKIE_SECURE=true (browsers reject it otherwise)")
+    try:
+        settings.smtp  # noqa: B018 - parse once so a bad SMTP_PORT stops startup, not the first email
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    if settings.NOTIFY_MAX_ATTEMPTS < 1 or settings.NOTIFY_POLL_SECONDS <= 0 or settings.NOTIFY_BATCH_SIZE < 1:
+        raise ConfigError("NOTIFY_MAX_ATTEMPTS and NOTIFY_BATCH_SIZE must be at least 1, NOTIFY_POLL_SECONDS positive")
     return settings
 
 

@@ -26,6 +26,9 @@ Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ]
 
+# Ids in request bodies and queries: the range of an INTEGER column on every supported database.
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+
 ROLE_RANK = {"customer": 0, "operator": 1, "admin": 2}
 TENANT_HEADER = "X-Tenant-ID"
 

@@ -11,7 +11,7 @@ from quart import Quart, Response, g, has_app_context, json
 from quart_auth import Unauthorized
 from quart_rate_limiter import RateLimitExceeded
 from quart_schema import RequestSchemaValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from controllers.errors import (
@@ -152,6 +152,15 @@ def register_error_handlers(app: Quart) -> None:
         log.info("integrity error mapped to 409: %s", exc.orig)
         return problem_response(
             409, "conflict", "The change conflicts with existing data (a duplicate or a dependency)."
+        )
+
+    @app.errorhandler(DataError)
+    @app.errorhandler(OverflowError)
+    async def out_of_range(exc: Exception) -> Response:
+        # A number the database cannot hold (an id beyond INTEGER, say): the input is at fault.
+        log.info("value out of range mapped to 422: %s", exc)
+        return problem_response(
+            422, "value_out_of_range", "A value in the request is outside the range this API accepts."
         )
 
     @app.errorhandler(HTTPException)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from quart_schema import OpenAPIProvider
+from werkzeug.routing import IntegerConverter
 
 from routes.common import NoContent, Problem
 
@@ -33,7 +34,32 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
                     responses.setdefault(400, problem_response)
                     responses.setdefault(422, problem_response)
                 if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+                    responses.setdefault(400, problem_response)  # e.g. a tampered list cursor
                     responses.setdefault(422, problem_response)
                 responses.setdefault(500, problem_response)
         components.update(problem_components)
         return paths, components
+
+    def build_path_parameter(self, name: str, converter: Any) -> dict[str, Any]:
+        """Integer ids carry their bounds, so clients and fuzzers know the valid range."""
+        parameter = super().build_path_parameter(name, converter)
+        if isinstance(converter, IdConverter):
+            parameter["schema"].update(minimum=IdConverter.MIN, maximum=IdConverter.MAX)
+        return parameter
+
+
+class IdConverter(IntegerConverter):
+    """`<int:...>` path parts that never overflow a database INTEGER id column.
+
+    A number beyond the range no row can have becomes 0, which no row has either, so the
+    controller answers its usual 404. (Rejecting it in the converter instead makes werkzeug
+    answer 405 for non-GET methods.)
+    """
+
+    MIN = 0
+    MAX = 2**31 - 1
+
+    def to_python(self, value: str) -> int:
+        """Parse the id, mapping out-of-range values to 0."""
+        number = int(value)
+        return number if number <= self.MAX else 0

@@ -12,7 +12,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import pqr_controller
 from controllers.pqr_controller import PqrFilters, PqrView
 from models.pqr_model import ANSWER_MAX, DESCRIPTION_MAX, SUBJECT_MAX
-from routes.common import ListQuery, db, login_required, problems, require_principal, role_required
+from routes.common import Id, ListQuery, db, login_required, problems, require_principal, role_required
 
 bp = Blueprint("pqrs", __name__, url_prefix="/api/v1/pqrs")
 
@@ -27,9 +27,9 @@ class PqrIn(BaseModel):
     type: PqrType
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUBJECT_MAX)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)]
-    contract_id: int | None = None
-    invoice_id: int | None = None
-    customer_id: int | None = None
+    contract_id: Id | None = None
+    invoice_id: Id | None = None
+    customer_id: Id | None = None
 
 
 class PqrPatch(BaseModel):
@@ -74,9 +74,9 @@ class PqrQuery(ListQuery):
     type: PqrType | None = None
     overdue: bool | None = None
     due_within_days: int | None = Field(None, ge=0, le=60)
-    contract_id: int | None = None
+    contract_id: Id | None = None
     contract_number: str | None = Field(None, max_length=30)
-    customer_id: int | None = None
+    customer_id: Id | None = None
     sort: PqrSort = "due_on"
 
 

@@ -282,3 +282,76 @@ async def operator_client(app: Quart) -> ApiClient:
 async def customer_user_client(app: Quart) -> ApiClient:
     """A client logged in as a customer-role user with no customer record linked."""
     return await logged_in_client(app, "customer")
+
+
+class MailCatcher:
+    """An aiosmtpd handler that keeps every message it accepts, parsed, for notification tests."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        """Refuse mailboxes at refused.example for good (a 5xx), accept the rest."""
+        if address.endswith("@refused.example"):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+        """Accept and keep the message."""
+        from email import message_from_bytes, policy
+
+        self.messages.append(message_from_bytes(envelope.original_content or envelope.content, policy=policy.default))
+        return "250 Message accepted"
+
+    def message_ids(self) -> list[str]:
+        """The Message-ID of every message received, in arrival order."""
+        return [str(message["Message-ID"]) for message in self.messages]
+
+
+@dataclass
+class MailServer:
+    """A real SMTP server on loopback that can be started late (to play an SMTP outage) and stopped."""
+
+    port: int
+    catcher: MailCatcher
+    controller: Any = None
+
+    def start(self) -> None:
+        """Start listening on the port."""
+        from aiosmtpd.controller import Controller
+
+        self.controller = Controller(self.catcher, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        """Stop listening."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    def smtp_settings(self, **overrides: Any) -> Any:
+        """SmtpSettings that deliver to this server."""
+        from clients.smtp_client import SmtpSettings
+
+        return SmtpSettings(host="127.0.0.1", port=self.port, starttls=False, timeout=5.0, **overrides)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """A running local SMTP server that collects messages (call .stop()/.start() to simulate an outage)."""
+    server = MailServer(port=free_port(), catcher=MailCatcher())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -165,3 +165,14 @@ async def test_openapi_declares_the_session_cookie(client: ApiClient) -> None:
     assert spec["components"]["securitySchemes"]["session"] == {"type": "apiKey", "in": "cookie", "name": "cuponera_session"}
     assert spec["paths"]["/api/v1/auth/me"]["get"]["security"] == [{"session": []}]
     assert "security" not in spec["paths"]["/api/v1/auth/login"]["post"]
+
+
+async def test_ids_beyond_the_integer_range_are_404_not_500(operator_client: ApiClient) -> None:
+    response = await operator_client.get(f"/api/v1/pqrs/{2**63}")
+    assert response.status_code == 404
+    assert (await response.get_json())["code"] == "pqr_not_found"
+    spec = await (await operator_client.get("/openapi.json")).get_json()
+    parameter = spec["paths"]["/api/v1/pqrs/{pqr_id}"]["get"]["parameters"][0]
+    assert parameter["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
+    patch = await operator_client.patch(f"/api/v1/pqrs/{2**40}", json={"status": "in_progress"})
+    assert patch.status_code == 404

@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 
 from clients.sql_client import SqlClient
-from config import ROOT
 from controllers import auth_controller, tenant_controller
 from tests.conftest import TEST_PASSWORD, TestDatabase
 from tests.served_app import served_app
@@ -33,12 +32,12 @@ async def _create_admin(database_url: str, schema: str | None) -> str:
         await sql.dispose()
 
 
-async def _schemathesis(base_url: str, *extra: str) -> tuple[int, str]:
+async def _schemathesis(base_url: str, workdir: Path, *extra: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "schemathesis.cli", "run", f"{base_url}/openapi.json",
         "--checks", CHECKS, "--max-examples", "15", "--phases", "coverage,fuzzing", "--workers", "1",
         "--seed", "20261123", "--suppress-health-check", "all", *extra,
-        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=workdir, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await process.communicate()
     return process.returncode or 0, out.decode(errors="replace")
@@ -50,14 +49,16 @@ async def test_api_matches_its_openapi_document(database_url: str, test_database
         database_url=database_url, schema=test_database.schema, var_dir=tmp_path / "var",
         env={"RATE_LIMIT_ENABLED": "false"},
     ) as base_url:
-        anonymous_code, anonymous_out = await _schemathesis(base_url)
+        # Run in the test's own directory: schemathesis keeps a crash cache in its working directory.
+        anonymous_code, anonymous_out = await _schemathesis(base_url, tmp_path)
         async with httpx.AsyncClient(base_url=base_url) as client:
             login = await client.post("/api/v1/auth/login", json={"email": email, "password": TEST_PASSWORD})
             assert login.status_code == 200
             cookie = f"cuponera_session={login.cookies['cuponera_session']}"
             csrf = login.json()["csrf_token"]
         admin_code, admin_out = await _schemathesis(
-            base_url, "-H", f"Cookie: {cookie}", "-H", f"X-CSRF-Token: {csrf}", "--exclude-path-regex", SESSION_ENDING
+            base_url, tmp_path, "-H", f"Cookie: {cookie}", "-H", f"X-CSRF-Token: {csrf}", "--exclude-path-regex", SESSION_ENDING
         )
-    assert anonymous_code == 0, anonymous_out[-6000:]
-    assert admin_code == 0, admin_out[-6000:]
+    server_log = "\n".join(p.read_text(errors="replace")[-6000:] for p in (tmp_path / "var").glob("hypercorn-*.log"))
+    assert anonymous_code == 0, anonymous_out[-6000:] + server_log
+    assert admin_code == 0, admin_out[-6000:] + server_log

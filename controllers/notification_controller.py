@@ -1,0 +1,442 @@
+"""The outbox dispatcher (claim, render, send, retry) plus in-app notifications and the operators' view."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random as random_module
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parseaddr
+from typing import Any, Protocol
+
+from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.smtp_client import Attachment, OutgoingEmail, SmtpClient, SmtpDeliveryError
+from clients.sql_client import SqlClient
+from controllers.errors import Conflict, NotFound
+from controllers.pagination import Page, SortKey, paginate
+from domain.notification_templates import NotificationTemplateError, render_email
+from models.account_model import Customer
+from models.base_model import utcnow
+from models.notification_model import Notification
+from models.tenant_model import Tenant
+from models.user_model import User
+
+log = logging.getLogger("cuponera.notifications")
+
+MAX_ERROR_CHARS = 1000
+# A reset link is a bearer credential: once its message is sent or given up on, the outbox keeps no copy.
+REDACTED_AFTER_DELIVERY: Mapping[str, tuple[str, ...]] = {"password_reset": ("reset_url",)}
+REDACTED = "[redacted]"
+# Events whose retry by an operator could only resend a dead or redacted link.
+NOT_RETRYABLE = frozenset({"password_reset"})
+IN_APP_CHANNEL = "in_app"
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """How the dispatcher batches, leases and retries (from the NOTIFY_* settings)."""
+
+    base_seconds: float = 30.0
+    max_attempts: int = 8
+    batch_size: int = 50
+    # Longer than a whole batch of sends at the SMTP timeout, so a live sender never loses its claim.
+    lease: timedelta = timedelta(minutes=15)
+
+
+@dataclass
+class DispatchReport:
+    """What one dispatch call did."""
+
+    claimed: int = 0
+    sent: int = 0
+    in_app_only: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class InAppNotification:
+    """A notification as its user sees it in the app."""
+
+    id: int
+    event: str
+    subject: str
+    created_at: datetime
+    read: bool
+
+
+class UndeliverableError(Exception):
+    """A message that no retry can fix (its payload lacks what an attachment needs)."""
+
+
+class AttachmentBuilder(Protocol):
+    """Builds the files attached to one event's email."""
+
+    def __call__(
+        self, *, session: AsyncSession, tenant: Tenant, notification: Notification
+    ) -> Awaitable[Sequence[Attachment]]: ...
+
+
+async def invoice_pdf_attachment(
+    *, session: AsyncSession, tenant: Tenant, notification: Notification
+) -> Sequence[Attachment]:
+    """The invoice PDF for `invoice_issued`, built by the billing controller."""
+    # Imported here so the dispatcher loads even where billing is not installed yet.
+    from controllers import invoice_controller  # type: ignore[attr-defined]
+
+    invoice_id = notification.payload.get("invoice_id")
+    if invoice_id is None:
+        raise UndeliverableError("invoice_issued payload has no invoice_id for the PDF attachment")
+    filename, content = await invoice_controller.invoice_pdf(
+        session=session, tenant=tenant, invoice_id=int(invoice_id)
+    )
+    return [Attachment(filename=filename, content=content, mime_type="application/pdf")]
+
+
+ATTACHMENT_BUILDERS: dict[str, AttachmentBuilder] = {"invoice_issued": invoice_pdf_attachment}
+
+
+def retry_delay(*, attempts: int, base_seconds: float, random: Callable[[], float]) -> timedelta:
+    """Backoff after the `attempts`-th failure: base × 2^(attempts-1) × a jitter factor in [0.5, 1.5)."""
+    return timedelta(seconds=base_seconds * 2 ** (attempts - 1) * (0.5 + random()))
+
+
+def message_id_for(*, tenant_id: int, dedupe_key: str, mail_from: str) -> str:
+    """A Message-ID derived from the dedupe key, so a resent message carries the same id."""
+    slug = re.sub(r"[^A-Za-z0-9_-]+", ".", dedupe_key).strip(".")[:60].strip(".") or "message"
+    digest = hashlib.sha256(f"{tenant_id}:{dedupe_key}".encode()).hexdigest()[:16]
+    domain = parseaddr(mail_from)[1].rpartition("@")[2] or "cuponera.local"
+    return f"<{slug}.t{tenant_id}.{digest}@{domain}>"
+
+
+def _due(now: datetime) -> Any:
+    """Rows a dispatcher may take: pending and due, or sending with an expired lease (a crashed sender)."""
+    return or_(
+        and_(Notification.status == "pending", Notification.next_attempt_at <= now),
+        and_(Notification.status == "sending", Notification.claimed_until < now),
+    )
+
+
+async def due_notification_ids(*, session: AsyncSession, now: datetime, limit: int) -> list[int]:
+    """Candidate rows, oldest due first (across tenants: the dispatcher serves the whole install)."""
+    stmt = (
+        select(Notification.id)
+        .where(_due(now))
+        .order_by(Notification.next_attempt_at, Notification.id)
+        .limit(limit)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def claim(
+    *, session: AsyncSession, ids: Sequence[int], now: datetime, lease: timedelta
+) -> tuple[str, list[Notification]]:
+    """Take the still-due rows among `ids` with one conditional UPDATE; returns the claim token and the rows won.
+
+    The WHERE repeats the due condition, so of two dispatchers that picked the same ids only the
+    first UPDATE matches; no SELECT FOR UPDATE is needed (SQL Server has none).
+    """
+    token = secrets.token_hex(16)
+    if not ids:
+        await session.commit()
+        return token, []
+    await session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids), _due(now))
+        .values(
+            status="sending",
+            claim_token=token,
+            claimed_until=now + lease,
+            # Taking over an expired lease counts as an attempt, so a message that kills its sender stops.
+            attempts=case((Notification.status == "sending", Notification.attempts + 1), else_=Notification.attempts),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    rows = (
+        await session.scalars(
+            select(Notification)
+            .where(Notification.id.in_(ids), Notification.claim_token == token)
+            .order_by(Notification.next_attempt_at, Notification.id)
+            .execution_options(populate_existing=True)
+        )
+    ).all()
+    await session.commit()
+    return token, list(rows)
+
+
+async def dispatch_due(
+    *,
+    sql: SqlClient,
+    smtp: SmtpClient,
+    policy: DeliveryPolicy,
+    now: datetime | None = None,
+    random: Callable[[], float] = random_module.random,
+    attachment_builders: Mapping[str, AttachmentBuilder] | None = None,
+) -> DispatchReport:
+    """Claim due messages batch by batch and deliver each; sending happens outside any transaction."""
+    builders = ATTACHMENT_BUILDERS if attachment_builders is None else attachment_builders
+    report = DispatchReport()
+    async with sql.session(write=True) as writer, sql.session() as reader:
+        tenants: dict[int, Tenant] = {}
+        while True:
+            moment = now or utcnow()
+            ids = await due_notification_ids(session=writer, now=moment, limit=policy.batch_size)
+            token, rows = await claim(session=writer, ids=ids, now=moment, lease=policy.lease)
+            report.claimed += len(rows)
+            for row in rows:
+                outcome = await _deliver_one(
+                    writer=writer, reader=reader, tenants=tenants, row=row, token=token, smtp=smtp,
+                    policy=policy, now=moment, random=random, builders=builders,
+                )
+                setattr(report, outcome, getattr(report, outcome) + 1)
+            if len(ids) < policy.batch_size:
+                break
+    return report
+
+
+async def _deliver_one(
+    *,
+    writer: AsyncSession,
+    reader: AsyncSession,
+    tenants: dict[int, Tenant],
+    row: Notification,
+    token: str,
+    smtp: SmtpClient,
+    policy: DeliveryPolicy,
+    now: datetime,
+    random: Callable[[], float],
+    builders: Mapping[str, AttachmentBuilder],
+) -> str:
+    """Send one claimed row and record the outcome; returns the DispatchReport field to count."""
+    row_id, attempts, event, payload = row.id, row.attempts, row.event, dict(row.payload)
+    if attempts >= policy.max_attempts:
+        await _finish(writer, row_id, token, event, payload, status="failed", attempts=attempts,
+                      last_error="gave up: the sender stopped while holding this message")
+        return "failed"
+    if not row.recipient:
+        # No address: the message lives on in the user's in-app list only.
+        await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, channel=IN_APP_CHANNEL)
+        return "in_app_only"
+    try:
+        email = await _compose(reader, tenants, row, smtp, builders)
+        await smtp.send(email)
+    except (NotificationTemplateError, UndeliverableError) as exc:
+        return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=True,
+                              policy=policy, now=now, random=random)
+    except SmtpDeliveryError as exc:
+        return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=exc.permanent,
+                              policy=policy, now=now, random=random)
+    except Exception as exc:  # a bug or an unreachable database: retry later, loudly
+        log.exception("notification %s (%s) could not be prepared or sent", row_id, event)
+        return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=False,
+                              policy=policy, now=now, random=random)
+    if not await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, last_error=None):
+        log.warning("notification %s was sent after its lease expired; another sender may repeat it", row_id)
+    return "sent"
+
+
+async def _compose(
+    reader: AsyncSession,
+    tenants: dict[int, Tenant],
+    row: Notification,
+    smtp: SmtpClient,
+    builders: Mapping[str, AttachmentBuilder],
+) -> OutgoingEmail:
+    """Render the row and build its attachments in a short read transaction, ended before any network I/O."""
+    try:
+        tenant = tenants.get(row.tenant_id) or await reader.get(Tenant, row.tenant_id)
+        if tenant is None:
+            raise UndeliverableError(f"tenant {row.tenant_id} does not exist")
+        tenants[row.tenant_id] = tenant
+        customer_name = await _customer_name(reader, row)
+        rendered = render_email(
+            row.event, row.locale, _template_context(row.payload, tenant.name, customer_name),
+            currency=tenant.currency, timezone=tenant.timezone,
+        )
+        builder = builders.get(row.event)
+        attachments = tuple(await builder(session=reader, tenant=tenant, notification=row)) if builder else ()
+        await reader.commit()
+    except BaseException:
+        await reader.rollback()
+        tenants.clear()  # the rollback expired them
+        raise
+    return OutgoingEmail(
+        to=row.recipient or "",
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        attachments=attachments,
+        message_id=message_id_for(tenant_id=row.tenant_id, dedupe_key=row.dedupe_key, mail_from=smtp.settings.mail_from),
+        headers={
+            "Auto-Submitted": "auto-generated",
+            "X-Cuponera-Event": row.event,
+            "X-Cuponera-Notification-Id": str(row.id),
+        },
+    )
+
+
+async def _customer_name(session: AsyncSession, row: Notification) -> str:
+    """The greeting name when the payload lacks one: the customer's, else the user's."""
+    if "customer_name" in row.payload:
+        return str(row.payload["customer_name"])
+    if row.customer_id is not None:
+        name = await session.scalar(select(Customer.name).where(Customer.id == row.customer_id))
+        if name:
+            return name
+    if row.user_id is not None:
+        name = await session.scalar(select(User.full_name).where(User.id == row.user_id))
+        if name:
+            return name
+    return ""
+
+
+def _template_context(payload: Mapping[str, Any], tenant_name: str, customer_name: str) -> dict[str, Any]:
+    """The payload with the greeting and signature filled in when the enqueuer left them out."""
+    return {"tenant_name": tenant_name, "customer_name": customer_name, **payload}
+
+
+async def _failure(
+    writer: AsyncSession,
+    row_id: int,
+    token: str,
+    event: str,
+    payload: dict[str, Any],
+    attempts: int,
+    exc: BaseException,
+    *,
+    permanent: bool,
+    policy: DeliveryPolicy,
+    now: datetime,
+    random: Callable[[], float],
+) -> str:
+    """Schedule the next attempt with backoff, or give up: after max attempts or on a permanent error."""
+    attempts += 1
+    error = (str(exc) or type(exc).__name__)[:MAX_ERROR_CHARS]
+    if permanent or attempts >= policy.max_attempts:
+        log.warning("notification %s failed for good after %d attempt(s): %s", row_id, attempts, error)
+        await _finish(writer, row_id, token, event, payload, status="failed", attempts=attempts, last_error=error)
+        return "failed"
+    next_at = now + retry_delay(attempts=attempts, base_seconds=policy.base_seconds, random=random)
+    await _finish(writer, row_id, token, event, payload, status="pending", attempts=attempts,
+                  last_error=error, next_attempt_at=next_at)
+    return "retried"
+
+
+async def _finish(
+    writer: AsyncSession, row_id: int, token: str, event: str, payload: dict[str, Any], **values: Any
+) -> bool:
+    """Record an outcome if we still hold the claim; False when the lease was lost to another sender."""
+    values.update(claim_token=None, claimed_until=None)
+    if values["status"] in {"sent", "failed"} and event in REDACTED_AFTER_DELIVERY:
+        values["payload"] = {**payload, **{key: REDACTED for key in REDACTED_AFTER_DELIVERY[event] if key in payload}}
+    result = await writer.execute(
+        update(Notification)
+        .where(Notification.id == row_id, Notification.claim_token == token, Notification.status == "sending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await writer.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def render_subject(notification: Notification, tenant: Tenant) -> str:
+    """The subject line in the row's language, rendered on demand for listings."""
+    try:
+        rendered = render_email(
+            notification.event,
+            notification.locale,
+            _template_context(notification.payload, tenant.name, ""),
+            currency=tenant.currency,
+            timezone=tenant.timezone,
+        )
+    except NotificationTemplateError:
+        return notification.event.replace("_", " ")
+    return rendered.subject
+
+
+async def list_for_user(
+    *, session: AsyncSession, tenant: Tenant, user_id: int, limit: int, cursor: str | None
+) -> Page[InAppNotification]:
+    """The user's own notifications, newest first, whatever their delivery state."""
+    stmt = select(Notification).where(Notification.tenant_id == tenant.id, Notification.user_id == user_id)
+    page = await paginate(
+        session,
+        stmt,
+        keys=[SortKey(Notification.created_at, descending=True), SortKey(Notification.id, descending=True)],
+        limit=limit,
+        cursor=cursor,
+    )
+    items = [
+        InAppNotification(
+            id=row.id, event=row.event, subject=render_subject(row, tenant), created_at=row.created_at,
+            read=row.read_at is not None,
+        )
+        for row in page.items
+    ]
+    return Page(items=items, next_cursor=page.next_cursor)
+
+
+async def mark_read(
+    *, session: AsyncSession, tenant: Tenant, user_id: int, notification_id: int, now: datetime | None = None
+) -> None:
+    """Mark one of the user's notifications read (again is fine); someone else's is a 404."""
+    owned = (Notification.id == notification_id, Notification.tenant_id == tenant.id, Notification.user_id == user_id)
+    exists = await session.scalar(select(Notification.id).where(*owned))
+    if exists is None:
+        raise NotFound("No such notification.", code="not_found")
+    await session.execute(
+        update(Notification)
+        .where(*owned, Notification.read_at.is_(None))
+        .values(read_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def list_outbox(
+    *, session: AsyncSession, tenant: Tenant, status: str, limit: int, cursor: str | None
+) -> Page[Notification]:
+    """The tenant's outbox rows in one status (operators look at `failed`), newest first."""
+    stmt = select(Notification).where(Notification.tenant_id == tenant.id, Notification.status == status)
+    return await paginate(
+        session,
+        stmt,
+        keys=[SortKey(Notification.created_at, descending=True), SortKey(Notification.id, descending=True)],
+        limit=limit,
+        cursor=cursor,
+    )
+
+
+async def retry_failed(
+    *, session: AsyncSession, tenant: Tenant, notification_id: int, now: datetime | None = None
+) -> Notification:
+    """Put a failed message back in the queue with a fresh set of attempts; 409 unless it failed."""
+    scope = (Notification.id == notification_id, Notification.tenant_id == tenant.id)
+    event = await session.scalar(select(Notification.event).where(*scope))
+    if event is None:
+        raise NotFound("No such notification.", code="not_found")
+    if event in NOT_RETRYABLE:
+        raise Conflict(
+            "A password reset link expires in 30 minutes and is not kept; the user must request a new one.",
+            code="not_retryable",
+        )
+    result = await session.execute(
+        update(Notification)
+        .where(*scope, Notification.status == "failed")
+        .values(status="pending", attempts=0, next_attempt_at=now or utcnow(), claim_token=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise Conflict("Only a failed message can be retried.", code="not_failed")
+    await session.commit()
+    row = await session.scalar(select(Notification).where(*scope).execution_options(populate_existing=True))
+    assert row is not None
+    return row

@@ -1,0 +1,417 @@
+"""The outbox dispatcher against a real SMTP server: content, outages, concurrency, retries and leases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from quart import Quart
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.smtp_client import Attachment, SmtpClient, SmtpSettings
+from clients.sql_client import SqlClient
+from controllers import notification_controller
+from controllers.notification_controller import DeliveryPolicy, dispatch_due, message_id_for, retry_delay
+from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
+from domain.notification_templates import render_email
+from models.notification_model import Notification
+from models.tenant_model import Tenant
+from tests.conftest import MailServer
+from tests.factories import make_customer, make_customer_user
+
+# Rows are queued "now"; dispatching a minute later makes them due without sleeping.
+T0 = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+PDF = b"%PDF-1.4\n%fake invoice\n%%EOF\n"
+COMMON = {"customer_name": "María Núñez", "tenant_name": "Energía del Valle S.A. E.S.P."}
+PAYLOADS: dict[str, dict[str, Any]] = {
+    "invoice_issued": {
+        "invoice_id": 41, "invoice_number": "FAC-2026-000123", "contract_number": "100200300",
+        "period": "2026-10", "amount_due": "20870", "due_date": "2026-11-15",
+    },
+    "invoice_paid": {
+        "invoice_number": "FAC-2026-000123", "contract_number": "100200300", "period": "2026-10",
+        "amount_paid": "20870", "paid_at": "2026-11-01T03:00:00+00:00",
+    },
+    "coupon_created": {
+        "coupon_reference": "4500012345674", "amount": "20870", "expires_at": "2026-11-01T03:00:00Z",
+        "invoice_numbers": ["FAC-2026-000123", "FAC-2026-000124"],
+    },
+    "coupon_expiring": {"coupon_reference": "4500012345674", "amount": "20870", "expires_at": "2026-11-01T03:00:00Z"},
+    "coupon_expired": {"coupon_reference": "4500012345674", "amount": "20870", "expires_at": "2026-11-01T03:00:00Z"},
+    "payment_reversed": {
+        "coupon_reference": "4500012345674", "amount": "20870", "reversed_at": "2026-11-01T03:00:00Z",
+        "reason": "Pago duplicado", "invoice_numbers": ["FAC-2026-000123"],
+    },
+    "pqr_filed": {
+        "filing_number": "PQR-20261122-00042", "pqr_type": "claim", "filed_at": "2026-11-01T03:00:00Z",
+        "due_date": "2026-12-14",
+    },
+    "pqr_answered": {
+        "filing_number": "PQR-20261122-00042", "pqr_type": "claim", "answered_at": "2026-11-01T03:00:00Z",
+        "answer": "Revisamos la lectura.",
+    },
+    "password_reset": {"reset_url": "http://127.0.0.1:8000/reset-password?token=abc"},
+}
+
+
+async def fake_invoice_pdf(*, session: AsyncSession, tenant: Tenant, notification: Notification) -> list[Attachment]:
+    """Stands in for the billing controller's PDF (the real builder is wired at merge)."""
+    return [Attachment(f"{notification.payload['invoice_number']}.pdf", PDF + tenant.code.encode(), "application/pdf")]
+
+
+FAKE_BUILDERS = {"invoice_issued": fake_invoice_pdf}
+
+
+@pytest.fixture
+def sql(app: Quart) -> SqlClient:
+    return app.extensions["cuponera"].sql
+
+
+def policy(**overrides: Any) -> DeliveryPolicy:
+    return DeliveryPolicy(**{"base_seconds": 30.0, "max_attempts": 8, "batch_size": 50, **overrides})
+
+
+def message(tenant: Tenant, event: str, key: str, **fields: Any) -> OutboxMessage:
+    return OutboxMessage(
+        tenant_id=tenant.id,
+        event=event,
+        dedupe_key=key,
+        payload=fields.pop("payload", {**COMMON, **PAYLOADS[event]}),
+        recipient=fields.pop("recipient", "maria@example.co"),
+        **fields,
+    )
+
+
+async def queue(session: AsyncSession, *messages: OutboxMessage) -> list[int]:
+    await enqueue_many(session=session, messages=list(messages))
+    await session.commit()
+    keys = [m.dedupe_key for m in messages]
+    rows = (await session.execute(select(Notification.dedupe_key, Notification.id).where(Notification.dedupe_key.in_(keys)))).all()
+    by_key = dict(rows)
+    return [by_key[k] for k in keys]
+
+
+async def rows(sql: SqlClient, ids: list[int] | None = None) -> list[Notification]:
+    async with sql.session() as fresh:
+        stmt = select(Notification).order_by(Notification.id)
+        if ids is not None:
+            stmt = stmt.where(Notification.id.in_(ids))
+        return list((await fresh.scalars(stmt)).all())
+
+
+async def dispatch(sql: SqlClient, server: MailServer, **kwargs: Any) -> notification_controller.DispatchReport:
+    kwargs.setdefault("policy", policy())
+    kwargs.setdefault("now", T0)
+    kwargs.setdefault("attachment_builders", FAKE_BUILDERS)
+    return await dispatch_due(sql=sql, smtp=SmtpClient(server.smtp_settings()), **kwargs)
+
+
+def mid(tenant: Tenant, key: str) -> str:
+    """The Message-ID the dispatcher gives a dedupe key with the default sender."""
+    return message_id_for(tenant_id=tenant.id, dedupe_key=key, mail_from="no-reply@cuponera.local")
+
+
+def text_of(email: Any, kind: str) -> str:
+    return email.get_body(preferencelist=(kind,)).get_content().replace("\r\n", "\n")
+
+
+async def test_every_event_arrives_with_its_template_locale_headers_and_attachment(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    messages = [
+        message(tenant, event, f"{event}:{locale}", locale=locale)
+        for event in PAYLOADS
+        for locale in ("es", "en", "pt")
+    ]
+    ids = await queue(session, *messages)
+
+    report = await dispatch(sql, mail_server)
+
+    assert (report.claimed, report.sent, report.retried, report.failed) == (27, 27, 0, 0)
+    received = {email["Message-ID"]: email for email in mail_server.catcher.messages}
+    assert len(received) == 27
+    for row_id, sent in zip(ids, messages, strict=True):
+        email = received[mid(tenant, sent.dedupe_key)]
+        expected = render_email(sent.event, sent.locale, sent.payload, currency="COP", timezone="America/Bogota")
+        assert email["Subject"] == expected.subject
+        assert email["To"].addresses[0].addr_spec == "maria@example.co"
+        assert email["From"].addresses[0].addr_spec == "no-reply@cuponera.local"
+        assert email["X-Cuponera-Event"] == sent.event
+        assert email["X-Cuponera-Notification-Id"] == str(row_id)
+        assert email["Auto-Submitted"] == "auto-generated"
+        assert text_of(email, "plain") == expected.text
+        assert text_of(email, "html").strip() == expected.html.strip()
+        attachments = list(email.iter_attachments())
+        if sent.event == "invoice_issued":
+            [pdf] = attachments
+            assert pdf.get_filename() == "FAC-2026-000123.pdf"
+            assert pdf.get_content_type() == "application/pdf"
+            assert pdf.get_content() == PDF + b"default"
+        else:
+            assert attachments == []
+    es_paid = received[mid(tenant, "invoice_paid:es")]
+    # Money in the tenant's currency (COP, no decimals) and the payment time in Bogotá (UTC-5).
+    assert "$20.870" in text_of(es_paid, "plain")
+    assert "31 de octubre de 2026" in text_of(es_paid, "plain") and "22:00" in text_of(es_paid, "plain")
+    en_issued = received[mid(tenant, "invoice_issued:en")]
+    assert en_issued["Subject"] == "Your October 2026 bill FAC-2026-000123 is ready"
+    assert "COP\u00a020.870" in text_of(en_issued, "plain")  # a non-breaking space keeps code and amount together
+    assert all(row.status == "sent" and row.sent_at == T0 and row.attempts == 0 for row in await rows(sql))
+
+
+async def test_missing_names_are_filled_from_the_tenant_and_customer(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    customer = await make_customer(session, tenant, name="Jorge Ramírez", email="jorge@example.co")
+    await queue(session, message(tenant, "coupon_expiring", "c:1", payload=PAYLOADS["coupon_expiring"], customer_id=customer.id))
+
+    await dispatch(sql, mail_server)
+
+    [email] = mail_server.catcher.messages
+    body = text_of(email, "plain")
+    assert body.startswith("Hola, Jorge Ramírez:")
+    assert tenant.name in body
+
+
+async def test_smtp_down_loses_nothing_and_each_message_is_delivered_once_when_it_returns(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    mail_server.stop()
+    ids = await queue(session, *[message(tenant, "invoice_issued", f"invoice_issued:{n}") for n in range(20)])
+
+    down = await dispatch(sql, mail_server, random=lambda: 0.5)
+
+    assert (down.claimed, down.retried, down.sent) == (20, 20, 0)
+    for row in await rows(sql, ids):
+        assert (row.status, row.attempts, row.claim_token) == ("pending", 1, None)
+        assert row.next_attempt_at == T0 + timedelta(seconds=30)
+        assert "unavailable" in (row.last_error or "")
+    assert (await dispatch(sql, mail_server, now=T0 + timedelta(seconds=29))).claimed == 0  # backing off
+
+    mail_server.start()
+    up = await dispatch(sql, mail_server, now=T0 + timedelta(seconds=31))
+    again = await dispatch(sql, mail_server, now=T0 + timedelta(days=1))
+
+    assert (up.claimed, up.sent, again.claimed) == (20, 20, 0)
+    counts = Counter(mail_server.catcher.message_ids())
+    expected = {mid(tenant, f"invoice_issued:{n}") for n in range(20)}
+    assert set(counts) == expected
+    assert set(counts.values()) == {1}
+    assert {(r.status, r.attempts) for r in await rows(sql, ids)} == {("sent", 1)}
+
+
+async def test_two_dispatchers_at_once_never_send_a_message_twice(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    await queue(session, *[message(tenant, "invoice_paid", f"invoice_paid:{n}") for n in range(30)])
+    small_batches = policy(batch_size=4)
+
+    first, second = await asyncio.gather(
+        dispatch(sql, mail_server, policy=small_batches, now=None),
+        dispatch(sql, mail_server, policy=small_batches, now=None),
+    )
+
+    assert first.sent + second.sent == 30
+    assert first.sent and second.sent  # each waits on SMTP between batches, so both take a share
+    assert first.claimed + second.claimed == 30
+    counts = Counter(mail_server.catcher.message_ids())
+    assert len(counts) == 30 and set(counts.values()) == {1}
+    assert {r.status for r in await rows(sql)} == {"sent"}
+
+
+async def test_a_row_picked_by_two_dispatchers_is_claimed_by_one(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant
+) -> None:
+    ids = await queue(session, *[message(tenant, "invoice_paid", f"k:{n}") for n in range(3)])
+    lease = timedelta(minutes=15)
+    async with sql.session(write=True) as first, sql.session(write=True) as second:
+        seen_by_first = await notification_controller.due_notification_ids(session=first, now=T0, limit=10)
+        await first.commit()
+        seen_by_second = await notification_controller.due_notification_ids(session=second, now=T0, limit=10)
+        _, won_by_second = await notification_controller.claim(session=second, ids=seen_by_second, now=T0, lease=lease)
+        _, won_by_first = await notification_controller.claim(session=first, ids=seen_by_first, now=T0, lease=lease)
+
+    assert seen_by_first == seen_by_second == ids
+    assert [r.id for r in won_by_second] == ids
+    assert won_by_first == []
+    assert {(r.status, r.claimed_until) for r in await rows(sql)} == {("sending", T0 + lease)}
+
+
+def test_backoff_doubles_from_the_base_with_jitter_between_half_and_one_and_a_half() -> None:
+    middle = [retry_delay(attempts=n, base_seconds=30, random=lambda: 0.5).total_seconds() for n in range(1, 8)]
+    low = [retry_delay(attempts=n, base_seconds=30, random=lambda: 0.0).total_seconds() for n in range(1, 4)]
+    high = retry_delay(attempts=3, base_seconds=30, random=lambda: 0.999).total_seconds()
+
+    assert middle == [30, 60, 120, 240, 480, 960, 1920]
+    assert low == [15, 30, 60]
+    assert high == pytest.approx(179.88)
+
+
+async def test_a_message_fails_after_eight_attempts_with_backoff_between_them(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    mail_server.stop()
+    [row_id] = await queue(session, message(tenant, "coupon_created", "coupon_created:9"))
+    now = T0
+    schedule = []
+    for attempt in range(1, 9):
+        await dispatch(sql, mail_server, now=now, random=lambda: 0.25)
+        [row] = await rows(sql, [row_id])
+        assert row.attempts == attempt
+        if attempt < 8:
+            assert row.status == "pending"
+            schedule.append((row.next_attempt_at - now).total_seconds())
+            now = row.next_attempt_at
+    assert schedule == [22.5, 45, 90, 180, 360, 720, 1440]  # 30 × 2^(n-1) × (0.5 + 0.25)
+    assert (row.status, row.attempts) == ("failed", 8)
+    assert "unavailable" in (row.last_error or "")
+    assert (await dispatch(sql, mail_server, now=now + timedelta(days=30))).claimed == 0
+
+
+async def test_a_permanent_smtp_refusal_fails_at_once(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    [row_id] = await queue(session, message(tenant, "invoice_paid", "invoice_paid:1", recipient="nobody@refused.example"))
+
+    report = await dispatch(sql, mail_server)
+
+    [row] = await rows(sql, [row_id])
+    assert report.failed == 1
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "550" in (row.last_error or "")
+    assert mail_server.catcher.messages == []
+
+
+async def test_an_incomplete_payload_fails_at_once_and_says_why(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    [row_id] = await queue(session, message(tenant, "invoice_paid", "broken:1", payload={"invoice_number": "X"}))
+
+    await dispatch(sql, mail_server)
+
+    [row] = await rows(sql, [row_id])
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert "incomplete" in (row.last_error or "")
+
+
+async def test_an_attachment_error_is_retried(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    async def broken_pdf(**_: Any) -> list[Attachment]:
+        raise RuntimeError("PDF renderer crashed")
+
+    [row_id] = await queue(session, message(tenant, "invoice_issued", "invoice_issued:7"))
+
+    await dispatch(sql, mail_server, attachment_builders={"invoice_issued": broken_pdf}, random=lambda: 0.5)
+
+    [row] = await rows(sql, [row_id])
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "PDF renderer crashed")
+    assert mail_server.catcher.messages == []
+
+
+async def test_the_real_invoice_builder_needs_an_invoice_id(session: AsyncSession, tenant: Tenant) -> None:
+    row = Notification(event="invoice_issued", payload={"invoice_number": "FAC-1"})
+    with pytest.raises((notification_controller.UndeliverableError, ImportError)):
+        await notification_controller.invoice_pdf_attachment(session=session, tenant=tenant, notification=row)
+
+
+async def test_a_message_without_an_address_is_kept_in_app_only(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    customer = await make_customer(session, tenant, email=None)
+    user = await make_customer_user(session, customer)
+    [row_id] = await queue(
+        session, message(tenant, "invoice_paid", "invoice_paid:2", recipient=None, user_id=user.id, customer_id=customer.id)
+    )
+
+    report = await dispatch(sql, mail_server)
+
+    [row] = await rows(sql, [row_id])
+    assert report.in_app_only == 1
+    assert (row.status, row.channel, row.sent_at) == ("sent", "in_app", T0)
+    assert mail_server.catcher.messages == []
+
+
+async def test_an_expired_lease_is_taken_over_and_counted_but_a_live_one_is_left_alone(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    crashed, busy = await queue(session, message(tenant, "invoice_paid", "a:1"), message(tenant, "invoice_paid", "a:2"))
+    await session.execute(
+        update(Notification).where(Notification.id == crashed)
+        .values(status="sending", claim_token="dead", claimed_until=T0 - timedelta(seconds=1))
+    )
+    await session.execute(
+        update(Notification).where(Notification.id == busy)
+        .values(status="sending", claim_token="alive", claimed_until=T0 + timedelta(minutes=5))
+    )
+    await session.commit()
+
+    report = await dispatch(sql, mail_server)
+
+    taken_over, left = await rows(sql, [crashed, busy])
+    assert report.sent == 1
+    assert (taken_over.status, taken_over.attempts, taken_over.claim_token) == ("sent", 1, None)
+    assert (left.status, left.claim_token) == ("sending", "alive")
+    assert mail_server.catcher.message_ids() == [mid(tenant, "a:1")]
+
+
+async def test_a_message_whose_sender_keeps_dying_ends_failed(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    [row_id] = await queue(session, message(tenant, "invoice_paid", "poison:1"))
+    await session.execute(
+        update(Notification).where(Notification.id == row_id)
+        .values(status="sending", attempts=7, claim_token="dead", claimed_until=T0 - timedelta(seconds=1))
+    )
+    await session.commit()
+
+    await dispatch(sql, mail_server)
+
+    [row] = await rows(sql, [row_id])
+    assert (row.status, row.attempts) == ("failed", 8)
+    assert mail_server.catcher.messages == []
+
+
+async def test_a_sent_reset_link_is_not_kept_in_the_outbox(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    [row_id] = await queue(session, message(tenant, "password_reset", "password_reset:1:abc"))
+
+    await dispatch(sql, mail_server)
+
+    [row] = await rows(sql, [row_id])
+    assert row.status == "sent"
+    assert row.payload["reset_url"] == "[redacted]"
+    assert "reset-password?token=abc" in text_of(mail_server.catcher.messages[0], "plain")
+
+
+def test_message_ids_follow_the_dedupe_key_and_tenant() -> None:
+    first = message_id_for(tenant_id=1, dedupe_key="invoice_issued:42", mail_from="EPM <avisos@epm.example>")
+    again = message_id_for(tenant_id=1, dedupe_key="invoice_issued:42", mail_from="avisos@epm.example")
+    other_tenant = message_id_for(tenant_id=2, dedupe_key="invoice_issued:42", mail_from="avisos@epm.example")
+    odd_key = message_id_for(tenant_id=1, dedupe_key="a b::c<>@d", mail_from="")
+
+    assert first == again
+    assert first.startswith("<invoice_issued.42.t1.") and first.endswith("@epm.example>")
+    assert other_tenant != first
+    assert odd_key.startswith("<a.b.c.d.t1.") and odd_key.endswith("@cuponera.local>")
+    SmtpClient(SmtpSettings(host=None)).build_message(
+        notification_controller.OutgoingEmail(to="a@example.co", subject="x", text="x", html=None, message_id=odd_key)
+    )
+
+
+async def test_enqueue_twice_with_one_dedupe_key_sends_once(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    assert await enqueue(session=session, message=message(tenant, "invoice_paid", "invoice_paid:77")) is True
+    await session.commit()
+    assert await enqueue(session=session, message=message(tenant, "invoice_paid", "invoice_paid:77")) is False
+    await session.commit()
+
+    await dispatch(sql, mail_server)
+
+    assert len(mail_server.catcher.messages) == 1
