@@ -23,7 +23,17 @@ from clients.sql_client import SqlClient
 from config import Settings, load_settings
 from controllers import auth_controller, demo_controller, tenant_controller
 from controllers.errors import DomainError
-from routes import auth_routes, health_routes, tenant_routes
+from routes import (
+    auth_routes,
+    contract_routes,
+    customer_routes,
+    health_routes,
+    me_account_routes,
+    meter_routes,
+    reading_routes,
+    registration_routes,
+    tenant_routes,
+)
 from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider
@@ -92,6 +102,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         QUART_AUTH_DURATION=settings.SESSION_HOURS * 3600,
         QUART_AUTH_SALT="cuponera.session",
         QUART_SCHEMA_CONVERSION_PREFERENCE="pydantic",
+        # JSON mode: dates and datetimes leave as ISO 8601 and Decimals as strings, not HTTP dates and floats.
+        QUART_SCHEMA_PYDANTIC_DUMP_OPTIONS={"mode": "json"},
     )
     services = AppServices(
         settings=settings,
@@ -127,7 +139,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         )
     register_error_handlers(app)
 
-    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp):
+    for blueprint in (
+        health_routes.bp,
+        tenant_routes.bp,
+        auth_routes.bp,
+        registration_routes.bp,
+        customer_routes.bp,
+        contract_routes.bp,
+        meter_routes.bp,
+        reading_routes.bp,
+        me_account_routes.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving
