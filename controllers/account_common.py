@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,11 @@ def validated_national_id(id_type: str, raw: str, *, field: str = "national_id")
             code="invalid_national_id",
             errors=[FieldError(field, f"not a valid {id_type.upper()} ({exc.reason})", "invalid_national_id")],
         ) from exc
+
+
+def to_scale(value: Decimal, places: int) -> Decimal:
+    """A decimal at its column's scale, so what a response shows equals what the database returns later."""
+    return value.quantize(Decimal(1).scaleb(-places))
 
 
 def tenant_today(tenant: Tenant) -> date:
