@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.account_model import Customer
+from models.billing_model import BillingRun, BillingRunItem
 from models.tenant_model import Tenant
 from tests.conftest import ApiClient
 from tests.factories import make_contract, make_customer, make_invoice, make_meter
@@ -154,3 +155,16 @@ async def test_customers_get_403(customer_client: ApiClient) -> None:
         assert (await getattr(customer_client, method)(path)).status_code == 403
     assert (await customer_client.post("/api/v1/contracts", json=_contract(1))).status_code == 403
     assert (await customer_client.patch(f"/api/v1/contracts/{contract_id}", json={"status": "active"})).status_code == 403
+
+
+async def test_rows_of_other_areas_also_block_the_delete(operator_client: ApiClient, session: AsyncSession, tenant: Tenant) -> None:
+    contract = await make_contract(session, await make_customer(session, tenant))
+    run = BillingRun(tenant_id=tenant.id, period="2026-10")
+    session.add(run)
+    await session.flush()
+    session.add(BillingRunItem(billing_run_id=run.id, contract_id=contract.id, outcome="skipped", reason="nothing to estimate"))
+    await session.commit()
+    response = await operator_client.delete(f"/api/v1/contracts/{contract.id}")
+    body = await response.get_json()
+    assert (response.status_code, body["code"], body["dependents"]) == (409, "has_dependents", ["other records"])
+    assert (await operator_client.get(f"/api/v1/contracts/{contract.id}")).status_code == 200
