@@ -34,10 +34,16 @@ from controllers import (
 from controllers.errors import DomainError
 from routes import (
     auth_routes,
+    contract_routes,
+    customer_routes,
     health_routes,
+    me_account_routes,
+    meter_routes,
     notification_routes,
     password_reset_routes,
     pqr_routes,
+    reading_routes,
+    registration_routes,
     tenant_routes,
 )
 from routes.common import close_request_session
@@ -117,6 +123,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         QUART_AUTH_DURATION=settings.SESSION_HOURS * 3600,
         QUART_AUTH_SALT="cuponera.session",
         QUART_SCHEMA_CONVERSION_PREFERENCE="pydantic",
+        # JSON mode: dates and datetimes leave as ISO 8601 and Decimals as strings, not HTTP dates and floats.
+        QUART_SCHEMA_PYDANTIC_DUMP_OPTIONS={"mode": "json"},
     )
     services = AppServices(
         settings=settings,
@@ -163,6 +171,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         health_routes.bp,
         tenant_routes.bp,
         auth_routes.bp,
+        registration_routes.bp,
+        customer_routes.bp,
+        contract_routes.bp,
+        meter_routes.bp,
+        reading_routes.bp,
+        me_account_routes.bp,
         password_reset_routes.bp,
         notification_routes.bp,
         pqr_routes.bp,

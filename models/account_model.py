@@ -15,10 +15,12 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Unicode,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, Quantity, UtcDateTime, utcnow
+from models.user_model import User
 
 SERVICES = ("electricity", "water", "gas")
 SERVICE_UNITS = {"electricity": "kWh", "water": "m3", "gas": "m3"}
@@ -152,3 +154,16 @@ class ReadingCorrection(Base):
     reason: Mapped[str] = mapped_column(Unicode(500), default="")
     corrected_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     corrected_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+# At most one login per customer record (self-registration answers `already_registered` otherwise).
+# Filtered on NOT NULL because a plain unique index on SQL Server would allow a single NULL.
+_LINKED = "customer_id IS NOT NULL"
+Index(
+    "uq_users_customer_id",
+    User.__table__.c.customer_id,
+    unique=True,
+    sqlite_where=text(_LINKED),
+    postgresql_where=text(_LINKED),
+    mssql_where=text(_LINKED),
+)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, PlainSerializer, StringConstraints, ValidationInfo, field_validator
 from quart import current_app, g, request
 from quart_auth import current_user
 from quart_schema import document_response, security_scheme
@@ -196,3 +197,25 @@ class NoContent(BaseModel):
 def no_content(func: Callable[P, R]) -> Callable[P, R]:
     """Document a 204 response with no body (see `CuponeraOpenAPIProvider`)."""
     return document_response(NoContent, 204)(func)
+
+
+# Decimals travel as JSON strings (`"20870"`, `"1520.50"`) so that no client parses them into floats.
+DecimalStr = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+MoneyStr = DecimalStr
+
+
+class PatchModel(BaseModel):
+    """Base of partial-update bodies: absent fields stay unchanged; null only where `nullable_fields` allows it."""
+
+    nullable_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_allowed(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.nullable_fields:
+            raise ValueError("must not be null; leave the field out to keep its value")
+        return value
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the client sent."""
+        return {name: getattr(self, name) for name in self.model_fields_set}

@@ -355,3 +355,27 @@ def mail_server() -> Iterator[MailServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+async def customer_client(app: Quart) -> ApiClient:
+    """A customer login linked to a customer record with one active contract.
+
+    Exposes `.customer_id`, `.contract_id` and `.contract_number` on the client.
+    """
+    from tests.factories import make_contract, make_customer, make_customer_user
+
+    async with app.extensions["cuponera"].sql.session_scope(write=True) as db_session:
+        tenant = await tenant_controller.default_tenant(session=db_session)
+        customer = await make_customer(db_session, tenant)
+        contract = await make_contract(db_session, customer)
+        user = await make_customer_user(db_session, customer)
+        await db_session.commit()
+        email, customer_id, contract_id, contract_number = user.email, customer.id, contract.id, contract.contract_number
+    api = ApiClient(app)
+    response = await api.login(email)
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    api.customer_id = customer_id  # type: ignore[attr-defined]
+    api.contract_id = contract_id  # type: ignore[attr-defined]
+    api.contract_number = contract_number  # type: ignore[attr-defined]
+    return api

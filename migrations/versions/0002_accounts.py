@@ -143,12 +143,20 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('customer_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_users_customer_id'), ['customer_id'], unique=False)
         batch_op.create_foreign_key(batch_op.f('fk_users_customer_id_customers'), 'customers', ['customer_id'], ['id'])
+        # One login per customer record; filtered because SQL Server's unique index allows a single NULL.
+        batch_op.create_index(
+            'uq_users_customer_id', ['customer_id'], unique=True,
+            sqlite_where=sa.text('customer_id IS NOT NULL'),
+            postgresql_where=sa.text('customer_id IS NOT NULL'),
+            mssql_where=sa.text('customer_id IS NOT NULL'),
+        )
 
 
 
 def downgrade() -> None:
     """Revert this revision."""
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index('uq_users_customer_id')
         batch_op.drop_constraint(batch_op.f('fk_users_customer_id_customers'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_users_customer_id'))
         batch_op.drop_column('customer_id')
