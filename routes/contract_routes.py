@@ -11,7 +11,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import contract_controller
 from models.account_model import Contract
-from routes.common import ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.common import Id, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
 
 bp = Blueprint("contracts", __name__, url_prefix="/api/v1/contracts")
 
@@ -29,7 +29,7 @@ class ContractIn(BaseModel):
     """A new contract for an existing customer."""
 
     contract_number: ContractNumber = Field(description="Unique per tenant; stored in upper case.")
-    customer_id: int
+    customer_id: Id
     service: Service
     supply_address: Address
     stratum: Stratum
@@ -41,7 +41,7 @@ class ContractPatch(PatchModel):
     """Fields to change; the number and the holder are fixed once the contract has invoices."""
 
     contract_number: ContractNumber | None = None
-    customer_id: int | None = None
+    customer_id: Id | None = None
     service: Service | None = None
     supply_address: Address | None = None
     stratum: Stratum | None = None
@@ -74,7 +74,7 @@ class ContractList(BaseModel):
 class ContractQuery(ListQuery):
     """Filters and order of the contract list."""
 
-    customer_id: int | None = None
+    customer_id: Id | None = None
     contract_number: str | None = Field(None, max_length=30)
     status: ContractStatus | None = None
     service: Service | None = None

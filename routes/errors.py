@@ -11,7 +11,7 @@ from quart import Quart, Response, g, has_app_context, json
 from quart_auth import Unauthorized
 from quart_rate_limiter import RateLimitExceeded
 from quart_schema import RequestSchemaValidationError
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from controllers.errors import (
@@ -162,6 +162,13 @@ def register_error_handlers(app: Quart) -> None:
         return problem_response(
             422, "value_out_of_range", "A value in the request is outside the range this API accepts."
         )
+
+    @app.errorhandler(DBAPIError)
+    async def database_error(exc: DBAPIError) -> Response:
+        # asyncpg reports an out-of-range argument as a generic driver error before the query runs.
+        if "out of" in str(exc.orig) and "range" in str(exc.orig):
+            return await out_of_range(exc)
+        return await unexpected(exc)
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> Response:

@@ -12,7 +12,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import meter_controller
 from models.account_model import Meter
-from routes.common import DecimalStr, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.common import Id, DecimalStr, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
 
 bp = Blueprint("meters", __name__, url_prefix="/api/v1/meters")
 
@@ -31,7 +31,7 @@ class MeterIn(BaseModel):
     """A new meter on a contract."""
 
     serial: Serial = Field(description="Unique per tenant; stored in upper case.")
-    contract_id: int
+    contract_id: Id
     register_digits: RegisterDigits = Field(5, description="Digits of the register; it rolls over at 10^digits.")
     multiplier: Multiplier = Decimal(1)
     initial_value: RegisterValue = Field(Decimal(0), description="The register at installation: the first reading's previous value.")
@@ -47,7 +47,7 @@ class MeterPatch(PatchModel):
     nullable_fields = frozenset({"latitude", "longitude"})
 
     serial: Serial | None = None
-    contract_id: int | None = None
+    contract_id: Id | None = None
     register_digits: RegisterDigits | None = None
     multiplier: Multiplier | None = None
     initial_value: RegisterValue | None = None
@@ -83,7 +83,7 @@ class MeterList(BaseModel):
 class MeterQuery(ListQuery):
     """Filters and order of the meter list."""
 
-    contract_id: int | None = None
+    contract_id: Id | None = None
     serial: str | None = Field(None, max_length=40)
     status: MeterStatus | None = None
     order: Literal["serial", "-serial", "installed_on", "-installed_on", "created_at", "-created_at", "id", "-id"] = "serial"
