@@ -4,20 +4,38 @@ from models.account_model import Contract, Customer, Meter, Reading, ReadingCorr
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
 from models.notification_model import Notification
+from models.payment_model import (
+    BankApiKey,
+    CollectionReceipt,
+    Coupon,
+    CouponInvoice,
+    IdempotencyKey,
+    LedgerEntry,
+    Payment,
+    PaymentAllocation,
+)
 from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
 from models.user_model import User
 
 __all__ = [
+    "BankApiKey",
     "Base",
     "BillingRun",
     "BillingRunItem",
+    "CollectionReceipt",
     "Contract",
+    "Coupon",
+    "CouponInvoice",
     "Customer",
+    "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
+    "LedgerEntry",
     "Meter",
     "Notification",
+    "Payment",
+    "PaymentAllocation",
     "Reading",
     "ReadingCorrection",
     "Tariff",
