@@ -19,11 +19,28 @@ from quart_rate_limiter import RateLimiter
 from quart_schema import Info, QuartSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clients.payment_client import PaymentGateway, SandboxGateway
 from clients.sql_client import SqlClient
 from config import Settings, load_settings
-from controllers import auth_controller, demo_controller, tenant_controller
+from controllers import (
+    auth_controller,
+    collection_controller,
+    coupon_controller,
+    demo_controller,
+    tenant_controller,
+)
 from controllers.errors import DomainError
-from routes import auth_routes, health_routes, tenant_routes
+from models.base_model import utcnow
+from routes import (
+    auth_routes,
+    collection_routes,
+    coupon_routes,
+    health_routes,
+    lookup_routes,
+    payment_routes,
+    tenant_routes,
+    transaction_routes,
+)
 from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider
@@ -43,6 +60,7 @@ class AppServices:
     sql: SqlClient | None
     dummy_hash: str
     lockout_policy: auth_controller.LockoutPolicy
+    payment_gateway: PaymentGateway | None = None
 
 
 class CuponeraRequest(Request):
@@ -127,12 +145,23 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         )
     register_error_handlers(app)
 
-    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp):
+    for blueprint in (
+        health_routes.bp,
+        tenant_routes.bp,
+        auth_routes.bp,
+        lookup_routes.bp,
+        coupon_routes.bp,
+        payment_routes.bp,
+        collection_routes.bp,
+        transaction_routes.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving
     async def open_clients() -> None:
         services.sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+        # Only the sandbox exists today; a real gateway implementing PaymentGateway goes here.
+        services.payment_gateway = SandboxGateway(webhook_secret=settings.payment_webhook_secret)
 
     @app.after_serving
     async def close_clients() -> None:
@@ -210,3 +239,28 @@ def _register_cli(app: Quart, services: AppServices) -> None:
 
         for line in _run_with_session(services, work):
             click.echo(line)
+
+    @app.cli.command("expire-coupons")
+    def expire_coupons_command() -> None:
+        """Expire active coupons past their expiry and queue the coupon_expired emails."""
+
+        async def work(session: AsyncSession) -> int:
+            return await coupon_controller.expire_coupons(session=session, now=utcnow())
+
+        click.echo(f"expired {_run_with_session(services, work)} coupons")
+
+    @app.cli.command("create-bank-key")
+    @click.option("--tenant", "tenant_code", required=True, help="Tenant code.")
+    @click.option("--name", required=True, help="Which bank (shown to operators).")
+    def create_bank_key_command(tenant_code: str, name: str) -> None:
+        """Create a bank API key for POST /api/v1/collections; the key is printed once, only its hash is kept."""
+
+        async def work(session: AsyncSession) -> str:
+            tenant = await tenant_controller.get_tenant_by_code(session=session, code=tenant_code)
+            key, raw_key = await collection_controller.create_bank_key(session=session, tenant=tenant, name=name)
+            return f"created bank key {key.id} ({key.name}) for tenant {tenant.code}; store it now, it is not shown again:\n{raw_key}"
+
+        try:
+            click.echo(_run_with_session(services, work))
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
