@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -85,6 +85,8 @@ async def record_collection(
 ) -> CollectionOutcome:
     """Apply a bank's report that a coupon was paid; a repeated report of the same reference returns the first receipt."""
     now = now or utcnow()
+    # Stored and answered in UTC, so a repeated report gets exactly the first receipt back.
+    paid_at = paid_at.astimezone(UTC)
     tenant_id, bank_key_id = bank_key.tenant_id, bank_key.id
     existing = await _receipt(session, tenant_id, reference)
     if existing is not None:
