@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.coupon_controller import Caller, find_coupon
-from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone, NotFound
+from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone
 from controllers.payment_controller import claim_coupon, settle_approved
 from models.base_model import utcnow
-from models.payment_model import BankApiKey, CollectionReceipt, Coupon, Payment
+from models.payment_model import BankApiKey, CollectionReceipt, Payment
 from models.tenant_model import Tenant
 
 KEY_PREFIX = "cbk_"

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import collection_controller
