@@ -140,7 +140,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
             allow_credentials=True,
             allow_headers=["Content-Type", CSRF_HEADER, "Idempotency-Key", "X-Tenant-ID", REQUEST_ID_HEADER],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
     register_error_handlers(app)
