@@ -20,11 +20,14 @@ from quart_rate_limiter import RateLimiter
 from quart_schema import Info, QuartSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clients.payment_client import PaymentGateway, SandboxGateway
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
 from config import Settings, load_settings
 from controllers import (
     auth_controller,
+    collection_controller,
+    coupon_controller,
     demo_controller,
     holiday_controller,
     notification_controller,
@@ -32,19 +35,25 @@ from controllers import (
     worker_controller,
 )
 from controllers.errors import DomainError
+from models.base_model import utcnow
 from routes import (
     auth_routes,
+    collection_routes,
     contract_routes,
+    coupon_routes,
     customer_routes,
     health_routes,
+    lookup_routes,
     me_account_routes,
     meter_routes,
     notification_routes,
     password_reset_routes,
+    payment_routes,
     pqr_routes,
     reading_routes,
     registration_routes,
     tenant_routes,
+    transaction_routes,
 )
 from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
@@ -67,6 +76,7 @@ class AppServices:
     lockout_policy: auth_controller.LockoutPolicy
     smtp: SmtpClient | None = None
     worker: worker_controller.BackgroundWorker | None = None
+    payment_gateway: PaymentGateway | None = None
 
 
 class CuponeraRequest(Request):
@@ -161,7 +171,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
             allow_credentials=True,
             allow_headers=["Content-Type", CSRF_HEADER, "Idempotency-Key", "X-Tenant-ID", REQUEST_ID_HEADER],
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=[REQUEST_ID_HEADER, "Retry-After"],
+            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
     register_error_handlers(app)
@@ -180,6 +190,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         password_reset_routes.bp,
         notification_routes.bp,
         pqr_routes.bp,
+        lookup_routes.bp,
+        coupon_routes.bp,
+        payment_routes.bp,
+        collection_routes.bp,
+        transaction_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -187,6 +202,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     async def open_clients() -> None:
         services.sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
         services.smtp = SmtpClient(settings.smtp)
+        # Only the sandbox exists today; a real gateway implementing PaymentGateway goes here.
+        services.payment_gateway = SandboxGateway(webhook_secret=settings.payment_webhook_secret)
         if settings.worker_in_process:
             services.worker = worker_controller.BackgroundWorker.start(
                 sql=services.sql, smtp=services.smtp, config=worker_config(settings)
@@ -298,6 +315,31 @@ def _register_cli(app: Quart, services: AppServices) -> None:
                 session=session, tenant_id=tenant.id, country=tenant.country, years=years
             )
             return f"added {added} holidays to tenant {tenant.code}"
+
+        try:
+            click.echo(_run_with_session(services, work))
+        except DomainError as exc:
+            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+
+    @app.cli.command("expire-coupons")
+    def expire_coupons_command() -> None:
+        """Expire active coupons past their expiry and queue the coupon_expired emails."""
+
+        async def work(session: AsyncSession) -> int:
+            return await coupon_controller.expire_coupons(session=session, now=utcnow())
+
+        click.echo(f"expired {_run_with_session(services, work)} coupons")
+
+    @app.cli.command("create-bank-key")
+    @click.option("--tenant", "tenant_code", required=True, help="Tenant code.")
+    @click.option("--name", required=True, help="Which bank (shown to operators).")
+    def create_bank_key_command(tenant_code: str, name: str) -> None:
+        """Create a bank API key for POST /api/v1/collections; the key is printed once, only its hash is kept."""
+
+        async def work(session: AsyncSession) -> str:
+            tenant = await tenant_controller.get_tenant_by_code(session=session, code=tenant_code)
+            key, raw_key = await collection_controller.create_bank_key(session=session, tenant=tenant, name=name)
+            return f"created bank key {key.id} ({key.name}) for tenant {tenant.code}; store it now, it is not shown again:\n{raw_key}"
 
         try:
             click.echo(_run_with_session(services, work))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Mapping
@@ -76,6 +78,7 @@ class Settings:
     WORKER_JOBS_SECONDS: float = 60.0
     WORKER_IN_PROCESS: bool | None = None
     PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    PAYMENT_WEBHOOK_SECRET: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,6 +95,13 @@ class Settings:
     def cookie_secure(self) -> bool:
         """Secure cookies everywhere but local development, unless set explicitly."""
         return (not self.is_development) if self.COOKIE_SECURE is None else self.COOKIE_SECURE
+
+    @property
+    def payment_webhook_secret(self) -> str:
+        """The gateway's webhook signing secret; derived from SECRET_KEY when not set (the sandbox)."""
+        if self.PAYMENT_WEBHOOK_SECRET:
+            return self.PAYMENT_WEBHOOK_SECRET
+        return hmac.new(self.SECRET_KEY.encode(), b"cuponera.payment-webhook", hashlib.sha256).hexdigest()
 
     @property
     def demo_data(self) -> bool:

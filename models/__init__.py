@@ -5,21 +5,39 @@ from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
 from models.notification_model import Notification
 from models.pqr_model import Pqr, TenantHoliday
+from models.payment_model import (
+    BankApiKey,
+    CollectionReceipt,
+    Coupon,
+    CouponInvoice,
+    IdempotencyKey,
+    LedgerEntry,
+    Payment,
+    PaymentAllocation,
+)
 from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
 from models.user_model import User
 
 __all__ = [
+    "BankApiKey",
     "Base",
     "BillingRun",
     "BillingRunItem",
+    "CollectionReceipt",
     "Contract",
+    "Coupon",
+    "CouponInvoice",
     "Customer",
+    "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
+    "LedgerEntry",
     "Meter",
     "Notification",
     "Pqr",
+    "Payment",
+    "PaymentAllocation",
     "Reading",
     "ReadingCorrection",
     "Tariff",

@@ -1,0 +1,138 @@
+"""Bank collections: per-tenant API keys, and coupons reported paid at a bank counter, applied once per reference."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers.coupon_controller import Caller, find_coupon
+from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone
+from controllers.payment_controller import claim_coupon, settle_approved
+from models.base_model import utcnow
+from models.payment_model import BankApiKey, CollectionReceipt, Payment
+from models.tenant_model import Tenant
+
+KEY_PREFIX = "cbk_"
+# Bank and server clocks drift; a paid_at slightly ahead of ours is not a lie.
+CLOCK_SKEW = timedelta(minutes=5)
+# Staff visibility: a bank sees every coupon of its tenant.
+_BANK = Caller(role="operator")
+
+
+@dataclass(frozen=True)
+class CollectionOutcome:
+    """The receipt of a collection, its currency, and whether this report created it (False for a repeat)."""
+
+    receipt: CollectionReceipt
+    currency: str
+    created: bool
+
+
+def hash_api_key(raw_key: str) -> str:
+    """SHA-256 hex of an API key; keys are long random strings, so a fast hash is enough."""
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+async def create_bank_key(*, session: AsyncSession, tenant: Tenant, name: str) -> tuple[BankApiKey, str]:
+    """Create a bank API key; the raw key is returned once and only its hash is stored."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise DomainValidationError("A key needs a name of 1 to 100 characters.", errors=[FieldError("name", "1 to 100 characters", "invalid")])
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = BankApiKey(tenant_id=tenant.id, name=name, key_prefix=raw_key[:12], key_hash=hash_api_key(raw_key), created_at=utcnow())
+    session.add(key)
+    await session.commit()
+    return key, raw_key
+
+
+async def authenticate_bank(*, session: AsyncSession, authorization: str | None) -> BankApiKey:
+    """The bank key named by an `Authorization: Bearer <key>` header; a 401 problem otherwise."""
+    scheme, _, raw_key = (authorization or "").partition(" ")
+    raw_key = raw_key.strip()
+    key = None
+    if scheme.lower() == "bearer" and raw_key.startswith(KEY_PREFIX):
+        key = await session.scalar(select(BankApiKey).where(BankApiKey.key_hash == hash_api_key(raw_key)))
+    if key is None or key.revoked_at is not None:
+        raise AuthenticationFailed("Send a valid bank API key as `Authorization: Bearer <key>`.", code="invalid_api_key")
+    return key
+
+
+async def _receipt(session: AsyncSession, tenant_id: int, reference: str) -> CollectionOutcome | None:
+    row = (
+        await session.execute(
+            select(CollectionReceipt, Payment.currency)
+            .join(Payment, Payment.id == CollectionReceipt.payment_id)
+            .where(CollectionReceipt.tenant_id == tenant_id, CollectionReceipt.reference == reference)
+        )
+    ).first()
+    return None if row is None else CollectionOutcome(receipt=row[0], currency=row[1], created=False)
+
+
+async def record_collection(
+    *,
+    session: AsyncSession,
+    bank_key: BankApiKey,
+    reference: str,
+    amount: Decimal,
+    paid_at: datetime,
+    now: datetime | None = None,
+) -> CollectionOutcome:
+    """Apply a bank's report that a coupon was paid; a repeated report of the same reference returns the first receipt."""
+    now = now or utcnow()
+    # Stored and answered in UTC, so a repeated report gets exactly the first receipt back.
+    paid_at = paid_at.astimezone(UTC)
+    tenant_id, bank_key_id = bank_key.tenant_id, bank_key.id
+    existing = await _receipt(session, tenant_id, reference)
+    if existing is not None:
+        return existing
+    if paid_at > now + CLOCK_SKEW:
+        raise DomainValidationError(
+            "paid_at is in the future.", code="paid_at_in_future", errors=[FieldError("paid_at", "is in the future", "paid_at_in_future")]
+        )
+    coupon = await find_coupon(session=session, tenant_id=tenant_id, caller=_BANK, reference=reference)
+    if amount != coupon.amount:
+        raise DomainValidationError(
+            f"The coupon is for {coupon.amount} {coupon.currency}; a collection pays it in full.",
+            code="amount_mismatch",
+            errors=[FieldError("amount", f"must be {coupon.amount}", "amount_mismatch")],
+        )
+    try:
+        # Paid at the counter before expiry counts, even when the report comes after the expiry sweep.
+        await claim_coupon(session=session, coupon=coupon, now=now, accept_expired_before=paid_at)
+    except (Conflict, Gone):
+        repeated = await _receipt(session, tenant_id, reference)
+        if repeated is not None:  # the same report, delivered twice at once, won the claim
+            return repeated
+        raise
+    payment = Payment(
+        tenant_id=tenant_id,
+        coupon_id=coupon.id,
+        customer_id=coupon.customer_id,
+        channel="bank",
+        status="pending",
+        amount=coupon.amount,
+        currency=coupon.currency,
+        bank_api_key_id=bank_key_id,
+        created_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    await settle_approved(session=session, payment_id=payment.id, now=now, paid_at=paid_at)
+    receipt = CollectionReceipt(
+        tenant_id=tenant_id,
+        bank_api_key_id=bank_key_id,
+        reference=coupon.reference,
+        amount=amount,
+        paid_at=paid_at,
+        payment_id=payment.id,
+        received_at=now,
+    )
+    session.add(receipt)
+    await session.commit()
+    return CollectionOutcome(receipt=receipt, currency=coupon.currency, created=True)

@@ -1,0 +1,491 @@
+"""Payment coupons: creation from invoices or a contract, reading by reference, barcode and PDF, expiry sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers import sequence_controller, transaction_controller
+from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
+from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
+from domain.coupon_codes import CouponBarcode, build_coupon_barcode, make_reference, mask_name, render_barcode_svg
+from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
+from domain.money_format import currency_places
+from models.account_model import Contract, Customer
+from models.base_model import utcnow
+from models.billing_model import Invoice
+from models.notification_model import Notification
+from models.payment_model import Coupon, CouponInvoice, IdempotencyKey
+from models.tenant_model import Tenant
+from models.user_model import User
+
+UNPAID_STATUSES = ("issued", "overdue")
+REFERENCE_SEQUENCE = "coupon_reference"
+MAX_INVOICES_PER_COUPON = 50
+REMINDER_WINDOW = timedelta(hours=24)
+# Idempotency keys are promised for 24 h; twice that leaves room for slow retries.
+IDEMPOTENCY_KEY_RETENTION = timedelta(hours=48)
+NOTHING_DUE = "Nothing is due on that contract number."
+# SQL Server accepts at most 2100 parameters per statement.
+IN_LIST_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: a logged-in user (with its role and linked customer) or an anonymous quick-pay visitor."""
+
+    user_id: int | None = None
+    role: str | None = None
+    customer_id: int | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        """True for quick-pay without a login."""
+        return self.role is None
+
+    @property
+    def is_staff(self) -> bool:
+        """Operators and admins see every coupon of their tenant."""
+        return self.role in {"operator", "admin"}
+
+    @property
+    def idempotency_scope(self) -> str:
+        """The namespace of this caller's Idempotency-Keys within a tenant."""
+        return "anonymous" if self.user_id is None else f"user:{self.user_id}"
+
+
+@dataclass(frozen=True)
+class CouponInvoiceView:
+    """One invoice on a coupon, as shown to the payer."""
+
+    invoice_id: int
+    number: str
+    contract_number: str
+    period: str
+    amount_due: Decimal
+    due_on: date
+
+
+@dataclass(frozen=True)
+class CouponView:
+    """A coupon with its invoices and the holder name the caller may see."""
+
+    coupon: Coupon
+    invoices: list[CouponInvoiceView]
+    holder_name: str
+    status: str
+
+
+def as_money(amount: Decimal, currency: str) -> Decimal:
+    """An amount at the currency's minor unit ("85000", "1520.50"), as the API shows money."""
+    return amount.quantize(Decimal(1).scaleb(-currency_places(currency)))
+
+
+def effective_status(coupon: Coupon, now: datetime) -> str:
+    """The status a payer should see: an active coupon past its expiry is expired even before the sweep runs."""
+    if coupon.status == "active" and coupon.expires_at <= now:
+        return "expired"
+    return coupon.status
+
+
+def coupon_expiry(*, tenant: Tenant, due_dates: Sequence[date], any_overdue: bool, now: datetime) -> datetime:
+    """End of the earliest due day in the tenant's zone, or now + the coupon validity when an invoice is overdue."""
+    tz = ZoneInfo(tenant.timezone)
+    today = now.astimezone(tz).date()
+    earliest = min(due_dates)
+    if any_overdue or earliest < today:
+        return now + timedelta(hours=tenant.coupon_validity_hours)
+    return datetime.combine(earliest, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
+
+
+async def customer_message(
+    *, session: AsyncSession, tenant: Tenant, customer: Customer, event: str, dedupe_key: str, payload: dict[str, Any]
+) -> OutboxMessage:
+    """An outbox message to a customer: its email and locale, and its login if it has one."""
+    logins = await _login_ids(session, [customer.id])
+    return _message(tenant, customer, logins.get(customer.id), event, dedupe_key, payload)
+
+
+async def _login_ids(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, int]:
+    """The first login of each customer, for in-app notifications."""
+    found: dict[int, int] = {}
+    for chunk in _chunks(sorted(set(customer_ids))):
+        rows = await session.execute(
+            select(User.customer_id, func.min(User.id)).where(User.customer_id.in_(chunk)).group_by(User.customer_id)
+        )
+        found.update({customer_id: user_id for customer_id, user_id in rows.all() if customer_id is not None})
+    return found
+
+
+def _chunks(values: Sequence[Any], size: int = IN_LIST_CHUNK) -> list[list[Any]]:
+    return [list(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def _message(
+    tenant: Tenant, customer: Customer, user_id: int | None, event: str, dedupe_key: str, payload: dict[str, Any]
+) -> OutboxMessage:
+    return OutboxMessage(
+        tenant_id=tenant.id,
+        event=event,
+        dedupe_key=dedupe_key,
+        payload={"customer_name": customer.name, "tenant_name": tenant.name, **payload},
+        recipient=customer.email,
+        locale=customer.locale,
+        user_id=user_id,
+        customer_id=customer.id,
+    )
+
+
+def _invoice_field_errors(ids: Sequence[int], message: str, code: str) -> list[FieldError]:
+    return [FieldError(f"invoice_ids.{i}", message, code) for i in ids]
+
+
+async def _lock_invoices(session: AsyncSession, tenant_id: int, *conditions: Any) -> None:
+    """Touch the invoices' rows so concurrent coupon creations for them queue (a portable SELECT FOR UPDATE)."""
+    await session.execute(
+        update(Invoice)
+        .where(Invoice.tenant_id == tenant_id, *conditions)
+        .values(amount_due=Invoice.amount_due)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _invoices_by_contract(
+    session: AsyncSession, tenant: Tenant, caller: Caller, contract_number: str
+) -> list[Invoice]:
+    contract = await session.scalar(
+        select(Contract).where(Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip())
+    )
+    if contract is None or (not caller.anonymous and not caller.is_staff and contract.customer_id != caller.customer_id):
+        raise NotFound(NOTHING_DUE, code="nothing_due")
+    unpaid = and_(Invoice.contract_id == contract.id, Invoice.status.in_(UNPAID_STATUSES), Invoice.amount_due > 0)
+    await _lock_invoices(session, tenant.id, unpaid)
+    invoices = list((await session.scalars(select(Invoice).where(Invoice.tenant_id == tenant.id, unpaid).order_by(Invoice.due_on, Invoice.id))).all())
+    if not invoices:
+        raise NotFound(NOTHING_DUE, code="nothing_due")
+    return invoices
+
+
+async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller, invoice_ids: Sequence[int]) -> list[Invoice]:
+    ids = list(dict.fromkeys(invoice_ids))
+    if not ids:
+        raise DomainValidationError(
+            "Name at least one invoice.", errors=[FieldError("invoice_ids", "must not be empty", "empty")]
+        )
+    if len(ids) > MAX_INVOICES_PER_COUPON:
+        raise DomainValidationError(
+            f"A coupon holds at most {MAX_INVOICES_PER_COUPON} invoices.",
+            errors=[FieldError("invoice_ids", f"at most {MAX_INVOICES_PER_COUPON}", "too_many")],
+        )
+    await _lock_invoices(session, tenant.id, Invoice.id.in_(ids))
+    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id, Invoice.id.in_(ids))
+    if not caller.is_staff:
+        stmt = stmt.where(Invoice.customer_id == caller.customer_id)
+    found = {invoice.id: invoice for invoice in (await session.scalars(stmt)).all()}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        # Another customer's or another tenant's invoice is simply not there for this caller.
+        raise NotFound(f"No such invoice: {', '.join(map(str, missing))}.", code="invoice_not_found")
+    not_payable = [i for i in ids if found[i].status not in UNPAID_STATUSES or found[i].amount_due <= 0]
+    if not_payable:
+        raise DomainValidationError(
+            "Only issued or overdue invoices with an amount due can go on a coupon.",
+            code="invoice_not_payable",
+            errors=_invoice_field_errors([ids.index(i) for i in not_payable], "is paid, void or owes nothing", "invoice_not_payable"),
+        )
+    if len({found[i].customer_id for i in ids}) > 1:
+        raise DomainValidationError(
+            "A coupon pays invoices of one customer only.",
+            code="mixed_customers",
+            errors=[FieldError("invoice_ids", "belong to different customers", "mixed_customers")],
+        )
+    if len({found[i].currency for i in ids}) > 1:
+        raise DomainValidationError(
+            "A coupon pays invoices in one currency only.",
+            code="mixed_currencies",
+            errors=[FieldError("invoice_ids", "are in different currencies", "mixed_currencies")],
+        )
+    return sorted(found.values(), key=lambda inv: (inv.due_on, inv.id))
+
+
+async def create_coupon(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    caller: Caller,
+    invoice_ids: Sequence[int] | None = None,
+    contract_number: str | None = None,
+    now: datetime | None = None,
+) -> CouponView:
+    """Make a coupon for invoices (the payment cart) or a contract's unpaid invoices; older active coupons of them are cancelled."""
+    now = now or utcnow()
+    if (invoice_ids is None) == (contract_number is None):
+        raise DomainValidationError(
+            "Send either `invoice_ids` or `contract_number`.",
+            errors=[FieldError("body", "exactly one of invoice_ids and contract_number", "one_of")],
+        )
+    if caller.anonymous and invoice_ids is not None:
+        # Invoice ids are guessable; quick-pay without a login goes by the contract number on the bill.
+        raise DomainValidationError(
+            "Without a login, create the coupon from the contract number.",
+            code="contract_number_required",
+            errors=[FieldError("invoice_ids", "log in to pick invoices; quick-pay uses contract_number", "contract_number_required")],
+        )
+    if contract_number is not None:
+        invoices = await _invoices_by_contract(session, tenant, caller, contract_number)
+    else:
+        invoices = await _invoices_by_ids(session, tenant, caller, invoice_ids or [])
+    invoice_ids = [inv.id for inv in invoices]
+
+    # Supersede older active coupons first; a coupon being paid right now cannot be superseded.
+    holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(invoice_ids))
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
+        .values(status="cancelled", cancelled_at=now, cancel_reason="superseded")
+        .execution_options(synchronize_session=False)
+    )
+    busy = await session.scalar(
+        select(func.count()).select_from(Coupon).where(Coupon.status == "processing", Coupon.id.in_(holding))
+    )
+    if busy:
+        await session.rollback()
+        raise Conflict("A payment for these invoices is in progress.", code="payment_in_progress")
+
+    customer = await session.get(Customer, invoices[0].customer_id)
+    assert customer is not None
+    currency = invoices[0].currency
+    invoices_total = sum((inv.amount_due for inv in invoices), Decimal(0))
+    fee = tenant.channel_fee if tenant.channel_fee and tenant.channel_fee > 0 else Decimal(0)
+    amount = invoices_total + fee
+    expires_at = coupon_expiry(
+        tenant=tenant,
+        due_dates=[inv.due_on for inv in invoices],
+        any_overdue=any(inv.status == "overdue" for inv in invoices),
+        now=now,
+    )
+    due_on = expires_at.astimezone(ZoneInfo(tenant.timezone)).date()
+    # Reserved last: the sequence row stays locked until commit.
+    reference = make_reference(await sequence_controller.reserve(session=session, tenant_id=tenant.id, name=REFERENCE_SEQUENCE))
+    barcode = build_coupon_barcode(gln=tenant.gln, reference=reference, amount=amount, due_on=due_on)
+    coupon = Coupon(
+        tenant_id=tenant.id,
+        customer_id=customer.id,
+        reference=reference,
+        currency=currency,
+        invoices_total=invoices_total,
+        channel_fee=fee,
+        amount=amount,
+        status="active",
+        expires_at=expires_at,
+        due_on=due_on,
+        barcode_human_readable=barcode.human_readable,
+        barcode_element_string=barcode.element_string,
+        created_by=caller.user_id,
+        created_at=now,
+    )
+    session.add(coupon)
+    await session.flush()
+    await session.execute(
+        insert(CouponInvoice),
+        [{"coupon_id": coupon.id, "invoice_id": inv.id, "tenant_id": tenant.id, "amount": inv.amount_due} for inv in invoices],
+    )
+    views = await _invoice_views(session, coupon.id)
+    contract_numbers = sorted({v.contract_number for v in views})
+    await transaction_controller.record_entry(
+        session=session,
+        tenant_id=tenant.id,
+        customer_id=customer.id,
+        kind="coupon_created",
+        amount=amount,
+        currency=currency,
+        reference=reference,
+        coupon_id=coupon.id,
+        contract_numbers=contract_numbers,
+        now=now,
+    )
+    message = await customer_message(
+        session=session,
+        tenant=tenant,
+        customer=customer,
+        event="coupon_created",
+        dedupe_key=f"coupon_created:{coupon.id}",
+        payload={
+            "coupon_reference": reference,
+            "amount": str(as_money(amount, currency)),
+            "expires_at": expires_at.isoformat(),
+            "invoice_numbers": [v.number for v in views],
+        },
+    )
+    await enqueue(session=session, message=message)
+    await session.commit()
+    return CouponView(coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=coupon.status)
+
+
+def _holder_name(customer: Customer, caller: Caller) -> str:
+    return mask_name(customer.name) if caller.anonymous else customer.name
+
+
+async def _invoice_views(session: AsyncSession, coupon_id: int) -> list[CouponInvoiceView]:
+    rows = await session.execute(
+        select(CouponInvoice.invoice_id, Invoice.number, Contract.contract_number, Invoice.period, CouponInvoice.amount, Invoice.due_on)
+        .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+        .join(Contract, Contract.id == Invoice.contract_id)
+        .where(CouponInvoice.coupon_id == coupon_id)
+        .order_by(Invoice.due_on, Invoice.id)
+    )
+    return [
+        CouponInvoiceView(invoice_id=r[0], number=r[1], contract_number=r[2], period=r[3], amount_due=r[4], due_on=r[5])
+        for r in rows.all()
+    ]
+
+
+def can_see(coupon: Coupon, caller: Caller) -> bool:
+    """A reference is a bearer secret printed on the slip: anonymous holders and staff read it; a customer only its own."""
+    return caller.anonymous or caller.is_staff or coupon.customer_id == caller.customer_id
+
+
+async def find_coupon(*, session: AsyncSession, tenant_id: int, caller: Caller, reference: str) -> Coupon:
+    """The tenant's coupon with this reference, if the caller may see it; NotFound otherwise."""
+    coupon = None
+    if reference.isascii() and reference.isdigit():
+        coupon = await session.scalar(
+            select(Coupon)
+            .where(Coupon.tenant_id == tenant_id, Coupon.reference == reference)
+            .execution_options(populate_existing=True)
+        )
+    if coupon is None or not can_see(coupon, caller):
+        raise NotFound("No coupon has that reference.", code="coupon_not_found")
+    return coupon
+
+
+async def get_coupon(
+    *, session: AsyncSession, tenant: Tenant, caller: Caller, reference: str, now: datetime | None = None
+) -> CouponView:
+    """A coupon by reference with its invoices."""
+    coupon = await find_coupon(session=session, tenant_id=tenant.id, caller=caller, reference=reference)
+    customer = await session.get(Customer, coupon.customer_id)
+    assert customer is not None
+    views = await _invoice_views(session, coupon.id)
+    return CouponView(
+        coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=effective_status(coupon, now or utcnow())
+    )
+
+
+async def coupon_barcode_svg(*, session: AsyncSession, tenant: Tenant, caller: Caller, reference: str) -> bytes:
+    """The coupon's GS1-128 barcode as SVG."""
+    coupon = await find_coupon(session=session, tenant_id=tenant.id, caller=caller, reference=reference)
+    barcode = CouponBarcode(human_readable=coupon.barcode_human_readable, element_string=coupon.barcode_element_string)
+    return await asyncio.to_thread(render_barcode_svg, barcode)
+
+
+async def coupon_pdf(*, session: AsyncSession, tenant: Tenant, caller: Caller, reference: str) -> bytes:
+    """The printable coupon: barcode, reference, invoices, amount and due date."""
+    view = await get_coupon(session=session, tenant=tenant, caller=caller, reference=reference)
+    coupon = view.coupon
+    customer = await session.get(Customer, coupon.customer_id)
+    assert customer is not None
+    document = CouponDocument(
+        tenant_name=tenant.name,
+        tenant_gln=tenant.gln,
+        currency=coupon.currency,
+        locale=customer.locale or tenant.locale,
+        reference=coupon.reference,
+        amount=as_money(coupon.amount, coupon.currency),
+        expires_at=coupon.expires_at.astimezone(ZoneInfo(tenant.timezone)),
+        due_on=coupon.due_on,
+        holder_name=view.holder_name,
+        invoices=tuple(
+            CouponInvoiceRow(
+                number=v.number,
+                contract_number=v.contract_number,
+                period=v.period,
+                amount_due=as_money(v.amount_due, coupon.currency),
+            )
+            for v in view.invoices
+        ),
+        barcode_human_readable=coupon.barcode_human_readable,
+        barcode_element_string=coupon.barcode_element_string,
+    )
+    # reportlab is CPU-bound; keep the event loop free for other requests.
+    return await asyncio.to_thread(render_coupon_pdf, document)
+
+
+async def expire_coupons(*, session: AsyncSession, now: datetime) -> int:
+    """Expire active coupons past `expires_at` (conditional bulk UPDATE), queue coupon_expired, purge old idempotency keys."""
+    result = await session.execute(
+        update(Coupon)
+        .where(Coupon.status == "active", Coupon.expires_at < now)
+        .values(status="expired", expired_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    expired = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if expired:
+        # `expired_at == now` picks exactly the rows this sweep moved, without RETURNING.
+        rows = await session.execute(
+            select(Coupon, Customer, Tenant)
+            .join(Customer, Customer.id == Coupon.customer_id)
+            .join(Tenant, Tenant.id == Coupon.tenant_id)
+            .where(Coupon.status == "expired", Coupon.expired_at == now)
+        )
+        found = rows.all()
+        logins = await _login_ids(session, [customer.id for _, customer, _ in found])
+        messages = [
+            _message(tenant, customer, logins.get(customer.id), "coupon_expired", f"coupon_expired:{coupon.id}", _coupon_payload(coupon))
+            for coupon, customer, tenant in found
+        ]
+        await enqueue_many(session=session, messages=messages)
+    await session.execute(
+        IdempotencyKey.__table__.delete().where(IdempotencyKey.created_at < now - IDEMPOTENCY_KEY_RETENTION)
+    )
+    await session.commit()
+    return expired
+
+
+def _coupon_payload(coupon: Coupon) -> dict[str, Any]:
+    return {
+        "coupon_reference": coupon.reference,
+        "amount": str(as_money(coupon.amount, coupon.currency)),
+        "expires_at": coupon.expires_at.isoformat(),
+    }
+
+
+async def queue_expiry_reminders(*, session: AsyncSession, now: datetime) -> int:
+    """Queue coupon_expiring once for each active coupon in its last 24 h (not for coupons made inside that window)."""
+    candidates = (
+        await session.execute(
+            select(Coupon, Customer, Tenant)
+            .join(Customer, Customer.id == Coupon.customer_id)
+            .join(Tenant, Tenant.id == Coupon.tenant_id)
+            .where(Coupon.status == "active", Coupon.expires_at > now, Coupon.expires_at <= now + REMINDER_WINDOW)
+            .order_by(Coupon.id)
+        )
+    ).all()
+    # A coupon made inside the window needs no reminder: its coupon_created email said when it expires.
+    rows = [row for row in candidates if row[0].created_at < row[0].expires_at - REMINDER_WINDOW]
+    if not rows:
+        return 0
+    keys = {coupon.id: f"coupon_expiring:{coupon.id}" for coupon, _, _ in rows}
+    queued: set[tuple[int, str]] = set()
+    for chunk in _chunks(list(keys.values())):
+        rows_queued = await session.execute(
+            select(Notification.tenant_id, Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))
+        )
+        queued.update((tenant_id, key) for tenant_id, key in rows_queued.all())
+    logins = await _login_ids(session, [customer.id for _, customer, _ in rows])
+    messages = [
+        _message(tenant, customer, logins.get(customer.id), "coupon_expiring", keys[coupon.id], _coupon_payload(coupon))
+        for coupon, customer, tenant in rows
+        if (tenant.id, keys[coupon.id]) not in queued
+    ]
+    await enqueue_many(session=session, messages=messages)
+    await session.commit()
+    return len(messages)

@@ -1,0 +1,98 @@
+"""Invoice lookup by contract number: the public quick-pay view (masked) and the customer's own view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers.coupon_controller import NOTHING_DUE, UNPAID_STATUSES
+from controllers.errors import NotFound
+from domain.coupon_codes import mask_name
+from models.account_model import Contract, Customer
+from models.billing_model import Invoice
+from models.tenant_model import Tenant
+
+
+@dataclass(frozen=True)
+class LookupInvoice:
+    """An unpaid invoice as the lookup shows it."""
+
+    invoice_id: int
+    number: str
+    period: str
+    amount_due: Decimal
+    due_on: date
+    status: str
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """A contract's holder name and unpaid invoices."""
+
+    contract_number: str
+    holder_name: str
+    currency: str
+    invoices: list[LookupInvoice]
+    total_due: Decimal
+
+
+async def _unpaid(session: AsyncSession, contract: Contract) -> list[LookupInvoice]:
+    rows = await session.scalars(
+        select(Invoice)
+        .where(
+            Invoice.tenant_id == contract.tenant_id,
+            Invoice.contract_id == contract.id,
+            Invoice.status.in_(UNPAID_STATUSES),
+            Invoice.amount_due > 0,
+        )
+        .order_by(Invoice.due_on, Invoice.id)
+    )
+    return [
+        LookupInvoice(invoice_id=i.id, number=i.number, period=i.period, amount_due=i.amount_due, due_on=i.due_on, status=i.status)
+        for i in rows.all()
+    ]
+
+
+def _result(contract: Contract, holder_name: str, currency: str, invoices: list[LookupInvoice]) -> LookupResult:
+    return LookupResult(
+        contract_number=contract.contract_number,
+        holder_name=holder_name,
+        currency=currency,
+        invoices=invoices,
+        total_due=sum((i.amount_due for i in invoices), Decimal(0)),
+    )
+
+
+async def public_lookup(*, session: AsyncSession, tenant: Tenant, contract_number: str) -> LookupResult:
+    """Quick-pay: the masked holder and unpaid invoices; unknown and fully paid contracts give the same 404."""
+    contract = await session.scalar(
+        select(Contract).where(Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip())
+    )
+    invoices = await _unpaid(session, contract) if contract is not None else []
+    if contract is None or not invoices:
+        raise NotFound(NOTHING_DUE, code="nothing_due")
+    customer = await session.get(Customer, contract.customer_id)
+    assert customer is not None
+    return _result(contract, mask_name(customer.name), tenant.currency, invoices)
+
+
+async def customer_lookup(
+    *, session: AsyncSession, tenant: Tenant, customer_id: int | None, contract_number: str
+) -> LookupResult:
+    """A customer's own contract with its full holder name and unpaid invoices (possibly none)."""
+    contract = await session.scalar(
+        select(Contract).where(
+            Contract.tenant_id == tenant.id,
+            Contract.contract_number == contract_number.strip(),
+            Contract.customer_id == customer_id,
+        )
+    )
+    if contract is None:
+        raise NotFound("No contract of yours has that number.", code="contract_not_found")
+    customer = await session.get(Customer, contract.customer_id)
+    assert customer is not None
+    return _result(contract, customer.name, tenant.currency, await _unpaid(session, contract))

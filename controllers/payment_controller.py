@@ -1,0 +1,572 @@
+"""Card payments exactly once: Idempotency-Key replay, the coupon claim, gateway settlement, webhooks and reversals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clients.payment_client import PaymentGateway, verify_webhook
+from controllers import transaction_controller
+from controllers.coupon_controller import UNPAID_STATUSES, Caller, as_money, customer_message, find_coupon
+from controllers.errors import (
+    AuthenticationFailed,
+    BadInput,
+    Conflict,
+    DomainError,
+    DomainValidationError,
+    FieldError,
+    Gone,
+    NotFound,
+)
+from controllers.outbox_controller import enqueue, enqueue_many
+from models.account_model import Contract, Customer
+from models.base_model import utcnow
+from models.billing_model import Invoice
+from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, Payment, PaymentAllocation
+from models.tenant_model import Tenant
+
+log = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+CREATED = 201
+
+
+@dataclass(frozen=True)
+class PaymentOutcome:
+    """The response of a payment request: its status and JSON body, and whether it is a replay."""
+
+    status_code: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    """What a settlement webhook did: the payment, its status now, and whether this delivery changed it."""
+
+    payment_id: int
+    status: str
+    applied: bool
+
+
+def payment_body(payment: Payment, coupon_reference: str) -> dict[str, Any]:
+    """A payment as JSON-ready values; this exact dict is what an idempotent replay returns."""
+    return {
+        "id": payment.id,
+        "status": payment.status,
+        "amount": str(as_money(payment.amount, payment.currency)),
+        "currency": payment.currency,
+        "coupon_reference": coupon_reference,
+        "created_at": payment.created_at.isoformat(),
+        "channel": payment.channel,
+        "decline_code": payment.decline_code,
+        "settled_at": payment.settled_at.isoformat() if payment.settled_at else None,
+        "reversed_at": payment.reversed_at.isoformat() if payment.reversed_at else None,
+        "reversal_reason": payment.reversal_reason,
+    }
+
+
+def request_fingerprint(coupon_reference: str, card_token: str) -> str:
+    """SHA-256 of the canonical request body, to tell a replay from a reused key."""
+    canonical = json.dumps({"card_token": card_token, "coupon_reference": coupon_reference}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _check_key(key: str | None) -> str:
+    if key is None or not key.strip():
+        raise BadInput("Send an Idempotency-Key header (a UUID is a good choice).", code="idempotency_key_required")
+    key = key.strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise BadInput(
+            f"The Idempotency-Key must be printable ASCII of at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            code="idempotency_key_invalid",
+        )
+    return key
+
+
+async def _stored_key(session: AsyncSession, tenant_id: int, scope: str, key: str) -> IdempotencyKey | None:
+    return await session.scalar(
+        select(IdempotencyKey)
+        .where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.scope == scope, IdempotencyKey.key == key)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentOutcome:
+    if stored.request_hash != fingerprint:
+        raise DomainValidationError(
+            "This Idempotency-Key was used with a different request; use a new key for a new payment.",
+            code="idempotency_key_reused",
+            errors=[FieldError("Idempotency-Key", "already used with another body", "idempotency_key_reused")],
+        )
+    if stored.status != "completed" or stored.response_status is None or stored.response_body is None:
+        raise Conflict("A request with this Idempotency-Key is still being processed.", code="payment_in_progress")
+    return PaymentOutcome(status_code=stored.response_status, body=dict(stored.response_body), replayed=True)
+
+
+async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> DomainError:
+    """Why a coupon could not be claimed for a payment made at `paid_at`, read fresh after the failed UPDATE."""
+    row = (await session.execute(select(Coupon.status, Coupon.expires_at).where(Coupon.id == coupon_id))).one()
+    status, expires_at = row
+    if status == "paid":
+        return Conflict("This coupon is already paid.", code="already_paid")
+    if status == "expired" or (status == "active" and expires_at <= paid_at):
+        return Gone("This coupon has expired; create a new one.", code="coupon_expired")
+    if status == "cancelled":
+        return Gone("This coupon was cancelled (a newer coupon replaced it, or its payment was reversed).", code="coupon_cancelled")
+    return Conflict("A payment for this coupon is in progress.", code="payment_in_progress")
+
+
+async def _invoices_still_payable(session: AsyncSession, coupon_id: int) -> bool:
+    changed = await session.scalar(
+        select(Invoice.id)
+        .join(CouponInvoice, CouponInvoice.invoice_id == Invoice.id)
+        .where(CouponInvoice.coupon_id == coupon_id, Invoice.status.not_in(UNPAID_STATUSES))
+        .limit(1)
+    )
+    return changed is None
+
+
+async def _cancel_changed_coupon(session: AsyncSession, coupon_id: int, now: datetime) -> None:
+    """An invoice was voided or paid elsewhere since the coupon was made: the coupon can no longer be paid."""
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon_id, Coupon.status.in_(("active", "processing")))
+        .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
+async def claim_coupon(
+    *, session: AsyncSession, coupon: Coupon, now: datetime, accept_expired_before: datetime | None = None
+) -> None:
+    """Move the coupon active → processing with one conditional UPDATE; every loser gets the reason as an error.
+
+    `accept_expired_before` lets a bank collection paid at the counter before expiry through even
+    when the report arrives after the expiry sweep.
+    """
+    coupon_id = coupon.id
+    if accept_expired_before is None:
+        condition = (Coupon.status == "active") & (Coupon.expires_at > now)
+    else:
+        condition = Coupon.status.in_(("active", "expired")) & (Coupon.expires_at >= accept_expired_before)
+    result = await session.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon_id, condition)
+        .values(status="processing")
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise await _refusal(session, coupon_id, accept_expired_before or now)
+    if not await _invoices_still_payable(session, coupon_id):
+        await session.rollback()
+        await _cancel_changed_coupon(session, coupon_id, now)
+        raise Gone("An invoice on this coupon changed (voided or paid); create a new coupon.", code="coupon_cancelled")
+
+
+async def pay_coupon(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    caller: Caller,
+    gateway: PaymentGateway,
+    coupon_reference: str,
+    card_token: str,
+    idempotency_key: str | None,
+    now: datetime | None = None,
+) -> PaymentOutcome:
+    """Pay a coupon by card exactly once; the same Idempotency-Key and body replay the first response."""
+    key = _check_key(idempotency_key)
+    scope = caller.idempotency_scope
+    fingerprint = request_fingerprint(coupon_reference, card_token)
+    stored = await _stored_key(session, tenant.id, scope, key)
+    if stored is not None:
+        return _replay(stored, fingerprint)
+    now = now or utcnow()
+
+    # Transaction 1: remember the key, claim the coupon and open a pending payment.
+    key_row = IdempotencyKey(tenant_id=tenant.id, scope=scope, key=key, request_hash=fingerprint, status="in_progress", created_at=now)
+    session.add(key_row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        await session.rollback()
+        stored = await _stored_key(session, tenant.id, scope, key)
+        if stored is None:
+            raise
+        return _replay(stored, fingerprint)
+    key_id = key_row.id
+    try:
+        coupon = await find_coupon(session=session, tenant_id=tenant.id, caller=caller, reference=coupon_reference)
+    except NotFound:
+        await session.rollback()
+        raise
+    # A refused claim rolls back, taking the key with it: refusals are not stored, so a retry re-checks.
+    await claim_coupon(session=session, coupon=coupon, now=now)
+    payment = Payment(
+        tenant_id=tenant.id,
+        coupon_id=coupon.id,
+        customer_id=coupon.customer_id,
+        channel="card",
+        status="pending",
+        amount=coupon.amount,
+        currency=coupon.currency,
+        user_id=caller.user_id,
+        created_at=now,
+    )
+    session.add(payment)
+    await session.flush()
+    payment_id, amount, currency, reference = payment.id, coupon.amount, coupon.currency, coupon.reference
+    await session.execute(update(IdempotencyKey).where(IdempotencyKey.id == key_id).values(payment_id=payment_id))
+    # Commit before calling the gateway, so no database lock is held while the card is charged.
+    await session.commit()
+
+    try:
+        result = await gateway.charge(
+            amount=as_money(amount, currency), currency=currency, card_token=card_token, merchant_reference=str(payment_id)
+        )
+        status, gateway_reference, decline_code = result.status, result.gateway_reference, result.decline_code
+    except Exception:
+        # The outcome is unknown; the payment stays pending and the gateway's webhook settles it.
+        log.exception("payment gateway failed for payment %s", payment_id)
+        status, gateway_reference, decline_code = "pending", None, None
+
+    # Transaction 2: apply the outcome and store the response for replays.
+    settled_at = utcnow()
+    if status == "approved":
+        await settle_approved(session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference)
+    elif status == "declined":
+        await settle_declined(
+            session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference, decline_code=decline_code
+        )
+    elif gateway_reference is not None:
+        await session.execute(
+            update(Payment)
+            .where(Payment.id == payment_id, Payment.gateway_reference.is_(None))
+            .values(gateway_reference=gateway_reference)
+            .execution_options(synchronize_session=False)
+        )
+    current = await _load_payment(session, payment_id)
+    body = payment_body(current, reference)
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == key_id)
+        .values(status="completed", response_status=CREATED, response_body=body, completed_at=settled_at)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return PaymentOutcome(status_code=CREATED, body=body)
+
+
+async def _load_payment(session: AsyncSession, payment_id: int) -> Payment:
+    payment = await session.scalar(select(Payment).where(Payment.id == payment_id).execution_options(populate_existing=True))
+    assert payment is not None
+    return payment
+
+
+async def settle_approved(
+    *,
+    session: AsyncSession,
+    payment_id: int,
+    now: datetime,
+    gateway_reference: str | None = None,
+    paid_at: datetime | None = None,
+) -> bool:
+    """Apply an approval once (payment pending → approved): coupon paid, invoices paid, allocations, ledger, outbox.
+
+    Runs inside the caller's transaction and does not commit. False when the payment was no longer
+    pending (a replayed webhook, or the other settlement path got there first).
+    """
+    values: dict[str, Any] = {"status": "approved", "settled_at": now}
+    if gateway_reference is not None:
+        values["gateway_reference"] = gateway_reference
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    payment = await _load_payment(session, payment_id)
+    paid_at = paid_at or now
+    coupon = await session.scalar(select(Coupon).where(Coupon.id == payment.coupon_id).execution_options(populate_existing=True))
+    assert coupon is not None
+    moved = await session.execute(
+        update(Coupon)
+        .where(Coupon.id == coupon.id, Coupon.status == "processing")
+        .values(status="paid", paid_at=paid_at)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        # The money is taken either way; record it and let an operator look at the coupon.
+        log.error("coupon %s was %s when payment %s was approved", coupon.id, coupon.status, payment_id)
+    lines = (
+        await session.execute(
+            select(CouponInvoice.invoice_id, CouponInvoice.amount, Invoice)
+            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+            .where(CouponInvoice.coupon_id == coupon.id)
+            .order_by(Invoice.id)
+        )
+    ).all()
+    for invoice_id, _amount, _invoice in lines:
+        paid = await session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice_id, Invoice.status.in_(UNPAID_STATUSES))
+            .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+            .execution_options(synchronize_session=False)
+        )
+        if paid.rowcount != 1:  # type: ignore[attr-defined]
+            log.error("invoice %s was not payable when payment %s was approved", invoice_id, payment_id)
+    allocations = [
+        {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": invoice_id, "kind": "invoice", "amount": amount}
+        for invoice_id, amount, _invoice in lines
+    ]
+    if coupon.channel_fee > 0:
+        allocations.append(
+            {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": None, "kind": "channel_fee", "amount": coupon.channel_fee}
+        )
+    await session.execute(insert(PaymentAllocation), allocations)
+    contract_numbers = await transaction_controller.coupon_contract_numbers(session=session, coupon_id=coupon.id)
+    await transaction_controller.record_entry(
+        session=session,
+        tenant_id=payment.tenant_id,
+        customer_id=payment.customer_id,
+        kind="payment_approved",
+        amount=payment.amount,
+        currency=payment.currency,
+        reference=coupon.reference,
+        coupon_id=coupon.id,
+        payment_id=payment_id,
+        contract_numbers=contract_numbers,
+        now=now,
+    )
+    tenant = await session.get(Tenant, payment.tenant_id)
+    customer = await session.get(Customer, payment.customer_id)
+    assert tenant is not None and customer is not None
+    contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in lines])
+    messages = [
+        await customer_message(
+            session=session,
+            tenant=tenant,
+            customer=customer,
+            event="invoice_paid",
+            # Per payment, so a reversed and re-paid invoice is announced again.
+            dedupe_key=f"invoice_paid:{invoice.id}:{payment_id}",
+            payload={
+                "invoice_number": invoice.number,
+                "contract_number": contract_by_invoice[invoice.id],
+                "period": invoice.period,
+                "amount_paid": str(as_money(amount, payment.currency)),
+                "paid_at": paid_at.isoformat(),
+            },
+        )
+        for invoice_id, amount, invoice in lines
+    ]
+    await enqueue_many(session=session, messages=messages)
+    return True
+
+
+async def _contract_numbers_by_invoice(session: AsyncSession, invoice_ids: list[int]) -> dict[int, str]:
+    rows = await session.execute(
+        select(Invoice.id, Contract.contract_number).join(Contract, Contract.id == Invoice.contract_id).where(Invoice.id.in_(invoice_ids))
+    )
+    return {invoice_id: number for invoice_id, number in rows.all()}
+
+
+async def settle_declined(
+    *,
+    session: AsyncSession,
+    payment_id: int,
+    now: datetime,
+    gateway_reference: str | None = None,
+    decline_code: str | None = None,
+) -> bool:
+    """Apply a decline once: the payment is declined, the coupon is released, and a ledger entry is written."""
+    values: dict[str, Any] = {"status": "declined", "settled_at": now, "decline_code": decline_code or "declined"}
+    if gateway_reference is not None:
+        values["gateway_reference"] = gateway_reference
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    payment = await _load_payment(session, payment_id)
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.id == payment.coupon_id, Coupon.status == "processing")
+        .values(status="active")
+        .execution_options(synchronize_session=False)
+    )
+    reference = await session.scalar(select(Coupon.reference).where(Coupon.id == payment.coupon_id))
+    assert reference is not None
+    await transaction_controller.record_entry(
+        session=session,
+        tenant_id=payment.tenant_id,
+        customer_id=payment.customer_id,
+        kind="payment_declined",
+        amount=payment.amount,
+        currency=payment.currency,
+        reference=reference,
+        coupon_id=payment.coupon_id,
+        payment_id=payment_id,
+        contract_numbers=await transaction_controller.coupon_contract_numbers(session=session, coupon_id=payment.coupon_id),
+        now=now,
+    )
+    return True
+
+
+async def handle_webhook(
+    *,
+    session: AsyncSession,
+    secret: str,
+    body: bytes,
+    timestamp_header: str | None,
+    signature_header: str | None,
+    now: datetime | None = None,
+) -> WebhookOutcome:
+    """Verify a gateway settlement callback and apply it exactly once; replays are acknowledged without effect."""
+    now = now or utcnow()
+    if not verify_webhook(
+        secret, timestamp_header=timestamp_header, signature_header=signature_header, body=body, now=now.timestamp()
+    ):
+        raise AuthenticationFailed("The webhook signature or timestamp is not valid.", code="invalid_signature")
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadInput("The webhook body is not valid JSON.", code="malformed_json") from exc
+    status = event.get("status") if isinstance(event, dict) else None
+    if status not in {"approved", "declined"}:
+        raise DomainValidationError(
+            "A settlement is approved or declined.", errors=[FieldError("status", "must be approved or declined", "invalid")]
+        )
+    payment = await _webhook_payment(session, event)
+    payment_id = payment.id
+    if status == "approved":
+        applied = await settle_approved(
+            session=session, payment_id=payment_id, now=now, gateway_reference=event.get("gateway_reference")
+        )
+    else:
+        applied = await settle_declined(
+            session=session,
+            payment_id=payment_id,
+            now=now,
+            gateway_reference=event.get("gateway_reference"),
+            decline_code=event.get("decline_code"),
+        )
+    await session.commit()
+    current = await _load_payment(session, payment_id)
+    return WebhookOutcome(payment_id=payment_id, status=current.status, applied=applied)
+
+
+async def _webhook_payment(session: AsyncSession, event: dict[str, Any]) -> Payment:
+    """The payment a webhook is about: by the gateway's reference, else by our own (the payment id)."""
+    gateway_reference = event.get("gateway_reference")
+    payment = None
+    if isinstance(gateway_reference, str) and gateway_reference:
+        payment = await session.scalar(select(Payment).where(Payment.gateway_reference == gateway_reference, Payment.channel == "card"))
+    merchant_reference = event.get("merchant_reference")
+    if payment is None and isinstance(merchant_reference, str) and merchant_reference.isdigit():
+        payment = await session.scalar(select(Payment).where(Payment.id == int(merchant_reference), Payment.channel == "card"))
+    if payment is None:
+        raise NotFound("No payment matches this webhook.", code="payment_not_found")
+    return payment
+
+
+async def reverse_payment(
+    *, session: AsyncSession, tenant: Tenant, admin_user_id: int, payment_id: int, reason: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """Reverse an approved payment once: invoices unpaid again with their amounts, coupon cancelled, ledger and outbox."""
+    now = now or utcnow()
+    payment = await session.scalar(
+        select(Payment).where(Payment.id == payment_id, Payment.tenant_id == tenant.id).execution_options(populate_existing=True)
+    )
+    if payment is None:
+        raise NotFound("No payment has that id.", code="payment_not_found")
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.status == "approved")
+        .values(status="reversed", reversed_at=now, reversed_by=admin_user_id, reversal_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        current = await _load_payment(session, payment_id)
+        if current.status == "reversed":
+            raise Conflict("This payment is already reversed.", code="already_reversed")
+        raise Conflict(f"Only an approved payment can be reversed; this one is {current.status}.", code="payment_not_approved")
+    today = now.astimezone(ZoneInfo(tenant.timezone)).date()
+    allocations = (
+        await session.execute(
+            select(PaymentAllocation.invoice_id, PaymentAllocation.amount, Invoice.number)
+            .join(Invoice, Invoice.id == PaymentAllocation.invoice_id)
+            .where(PaymentAllocation.payment_id == payment_id, PaymentAllocation.kind == "invoice")
+            .order_by(Invoice.id)
+        )
+    ).all()
+    for invoice_id, amount, _number in allocations:
+        await session.execute(
+            update(Invoice)
+            .where(Invoice.id == invoice_id, Invoice.status == "paid")
+            .values(
+                status=case((Invoice.due_on < today, "overdue"), else_="issued"),
+                amount_due=amount,
+                paid_at=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.id == payment.coupon_id, Coupon.status == "paid")
+        .values(status="cancelled", cancelled_at=now, cancel_reason="reversed")
+        .execution_options(synchronize_session=False)
+    )
+    reference = await session.scalar(select(Coupon.reference).where(Coupon.id == payment.coupon_id))
+    assert reference is not None
+    await transaction_controller.record_entry(
+        session=session,
+        tenant_id=tenant.id,
+        customer_id=payment.customer_id,
+        kind="payment_reversed",
+        amount=payment.amount,
+        currency=payment.currency,
+        reference=reference,
+        coupon_id=payment.coupon_id,
+        payment_id=payment_id,
+        contract_numbers=await transaction_controller.coupon_contract_numbers(session=session, coupon_id=payment.coupon_id),
+        now=now,
+    )
+    customer = await session.get(Customer, payment.customer_id)
+    assert customer is not None
+    message = await customer_message(
+        session=session,
+        tenant=tenant,
+        customer=customer,
+        event="payment_reversed",
+        dedupe_key=f"payment_reversed:{payment_id}",
+        payload={
+            "coupon_reference": reference,
+            "amount": str(as_money(payment.amount, payment.currency)),
+            "reversed_at": now.isoformat(),
+            "reason": reason,
+            "invoice_numbers": [number for _, _, number in allocations],
+        },
+    )
+    await enqueue(session=session, message=message)
+    await session.commit()
+    return payment_body(await _load_payment(session, payment_id), reference)

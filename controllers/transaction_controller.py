@@ -1,0 +1,115 @@
+"""The transaction history: append-only ledger entries and the customer's filtered, paginated view of them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers.errors import DomainValidationError, FieldError
+from controllers.pagination import Page, SortKey, paginate
+from models.account_model import Contract
+from models.billing_model import Invoice
+from models.payment_model import LEDGER_KINDS, CouponInvoice, LedgerEntry
+from models.tenant_model import Tenant
+
+
+async def coupon_contract_numbers(*, session: AsyncSession, coupon_id: int) -> list[str]:
+    """The sorted, distinct contract numbers of a coupon's invoices."""
+    rows = await session.scalars(
+        select(Contract.contract_number)
+        .join(Invoice, Invoice.contract_id == Contract.id)
+        .join(CouponInvoice, CouponInvoice.invoice_id == Invoice.id)
+        .where(CouponInvoice.coupon_id == coupon_id)
+        .distinct()
+    )
+    return sorted(rows.all())
+
+
+async def record_entry(
+    *,
+    session: AsyncSession,
+    tenant_id: int,
+    customer_id: int,
+    kind: str,
+    amount: Decimal,
+    currency: str,
+    reference: str,
+    coupon_id: int,
+    contract_numbers: list[str],
+    now: datetime,
+    payment_id: int | None = None,
+) -> None:
+    """Append one ledger entry in the caller's transaction; entries are never updated or deleted."""
+    if kind not in LEDGER_KINDS:
+        raise ValueError(f"unknown ledger kind {kind!r}")
+    await session.execute(
+        insert(LedgerEntry),
+        [
+            {
+                "tenant_id": tenant_id,
+                "customer_id": customer_id,
+                "kind": kind,
+                "amount": amount,
+                "currency": currency,
+                "reference": reference,
+                "coupon_id": coupon_id,
+                "payment_id": payment_id,
+                "contract_numbers": contract_numbers,
+                "created_at": now,
+            }
+        ],
+    )
+
+
+def _local_day_bounds(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+async def list_transactions(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    customer_id: int | None,
+    contract_number: str | None = None,
+    contract_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[LedgerEntry]:
+    """A customer's own ledger entries, newest first; dates are whole days in the tenant's time zone."""
+    if date_from and date_to and date_from > date_to:
+        raise DomainValidationError(
+            "`from` is after `to`.", code="invalid_date_range", errors=[FieldError("from", "must not be after `to`", "invalid_date_range")]
+        )
+    if customer_id is None:
+        return Page(items=[], next_cursor=None)
+    stmt = select(LedgerEntry).where(LedgerEntry.tenant_id == tenant.id, LedgerEntry.customer_id == customer_id)
+    if contract_number is not None or contract_id is not None:
+        coupons = (
+            select(CouponInvoice.coupon_id)
+            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+            .join(Contract, Contract.id == Invoice.contract_id)
+            .where(Contract.tenant_id == tenant.id, Contract.customer_id == customer_id)
+        )
+        if contract_number is not None:
+            coupons = coupons.where(Contract.contract_number == contract_number)
+        if contract_id is not None:
+            coupons = coupons.where(Contract.id == contract_id)
+        stmt = stmt.where(LedgerEntry.coupon_id.in_(coupons))
+    tz = ZoneInfo(tenant.timezone)
+    if date_from is not None:
+        stmt = stmt.where(LedgerEntry.created_at >= _local_day_bounds(date_from, tz))
+    if date_to is not None:
+        stmt = stmt.where(LedgerEntry.created_at < _local_day_bounds(date_to + timedelta(days=1), tz))
+    return await paginate(
+        session,
+        stmt,
+        keys=[SortKey(LedgerEntry.created_at, descending=True), SortKey(LedgerEntry.id, descending=True)],
+        limit=limit,
+        cursor=cursor,
+    )

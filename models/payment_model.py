@@ -1,0 +1,202 @@
+"""Payment tables: coupons and their invoices, payments and allocations, idempotency keys, the ledger, bank keys and receipts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    Unicode,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base_model import Base, Money, UtcDateTime, utcnow
+
+# `processing` is the claim: one payment attempt (or bank collection) holds the coupon.
+COUPON_STATUSES = ("active", "processing", "paid", "expired", "cancelled")
+PAYMENT_STATUSES = ("pending", "approved", "declined", "reversed")
+PAYMENT_CHANNELS = ("card", "bank")
+ALLOCATION_KINDS = ("invoice", "channel_fee")
+LEDGER_KINDS = ("coupon_created", "payment_approved", "payment_declined", "payment_reversed")
+IDEMPOTENCY_STATUSES = ("in_progress", "completed")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Coupon(Base):
+    """A payment slip for unpaid invoices of one customer; its reference is what the bank scans."""
+
+    __tablename__ = "coupons"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "reference"),
+        Index("ix_coupons_status_expires_at", "status", "expires_at"),
+        CheckConstraint(_in("status", COUPON_STATUSES), name="status_known"),
+        CheckConstraint("amount >= 0 AND channel_fee >= 0", name="amounts_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    reference: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    invoices_total: Mapped[Decimal] = mapped_column(Money())
+    channel_fee: Mapped[Decimal] = mapped_column(Money())
+    amount: Mapped[Decimal] = mapped_column(Money())
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The barcode's (96) date: the day of `expires_at` in the tenant's time zone.
+    due_on: Mapped[date] = mapped_column(Date)
+    barcode_human_readable: Mapped[str] = mapped_column(String(120))
+    barcode_element_string: Mapped[str] = mapped_column(String(120))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # superseded (a newer coupon took its invoices), reversed, or invoice_changed (voided or paid elsewhere).
+    cancel_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+
+
+class CouponInvoice(Base):
+    """An invoice on a coupon, with the amount due when the coupon was made."""
+
+    __tablename__ = "coupon_invoices"
+
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), primary_key=True, index=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+
+class BankApiKey(Base):
+    """A bank's API key for posting collections; only its SHA-256 is stored."""
+
+    __tablename__ = "bank_api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
+    name: Mapped[str] = mapped_column(Unicode(100))
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class Payment(Base):
+    """One attempt to pay a coupon in full, by card through the gateway or collected by a bank."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint(_in("status", PAYMENT_STATUSES), name="status_known"),
+        CheckConstraint(_in("channel", PAYMENT_CHANNELS), name="channel_known"),
+        CheckConstraint("amount >= 0", name="amount_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    gateway_reference: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    bank_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("bank_api_keys.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    reversed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    reversal_reason: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
+
+
+class PaymentAllocation(Base):
+    """How an approved payment splits: one row per invoice, plus the channel fee if any."""
+
+    __tablename__ = "payment_allocations"
+    __table_args__ = (
+        CheckConstraint(_in("kind", ALLOCATION_KINDS), name="kind_known"),
+        CheckConstraint("kind = 'channel_fee' OR invoice_id IS NOT NULL", name="invoice_for_invoice_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money())
+
+
+class CollectionReceipt(Base):
+    """A bank's report that a coupon was paid at its counter; one per reference, so repeats are no-ops."""
+
+    __tablename__ = "collection_receipts"
+    __table_args__ = (UniqueConstraint("tenant_id", "reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    bank_api_key_id: Mapped[int] = mapped_column(ForeignKey("bank_api_keys.id"))
+    reference: Mapped[str] = mapped_column(String(30))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    paid_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class IdempotencyKey(Base):
+    """A client's Idempotency-Key for payment creation, with the first response to replay."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "scope", "key"),
+        Index("ix_idempotency_keys_created_at", "created_at"),
+        CheckConstraint(_in("status", IDEMPOTENCY_STATUSES), name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    # `user:<id>` for a logged-in caller, `anonymous` for quick-pay.
+    scope: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(255))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="in_progress")
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LedgerEntry(Base):
+    """The append-only transaction history a customer sees: coupons made, payments approved, declined, reversed."""
+
+    __tablename__ = "transactions"
+    __table_args__ = (
+        Index("ix_transactions_customer_id_created_at", "customer_id", "created_at"),
+        CheckConstraint(_in("kind", LEDGER_KINDS), name="kind_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    reference: Mapped[str] = mapped_column(String(30))
+    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    # A snapshot, so history reads never join back to contracts.
+    contract_numbers: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

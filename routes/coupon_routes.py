@@ -1,0 +1,161 @@
+"""Coupon routes: create a payment coupon, read it by reference, its barcode SVG and its printable PDF."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints, model_validator
+from quart import Blueprint, Response
+from quart_rate_limiter import rate_limit
+from quart_schema import validate_request, validate_response
+
+from controllers import coupon_controller
+from controllers.coupon_controller import Caller, CouponView, as_money
+from routes.common import MoneyStr, db, optional_principal, problems, request_tenant
+from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+
+bp = Blueprint("coupons", __name__, url_prefix="/api/v1/coupons")
+
+ContractNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+# The SVG's bars are drawn with inline styles; everything else stays forbidden.
+SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+
+class CouponIn(BaseModel):
+    """What to pay: invoice ids (the payment cart, logged in) or a contract number (its unpaid invoices)."""
+
+    invoice_ids: list[int] | None = Field(None, min_length=1, max_length=coupon_controller.MAX_INVOICES_PER_COUPON)
+    contract_number: ContractNumber | None = None
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> CouponIn:
+        """Exactly one of the two ways to name the invoices."""
+        if (self.invoice_ids is None) == (self.contract_number is None):
+            raise ValueError("send either invoice_ids or contract_number")
+        return self
+
+
+class BarcodeOut(BaseModel):
+    """The GS1-128 data: as printed under the bars, and as scanned (FNC1 as the GS character)."""
+
+    human_readable: str
+    element_string: str
+
+
+class CouponInvoiceOut(BaseModel):
+    """An invoice the coupon pays; `id` is null for anonymous quick-pay."""
+
+    id: int | None
+    number: str
+    contract_number: str
+    period: str
+    amount_due: MoneyStr
+    due_on: date
+
+
+class CouponOut(BaseModel):
+    """A payment coupon. `amount` = `invoices_total` + `channel_fee`."""
+
+    reference: str
+    amount: MoneyStr
+    currency: str
+    expires_at: datetime
+    due_on: date
+    status: str
+    invoices_total: MoneyStr
+    channel_fee: MoneyStr
+    holder_name: str
+    invoices: list[CouponInvoiceOut]
+    barcode: BarcodeOut
+    created_at: datetime
+
+
+async def current_caller() -> Caller:
+    """The request's caller: the logged-in user, or anonymous quick-pay."""
+    principal = await optional_principal()
+    if principal is None:
+        return Caller()
+    return Caller(user_id=principal.user.id, role=principal.role, customer_id=principal.user.customer_id)
+
+
+def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
+    """Serialise a coupon for this caller."""
+    coupon = view.coupon
+    currency = coupon.currency
+    return CouponOut(
+        reference=coupon.reference,
+        amount=as_money(coupon.amount, currency),
+        currency=currency,
+        expires_at=coupon.expires_at,
+        due_on=coupon.due_on,
+        status=view.status,
+        invoices_total=as_money(coupon.invoices_total, currency),
+        channel_fee=as_money(coupon.channel_fee, currency),
+        holder_name=view.holder_name,
+        invoices=[
+            CouponInvoiceOut(
+                id=None if caller.anonymous else line.invoice_id,
+                number=line.number,
+                contract_number=line.contract_number,
+                period=line.period,
+                amount_due=as_money(line.amount_due, currency),
+                due_on=line.due_on,
+            )
+            for line in view.invoices
+        ],
+        barcode=BarcodeOut(human_readable=coupon.barcode_human_readable, element_string=coupon.barcode_element_string),
+        created_at=coupon.created_at,
+    )
+
+
+@bp.post("")
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip)
+@validate_request(CouponIn)
+@validate_response(CouponOut, 201)
+@problems(403, 404, 409, 429)
+async def create_coupon(data: CouponIn) -> tuple[CouponOut, int]:
+    """Create a payment coupon for invoice ids or a contract number's unpaid invoices."""
+    caller = await current_caller()
+    view = await coupon_controller.create_coupon(
+        session=db(),
+        tenant=await request_tenant(),
+        caller=caller,
+        invoice_ids=data.invoice_ids,
+        contract_number=data.contract_number,
+    )
+    return coupon_out(view, caller), 201
+
+
+@bp.get("/<reference>")
+@validate_response(CouponOut, 200)
+@problems(404)
+async def get_coupon(reference: str) -> CouponOut:
+    """A coupon by its reference (its customer, staff, or anyone holding the reference)."""
+    caller = await current_caller()
+    view = await coupon_controller.get_coupon(session=db(), tenant=await request_tenant(), caller=caller, reference=reference)
+    return coupon_out(view, caller)
+
+
+@bp.get("/<reference>/barcode.svg")
+@problems(404)
+async def coupon_barcode(reference: str) -> Response:
+    """The coupon's GS1-128 barcode as an SVG image."""
+    svg = await coupon_controller.coupon_barcode_svg(
+        session=db(), tenant=await request_tenant(), caller=await current_caller(), reference=reference
+    )
+    response = Response(svg, content_type="image/svg+xml")
+    response.headers["Content-Security-Policy"] = SVG_CSP
+    return response
+
+
+@bp.get("/<reference>/pdf")
+@problems(404)
+async def coupon_pdf(reference: str) -> Response:
+    """The printable coupon as a PDF: barcode, reference, invoices, amount and due date."""
+    pdf = await coupon_controller.coupon_pdf(
+        session=db(), tenant=await request_tenant(), caller=await current_caller(), reference=reference
+    )
+    response = Response(pdf, content_type="application/pdf")
+    response.headers["Content-Disposition"] = f'inline; filename="cupon-{reference}.pdf"'
+    return response

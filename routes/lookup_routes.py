@@ -1,0 +1,113 @@
+"""Invoice lookup routes: public quick-pay by contract number (masked, rate limited) and the customer's own lookup."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated
+
+from pydantic import BaseModel, StringConstraints
+from quart import Blueprint
+from quart_rate_limiter import rate_limit
+from quart_schema import validate_querystring, validate_response
+
+from controllers import lookup_controller
+from controllers.coupon_controller import as_money
+from controllers.lookup_controller import LookupResult
+from routes.common import MoneyStr, customer_required, db, problems, request_tenant, require_principal
+from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+
+bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
+
+
+class LookupQuery(BaseModel):
+    """The contract number printed on the bill."""
+
+    contract_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+
+
+class PublicInvoiceOut(BaseModel):
+    """An unpaid invoice, as quick-pay shows it."""
+
+    number: str
+    period: str
+    amount_due: MoneyStr
+    due_on: date
+    status: str
+
+
+class PublicLookupOut(BaseModel):
+    """The masked holder name and the unpaid invoices of a contract."""
+
+    contract_number: str
+    holder_name: str
+    currency: str
+    total_due: MoneyStr
+    invoices: list[PublicInvoiceOut]
+
+
+class OwnInvoiceOut(PublicInvoiceOut):
+    """An unpaid invoice of the customer's own contract, with its id for `POST /api/v1/coupons`."""
+
+    id: int
+
+
+class OwnLookupOut(BaseModel):
+    """The customer's own contract: full holder name and unpaid invoices (possibly none)."""
+
+    contract_number: str
+    holder_name: str
+    currency: str
+    total_due: MoneyStr
+    invoices: list[OwnInvoiceOut]
+
+
+def _invoices(result: LookupResult, *, with_ids: bool) -> list[dict[str, object]]:
+    return [
+        {
+            **({"id": i.invoice_id} if with_ids else {}),
+            "number": i.number,
+            "period": i.period,
+            "amount_due": as_money(i.amount_due, result.currency),
+            "due_on": i.due_on,
+            "status": i.status,
+        }
+        for i in result.invoices
+    ]
+
+
+@bp.get("/invoice-lookup")
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip)
+@validate_querystring(LookupQuery)
+@validate_response(PublicLookupOut, 200)
+@problems(404, 429)
+async def public_lookup(query_args: LookupQuery) -> PublicLookupOut:
+    """Quick-pay lookup: masked holder name and unpaid invoices of a contract number."""
+    result = await lookup_controller.public_lookup(
+        session=db(), tenant=await request_tenant(), contract_number=query_args.contract_number
+    )
+    return PublicLookupOut(
+        contract_number=result.contract_number,
+        holder_name=result.holder_name,
+        currency=result.currency,
+        total_due=as_money(result.total_due, result.currency),
+        invoices=[PublicInvoiceOut(**i) for i in _invoices(result, with_ids=False)],  # type: ignore[arg-type]
+    )
+
+
+@bp.get("/me/contracts/<contract_number>/invoices")
+@customer_required
+@validate_response(OwnLookupOut, 200)
+@problems(404)
+async def own_lookup(contract_number: str) -> OwnLookupOut:
+    """The unpaid invoices of one of the customer's own contracts."""
+    principal = await require_principal()
+    result = await lookup_controller.customer_lookup(
+        session=db(), tenant=principal.tenant, customer_id=principal.user.customer_id, contract_number=contract_number
+    )
+    return OwnLookupOut(
+        contract_number=result.contract_number,
+        holder_name=result.holder_name,
+        currency=result.currency,
+        total_due=as_money(result.total_due, result.currency),
+        invoices=[OwnInvoiceOut(**i) for i in _invoices(result, with_ids=True)],  # type: ignore[arg-type]
+    )
