@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import sequence_controller, transaction_controller
@@ -459,13 +459,22 @@ def _coupon_payload(coupon: Coupon) -> dict[str, Any]:
 
 
 async def queue_expiry_reminders(*, session: AsyncSession, now: datetime) -> int:
-    """Queue coupon_expiring once for each active coupon in its last 24 h (not for coupons made inside that window)."""
+    """Queue coupon_expiring once for each active coupon in its last 24 h (not for coupons made inside that window).
+
+    Coupons holding a disputed invoice (an open PQR claim) get no reminder until the claim is answered.
+    """
+    disputed = exists(
+        select(CouponInvoice.invoice_id)
+        .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+        .where(CouponInvoice.coupon_id == Coupon.id, Invoice.disputed.is_(True))
+    )
     candidates = (
         await session.execute(
             select(Coupon, Customer, Tenant)
             .join(Customer, Customer.id == Coupon.customer_id)
             .join(Tenant, Tenant.id == Coupon.tenant_id)
             .where(Coupon.status == "active", Coupon.expires_at > now, Coupon.expires_at <= now + REMINDER_WINDOW)
+            .where(~disputed)
             .order_by(Coupon.id)
         )
     ).all()

@@ -13,6 +13,7 @@ from controllers import coupon_controller
 from controllers.coupon_controller import Caller
 from controllers.errors import Conflict, DomainValidationError, NotFound
 from domain.coupon_codes import coupon_fields, luhn_is_valid
+from models.billing_model import Invoice
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, LedgerEntry
 from models.tenant_model import Tenant
@@ -282,3 +283,16 @@ async def test_coupon_pdf_and_svg_render(session: AsyncSession, tenant: Tenant) 
     assert pdf.startswith(b"%PDF")
     links = await session.scalar(select(func.count()).select_from(CouponInvoice))
     assert links == 1
+
+
+async def test_no_reminder_while_an_invoice_on_the_coupon_is_disputed(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant, due_on=date(2026, 11, 16))
+    coupon = (await make_coupon(session, tenant, debtor)).coupon
+    coupon_id, in_window = coupon.id, coupon.expires_at - timedelta(hours=10)
+    invoice_ids = list((await session.scalars(select(CouponInvoice.invoice_id).where(CouponInvoice.coupon_id == coupon_id))).all())
+    await session.execute(update(Invoice).where(Invoice.id.in_(invoice_ids)).values(disputed=True))
+    await session.commit()
+    assert await coupon_controller.queue_expiry_reminders(session=session, now=in_window) == 0
+    await session.execute(update(Invoice).where(Invoice.id.in_(invoice_ids)).values(disputed=False))
+    await session.commit()
+    assert await coupon_controller.queue_expiry_reminders(session=session, now=in_window) == 1
