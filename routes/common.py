@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, PlainSerializer, StringConstraints
 from quart import current_app, g, request
 from quart_auth import current_user
 from quart_schema import document_response
@@ -188,3 +189,16 @@ class NoContent(BaseModel):
 def no_content(func: Callable[P, R]) -> Callable[P, R]:
     """Document a 204 response with no body (see `CuponeraOpenAPIProvider`)."""
     return document_response(NoContent, 204)(func)
+
+
+# Money and other exact quantities travel as decimal strings ("20870", "1520.50"), never floats.
+MoneyStr = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+
+
+class PdfFile(BaseModel):
+    """A PDF document (`application/pdf`)."""
+
+
+def pdf_document(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a 200 response whose body is a PDF (see `CuponeraOpenAPIProvider`)."""
+    return document_response(PdfFile, 200)(func)
