@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import auth_controller, tenant_controller
+from controllers import auth_controller, demo_billing, tenant_controller
 from models.user_model import User
 
 DEMO_USERS = (
@@ -50,6 +50,7 @@ async def seed_demo(*, session: AsyncSession, var_dir: Path, rounds: int = 12) -
         )
         logins.append({"role": role, "email": email, "password": password})
     # Each area appends its demo data here, in dependency order, inside the same transaction.
+    await demo_billing.seed_demo_tariffs(session=session, tenant=tenant)
     await session.commit()
 
     var_dir.mkdir(parents=True, exist_ok=True)
