@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers import billing_run_controller
 from controllers.billing_run_controller import SimulatedCrash, run_period, whole_months_between
 from controllers.errors import DomainValidationError
+from controllers.outbox_controller import OutboxMessage, enqueue
 from models.account_model import Reading
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine
 from models.notification_model import Notification
 from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
 from tests.billing_builders import make_metered_contract, make_tariff
-from tests.factories import make_contract, make_customer, make_invoice, make_meter
+from tests.factories import make_contract, make_customer, make_customer_user, make_invoice, make_meter
 
 PERIOD = "2026-10"
 RUN_DAY = date(2026, 11, 5)
@@ -184,24 +185,25 @@ async def test_a_batch_that_fails_half_written_gives_its_numbers_back(
     for value in range(1, 6):
         await make_metered_contract(session, tenant, readings={PERIOD: (value * 10, value * 10)})
     await session.commit()
-    real_enqueue = billing_run_controller.enqueue_many
-    calls = 0
+    real_insert = billing_run_controller._FastInsert.run
+    outbox_writes = 0
 
-    async def enqueue_then_die(**kwargs: Any) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 2:  # the second batch dies after its invoices and lines are written
-            raise RuntimeError("power cut")
-        return await real_enqueue(**kwargs)
+    async def insert_then_die(self: Any, conn: Any, rows: list[Any]) -> None:
+        nonlocal outbox_writes
+        if self.table.name == "notifications":
+            outbox_writes += 1
+            if outbox_writes == 2:  # the second batch dies after its invoices and lines are written
+                raise RuntimeError("power cut")
+        await real_insert(self, conn, rows)
 
-    monkeypatch.setattr(billing_run_controller, "enqueue_many", enqueue_then_die)
+    monkeypatch.setattr(billing_run_controller._FastInsert, "run", insert_then_die)
     with pytest.raises(RuntimeError, match="power cut"):
         await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY, batch_size=2)
     await session.refresh(tenant)
     assert await session.scalar(select(func.count()).select_from(Invoice)) == 2
     assert await _sequence(session, tenant) == 2
 
-    monkeypatch.setattr(billing_run_controller, "enqueue_many", real_enqueue)
+    monkeypatch.setattr(billing_run_controller._FastInsert, "run", real_insert)
     await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY, batch_size=2)
     await _assert_one_invoice_each_numbered_without_gaps(session, tenant, 5)
 
@@ -375,3 +377,34 @@ async def test_the_run_costs_the_same_statements_for_50_or_500_contracts(
         await run_period(session=session, tenant=other, period=PERIOD, today=RUN_DAY, batch_size=100)
     # In batches of 100 the cost grows with the number of batches (5), still not with the contracts.
     assert len(statements) < 5 * statements_by_size[500]
+
+
+async def test_the_runs_outbox_rows_are_the_ones_enqueue_would_write(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    metered = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)}, locale="en")
+    login = await make_customer_user(session, metered.customer)
+    silent = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)}, email=None)
+    await session.commit()
+    await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+    written = (await session.scalars(select(Notification))).all()
+    assert len(written) == 1  # the customer without an email gets nothing
+    assert silent.customer.email is None
+    ours = written[0]
+    assert (ours.user_id, ours.customer_id, ours.recipient, ours.locale) == (
+        login.id, metered.customer.id, metered.customer.email, "en"
+    )
+
+    await enqueue(
+        session=session,
+        message=OutboxMessage(
+            tenant_id=tenant.id, event="invoice_issued", dedupe_key="copy", payload=ours.payload,
+            recipient=ours.recipient, locale=ours.locale, user_id=ours.user_id, customer_id=ours.customer_id,
+        ),
+    )
+    await session.commit()
+    theirs = await session.scalar(select(Notification).where(Notification.dedupe_key == "copy"))
+    assert theirs is not None
+    skip = {"id", "dedupe_key", "created_at", "next_attempt_at"}
+    columns = [c.key for c in Notification.__table__.columns if c.key not in skip]
+    assert {c: getattr(ours, c) for c in columns} == {c: getattr(theirs, c) for c in columns}
+    assert ours.created_at.tzinfo is not None and ours.next_attempt_at <= theirs.next_attempt_at
