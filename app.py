@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.sql_client import SqlClient
 from config import Settings, load_settings
-from controllers import auth_controller, demo_controller, tenant_controller
+from controllers import auth_controller, billing_run_controller, demo_controller, invoice_controller, tenant_controller
 from controllers.errors import DomainError
-from routes import auth_routes, health_routes, tenant_routes
+from models.billing_model import BillingRun
+from routes import auth_routes, billing_run_routes, health_routes, invoice_routes, tariff_routes, tenant_routes
 from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider
@@ -127,7 +128,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         )
     register_error_handlers(app)
 
-    for blueprint in (health_routes.bp, tenant_routes.bp, auth_routes.bp):
+    for blueprint in (
+        health_routes.bp,
+        tenant_routes.bp,
+        auth_routes.bp,
+        tariff_routes.bp,
+        billing_run_routes.bp,
+        invoice_routes.bp,
+    ):
         app.register_blueprint(blueprint)
 
     @app.before_serving
@@ -210,3 +218,39 @@ def _register_cli(app: Quart, services: AppServices) -> None:
 
         for line in _run_with_session(services, work):
             click.echo(line)
+
+    @app.cli.command("bill-run")
+    @click.option("--period", required=True, help="The period to bill, YYYY-MM.")
+    @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
+    @click.option("--batch-size", default=billing_run_controller.DEFAULT_BATCH_SIZE, show_default=True, type=int)
+    def bill_run_command(period: str, tenant_code: str | None, batch_size: int) -> None:
+        """Bill every active contract for a period, with a progress bar; safe to re-run after a crash."""
+        with click.progressbar(length=0, label=f"Billing {period}", show_pos=True) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            async def work(session: AsyncSession) -> BillingRun:
+                tenant = await tenant_controller.resolve_public_tenant(session=session, code=tenant_code)
+                return await billing_run_controller.run_period(
+                    session=session, tenant=tenant, period=period, batch_size=batch_size, on_progress=progress
+                )
+
+            try:
+                run = _run_with_session(services, work)
+            except DomainError as exc:
+                raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+        click.echo(
+            f"run {run.id} {run.period} {run.status}: billed {run.billed}, skipped {run.skipped}, "
+            f"estimated {run.estimated}, flagged {run.flagged}, failed {run.failed}"
+        )
+
+    @app.cli.command("mark-overdue")
+    def mark_overdue_command() -> None:
+        """Move issued invoices past their due date (in each tenant's time zone) to overdue."""
+
+        async def work(session: AsyncSession) -> int:
+            return await invoice_controller.mark_overdue(session=session)
+
+        click.echo(f"{_run_with_session(services, work)} invoices are now overdue")
