@@ -60,6 +60,7 @@ def run_out(run: object) -> BillingRunOut:
 @role_required("operator")
 @validate_request(BillingRunIn)
 @validate_response(BillingRunOut, 201)
+@problems(409)
 async def create_billing_run(data: BillingRunIn) -> tuple[BillingRunOut, int]:
     """Bill every active contract for a period (runs to the end before answering)."""
     principal = await require_principal()
