@@ -614,7 +614,10 @@ async def _estimate(
         )
         estimated[meter_id] = (estimate.consumption, flags)
         reading_rows.append(
-            (run.tenant.id, meter_id, period, num(estimate.value), "estimated", num(estimate.consumption), flags, now, now)
+            (
+                run.tenant.id, meter_id, period, num(estimate.value), "estimated", num(estimate.consumption),
+                flags, now, now,
+            )
         )
     if not reading_rows:
         return [], skipped
@@ -629,7 +632,9 @@ async def _estimate(
                 Reading.meter_id.in_(written[start:start + IN_CHUNK]), Reading.period == period
             )
         )
-        reading_ids.update((meter_id, reading_id) for meter_id, reading_id, tenant_id in found if tenant_id == run.tenant.id)
+        reading_ids.update(
+            (meter_id, reading_id) for meter_id, reading_id, tenant_id in found if tenant_id == run.tenant.id
+        )
     ready = []
     for meter_id, (consumption, flags) in estimated.items():
         contract = by_meter[meter_id]

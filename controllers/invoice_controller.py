@@ -56,18 +56,18 @@ async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[Inv
     }
     lines: dict[int, list[InvoiceLine]] = {i: [] for i in ids}
     for line in await session.scalars(
-        select(InvoiceLine).where(InvoiceLine.invoice_id.in_(ids)).order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+        select(InvoiceLine)
+        .where(InvoiceLine.invoice_id.in_(ids))
+        .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
     ):
         lines[line.invoice_id].append(line)
     reading_ids = {i.reading_id for i in invoices if i.reading_id is not None}
     readings = {}
     if reading_ids:
-        readings = {
-            row.id: row
-            for row in (
-                await session.execute(select(Reading.id, Reading.kind, Reading.flags).where(Reading.id.in_(reading_ids)))
-            ).all()
-        }
+        found = await session.execute(
+            select(Reading.id, Reading.kind, Reading.flags).where(Reading.id.in_(reading_ids))
+        )
+        readings = {row.id: row for row in found.all()}
     views = []
     for invoice in invoices:
         contract = contracts[invoice.contract_id]
@@ -209,7 +209,9 @@ async def invoice_document(
         meter = await session.get(Meter, reading.meter_id)
     else:
         meter = await session.scalar(
-            select(Meter).where(Meter.contract_id == contract.id).order_by(case((Meter.status == "active", 0), else_=1), Meter.id)
+            select(Meter)
+            .where(Meter.contract_id == contract.id)
+            .order_by(case((Meter.status == "active", 0), else_=1), Meter.id)
         )
         if meter is not None:
             reading = await session.scalar(

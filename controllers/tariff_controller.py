@@ -69,7 +69,8 @@ def fields_from_calculator(
         "fixed_charges": [{"name": c.name, "amount": c.amount} for c in tariff.fixed_charges],
         "blocks": [{"up_to": b.up_to, "unit_price": b.unit_price} for b in tariff.blocks],
         "stratum_adjustments": {
-            stratum: {"percent": a.percent, "applies_to": a.applies_to} for stratum, a in tariff.stratum_adjustments.items()
+            stratum: {"percent": a.percent, "applies_to": a.applies_to}
+            for stratum, a in tariff.stratum_adjustments.items()
         },
         "taxes": [{"name": t.name, "rate": t.rate, "applies_to": list(t.applies_to)} for t in tariff.taxes],
         "late_fee_monthly_rate": tariff.late_fee_monthly_rate,
@@ -94,7 +95,10 @@ def _json_documents(fields: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "fixed_charges": [{"name": c["name"], "amount": str(_dec(c["amount"]))} for c in fields["fixed_charges"]],
         "blocks": [
-            {"up_to": None if b.get("up_to") is None else str(_dec(b["up_to"])), "unit_price": str(_dec(b["unit_price"]))}
+            {
+                "up_to": None if b.get("up_to") is None else str(_dec(b["up_to"])),
+                "unit_price": str(_dec(b["unit_price"])),
+            }
             for b in fields["blocks"]
         ],
         "stratum_adjustments": {
@@ -102,7 +106,8 @@ def _json_documents(fields: Mapping[str, Any]) -> dict[str, Any]:
             for stratum, a in fields["stratum_adjustments"].items()
         },
         "taxes": [
-            {"name": t["name"], "rate": str(_dec(t["rate"])), "applies_to": list(t["applies_to"])} for t in fields["taxes"]
+            {"name": t["name"], "rate": str(_dec(t["rate"])), "applies_to": list(t["applies_to"])}
+            for t in fields["taxes"]
         ],
     }
 

@@ -144,7 +144,8 @@ async def list_tariffs(query_args: TariffQuery) -> TariffList:
 @problems(404)
 async def get_tariff(tariff_id: int) -> TariffOut:
     """Get one tariff version."""
-    return tariff_out(await tariff_controller.get_tariff(session=db(), tenant=await request_tenant(), tariff_id=tariff_id))
+    tariff = await tariff_controller.get_tariff(session=db(), tenant=await request_tenant(), tariff_id=tariff_id)
+    return tariff_out(tariff)
 
 
 @bp.patch("/<int:tariff_id>")

@@ -91,7 +91,9 @@ async def test_a_run_bills_estimates_skips_and_fails_and_the_counts_add_up(
         (flagged.contract.id, "FAC-2026-000003"),
     ]
     first = invoices[0]
-    assert (first.period, first.issued_on, first.due_on, first.status) == (PERIOD, RUN_DAY, date(2026, 11, 20), "issued")
+    assert (first.period, first.issued_on, first.due_on, first.status) == (
+        PERIOD, RUN_DAY, date(2026, 11, 20), "issued"
+    )
     # 100 kWh x 847.63 = 84763, rounded to the nearest 10 COP.
     assert (first.consumption, first.total, first.amount_due, first.currency) == (
         Decimal("100"), Decimal("84760"), Decimal("84760"), "COP"
