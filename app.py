@@ -26,23 +26,28 @@ from clients.sql_client import SqlClient
 from config import Settings, load_settings
 from controllers import (
     auth_controller,
+    billing_run_controller,
     collection_controller,
     coupon_controller,
     demo_controller,
     holiday_controller,
+    invoice_controller,
     notification_controller,
     tenant_controller,
     worker_controller,
 )
 from controllers.errors import DomainError
 from models.base_model import utcnow
+from models.billing_model import BillingRun
 from routes import (
     auth_routes,
+    billing_run_routes,
     collection_routes,
     contract_routes,
     coupon_routes,
     customer_routes,
     health_routes,
+    invoice_routes,
     lookup_routes,
     me_account_routes,
     meter_routes,
@@ -52,6 +57,7 @@ from routes import (
     pqr_routes,
     reading_routes,
     registration_routes,
+    tariff_routes,
     tenant_routes,
     transaction_routes,
 )
@@ -195,6 +201,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         payment_routes.bp,
         collection_routes.bp,
         transaction_routes.bp,
+        tariff_routes.bp,
+        billing_run_routes.bp,
+        invoice_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -369,3 +378,39 @@ def _register_cli(app: Quart, services: AppServices) -> None:
                 await sql.dispose()
 
         asyncio.run(runner())
+
+    @app.cli.command("bill-run")
+    @click.option("--period", required=True, help="The period to bill, YYYY-MM.")
+    @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
+    @click.option("--batch-size", default=billing_run_controller.DEFAULT_BATCH_SIZE, show_default=True, type=int)
+    def bill_run_command(period: str, tenant_code: str | None, batch_size: int) -> None:
+        """Bill every active contract for a period, with a progress bar; safe to re-run after a crash."""
+        with click.progressbar(length=0, label=f"Billing {period}", show_pos=True) as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.length = total
+                bar.update(done - bar.pos)
+
+            async def work(session: AsyncSession) -> BillingRun:
+                tenant = await tenant_controller.resolve_public_tenant(session=session, code=tenant_code)
+                return await billing_run_controller.run_period(
+                    session=session, tenant=tenant, period=period, batch_size=batch_size, on_progress=progress
+                )
+
+            try:
+                run = _run_with_session(services, work)
+            except DomainError as exc:
+                raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+        click.echo(
+            f"run {run.id} {run.period} {run.status}: billed {run.billed}, skipped {run.skipped}, "
+            f"estimated {run.estimated}, flagged {run.flagged}, failed {run.failed}"
+        )
+
+    @app.cli.command("mark-overdue")
+    def mark_overdue_command() -> None:
+        """Move issued invoices past their due date (in each tenant's time zone) to overdue."""
+
+        async def work(session: AsyncSession) -> int:
+            return await invoice_controller.mark_overdue(session=session)
+
+        click.echo(f"{_run_with_session(services, work)} invoices are now overdue")

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import auth_controller, demo_accounts, demo_pqr, tenant_controller
+from controllers import auth_controller, demo_accounts, demo_billing, demo_pqr, tenant_controller
 from models.user_model import User
 
 DEMO_USERS = (
@@ -51,6 +51,7 @@ async def seed_demo(*, session: AsyncSession, var_dir: Path, rounds: int = 12) -
         logins.append({"role": role, "email": email, "password": password})
     # Each area appends its demo data here, in dependency order, inside the same transaction.
     logins += await demo_accounts.seed_accounts(session=session, tenant=tenant, rounds=rounds)
+    await demo_billing.seed_demo_tariffs(session=session, tenant=tenant)
     await demo_pqr.seed_demo_pqr(session=session, tenant=tenant)
     await session.commit()
 

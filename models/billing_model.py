@@ -76,6 +76,7 @@ class BillingRun(Base):
     started_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    error: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
 
 
 class BillingRunItem(Base):
@@ -127,6 +128,8 @@ class Invoice(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     void_reason: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
     voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Set when a later invoice carried this one's balance as arrears, so no run carries it twice.
+    carried_into_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 

@@ -219,3 +219,12 @@ class PatchModel(BaseModel):
     def changes(self) -> dict[str, Any]:
         """Only the fields the client sent."""
         return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class PdfFile(BaseModel):
+    """A PDF document (`application/pdf`)."""
+
+
+def pdf_document(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a 200 response whose body is a PDF (see `CuponeraOpenAPIProvider`)."""
+    return document_response(PdfFile, 200)(func)

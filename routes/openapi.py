@@ -7,7 +7,7 @@ from typing import Any
 from quart_schema import OpenAPIProvider
 from werkzeug.routing import IntegerConverter
 
-from routes.common import NoContent, Problem
+from routes.common import NoContent, PdfFile, Problem
 
 
 class CuponeraOpenAPIProvider(OpenAPIProvider):
@@ -17,6 +17,9 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
         """Build one response object of an operation."""
         if model is NoContent:
             return {"description": "No content"}, {}
+        if model is PdfFile:
+            pdf = {"schema": {"type": "string", "format": "binary"}}
+            return {"description": "A PDF document", "content": {"application/pdf": pdf}}, {}
         response, definitions = super().build_response_object(model, headers_model)
         if model is Problem:
             response["content"] = {"application/problem+json": response["content"]["application/json"]}

@@ -1,0 +1,290 @@
+"""Invoices after the bill run: search, one invoice with its lines, the PDF, void and the overdue sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from controllers.errors import Conflict, NotFound
+from controllers.pagination import Page, SortKey, paginate
+from domain.invoice_pdf import DocLine, InvoiceDocument, render_invoice_pdf
+from domain.readings import split_flags
+from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Reading
+from models.base_model import utcnow
+from models.billing_model import Invoice, InvoiceLine
+from models.tenant_model import Tenant
+
+OPEN_STATUSES = ("issued", "overdue")
+HISTORY_MONTHS = 12
+# National IDs are stored without separators; accept what people type ("12.345.678-5").
+_ID_SEPARATORS = str.maketrans("", "", " .-/\t")
+
+
+@dataclass(frozen=True)
+class InvoiceView:
+    """An invoice with what a reader needs beside it: contract number, lines and the reading's kind and flags."""
+
+    invoice: Invoice
+    contract_number: str
+    unit: str
+    lines: tuple[InvoiceLine, ...]
+    reading_kind: str | None
+    reading_flags: tuple[str, ...]
+
+
+async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[InvoiceView]:
+    """Attach contract numbers, lines and readings to a page of invoices with three queries."""
+    if not invoices:
+        return []
+    ids = [i.id for i in invoices]
+    contracts = {
+        row.id: row
+        for row in (
+            await session.execute(
+                select(Contract.id, Contract.contract_number, Contract.service).where(
+                    Contract.id.in_({i.contract_id for i in invoices})
+                )
+            )
+        ).all()
+    }
+    lines: dict[int, list[InvoiceLine]] = {i: [] for i in ids}
+    for line in await session.scalars(
+        select(InvoiceLine)
+        .where(InvoiceLine.invoice_id.in_(ids))
+        .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+    ):
+        lines[line.invoice_id].append(line)
+    reading_ids = {i.reading_id for i in invoices if i.reading_id is not None}
+    readings = {}
+    if reading_ids:
+        found = await session.execute(
+            select(Reading.id, Reading.kind, Reading.flags).where(Reading.id.in_(reading_ids))
+        )
+        readings = {row.id: row for row in found.all()}
+    views = []
+    for invoice in invoices:
+        contract = contracts[invoice.contract_id]
+        reading = readings.get(invoice.reading_id) if invoice.reading_id is not None else None
+        views.append(
+            InvoiceView(
+                invoice=invoice,
+                contract_number=contract.contract_number,
+                unit=SERVICE_UNITS.get(contract.service, ""),
+                lines=tuple(lines[invoice.id]),
+                reading_kind=reading.kind if reading is not None else None,
+                reading_flags=tuple(split_flags(reading.flags)) if reading is not None else (),
+            )
+        )
+    return views
+
+
+async def search_invoices(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    contract_number: str | None = None,
+    national_id: str | None = None,
+    period: str | None = None,
+    status: str | None = None,
+    customer_id: int | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[InvoiceView]:
+    """Invoices of the tenant (or of one customer), filtered, newest period first."""
+    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id)
+    if customer_id is not None:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    if contract_number:
+        stmt = stmt.join(Contract, Contract.id == Invoice.contract_id).where(
+            Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip()
+        )
+    if national_id:
+        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
+            Customer.tenant_id == tenant.id, Customer.national_id == national_id.translate(_ID_SEPARATORS).upper()
+        )
+    if period:
+        stmt = stmt.where(Invoice.period == period)
+    if status:
+        stmt = stmt.where(Invoice.status == status)
+    page = await paginate(
+        session,
+        stmt,
+        keys=[SortKey(Invoice.period, descending=True), SortKey(Invoice.id, descending=True)],
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=await _views(session, page.items), next_cursor=page.next_cursor)
+
+
+async def _load(session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None) -> Invoice:
+    stmt = select(Invoice).where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id)
+    if customer_id is not None:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    invoice = await session.scalar(stmt.execution_options(populate_existing=True))
+    if invoice is None:
+        raise NotFound("No such invoice.", code="not_found")
+    return invoice
+
+
+async def get_invoice(
+    *, session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None = None
+) -> InvoiceView:
+    """One invoice with its lines; with `customer_id`, only if it is that customer's (404 otherwise)."""
+    invoice = await _load(session, tenant, invoice_id, customer_id)
+    return (await _views(session, [invoice]))[0]
+
+
+async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, reason: str) -> InvoiceView:
+    """Void an issued or overdue invoice with a reason; 409 `invalid_transition` from any other status."""
+    invoice = await _load(session, tenant, invoice_id, None)
+    contract_id, status = invoice.contract_id, invoice.status
+    result = await session.execute(
+        update(Invoice)
+        .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id, Invoice.status.in_(OPEN_STATUSES))
+        .values(status="void", void_reason=reason, voided_at=utcnow(), amount_due=Decimal(0))
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        # Nothing was written, so there is nothing to roll back (a rollback would expire the caller's objects).
+        raise Conflict(
+            f"Only issued or overdue invoices can be voided; this one is {status}.", code="invalid_transition"
+        )
+    # Balances this invoice carried as arrears are owed again, so the next run carries them anew.
+    await session.execute(
+        update(Invoice)
+        .where(
+            Invoice.tenant_id == tenant.id,
+            Invoice.contract_id == contract_id,
+            Invoice.carried_into_invoice_id == invoice_id,
+        )
+        .values(carried_into_invoice_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+    return await get_invoice(session=session, tenant=tenant, invoice_id=invoice_id)
+
+
+async def mark_overdue(*, session: AsyncSession, today: date | None = None, tenant_id: int | None = None) -> int:
+    """Move issued invoices past their due date to `overdue`; returns how many moved.
+
+    Without `today`, each tenant's own date (in its time zone) decides what is past due.
+    """
+    stmt = select(Tenant.id, Tenant.timezone).order_by(Tenant.id)
+    if tenant_id is not None:
+        stmt = stmt.where(Tenant.id == tenant_id)
+    moved = 0
+    for tid, timezone in (await session.execute(stmt)).all():
+        day = today or datetime.now(ZoneInfo(timezone)).date()
+        result = await session.execute(
+            update(Invoice)
+            .where(Invoice.tenant_id == tid, Invoice.status == "issued", Invoice.due_on < day)
+            .values(status="overdue")
+            .execution_options(synchronize_session=False)
+        )
+        moved += result.rowcount or 0  # type: ignore[attr-defined]
+    await session.commit()
+    return moved
+
+
+async def invoice_document(
+    *, session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None = None
+) -> InvoiceDocument:
+    """Everything the printed invoice shows, read from the database."""
+    invoice = await _load(session, tenant, invoice_id, customer_id)
+    contract = await session.get_one(Contract, invoice.contract_id)
+    customer = await session.get_one(Customer, invoice.customer_id)
+    lines = await session.scalars(
+        select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.position)
+    )
+    reading = await session.get(Reading, invoice.reading_id) if invoice.reading_id is not None else None
+    meter = None
+    if reading is not None:
+        meter = await session.get(Meter, reading.meter_id)
+    else:
+        meter = await session.scalar(
+            select(Meter)
+            .where(Meter.contract_id == contract.id)
+            .order_by(case((Meter.status == "active", 0), else_=1), Meter.id)
+        )
+        if meter is not None:
+            reading = await session.scalar(
+                select(Reading).where(Reading.meter_id == meter.id, Reading.period == invoice.period)
+            )
+    previous: Decimal | None = None
+    history: list[tuple[str, Decimal]] = []
+    if meter is not None:
+        earlier = await session.scalar(
+            select(Reading.value)
+            .where(Reading.meter_id == meter.id, Reading.period < invoice.period)
+            .order_by(Reading.period.desc())
+            .limit(1)
+        )
+        previous = earlier if earlier is not None else (meter.initial_value if reading is not None else None)
+        recent = await session.execute(
+            select(Reading.period, Reading.consumption)
+            .where(Reading.meter_id == meter.id, Reading.period <= invoice.period)
+            .order_by(Reading.period.desc())
+            .limit(HISTORY_MONTHS)
+        )
+        history = [(period, consumption) for period, consumption in reversed(recent.all())]
+    status = invoice.status
+    if invoice.disputed and status in OPEN_STATUSES:
+        status = "disputed"
+    return InvoiceDocument(
+        tenant_name=tenant.name,
+        tenant_tax_id=tenant.legal_id,
+        tenant_address=tenant.address,
+        currency=invoice.currency,
+        locale=customer.locale or tenant.locale,
+        invoice_number=invoice.number,
+        period=invoice.period,
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on,
+        status=status,
+        customer_name=customer.name,
+        customer_national_id_display=customer.national_id_display,
+        billing_address=customer.billing_address,
+        contract_number=contract.contract_number,
+        service=contract.service,
+        unit=SERVICE_UNITS.get(contract.service, ""),
+        supply_address=contract.supply_address,
+        stratum=contract.stratum,
+        meter_serial=meter.serial if meter is not None else "—",
+        previous_reading=previous,
+        current_reading=reading.value if reading is not None else Decimal(0),
+        reading_kind=reading.kind if reading is not None else "actual",
+        consumption=invoice.consumption,
+        flags=tuple(split_flags(reading.flags)) if reading is not None else (),
+        lines=tuple(
+            DocLine(
+                line.kind,
+                line.description,
+                line.quantity if line.kind == "consumption" else None,
+                line.unit_price if line.kind == "consumption" else None,
+                line.amount,
+            )
+            for line in lines
+        ),
+        subtotal=invoice.subtotal,
+        tax=invoice.tax,
+        total=invoice.total,
+        amount_due=invoice.amount_due,
+        history=tuple(history),
+    )
+
+
+async def invoice_pdf(
+    *, session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None = None
+) -> tuple[str, bytes]:
+    """The invoice as a PDF: (file name, bytes). With `customer_id`, only that customer's invoice (404 otherwise)."""
+    document = await invoice_document(session=session, tenant=tenant, invoice_id=invoice_id, customer_id=customer_id)
+    # reportlab is CPU-bound; keep the event loop serving other requests meanwhile.
+    data = await asyncio.to_thread(render_invoice_pdf, document)
+    return f"{document.invoice_number}.pdf", data

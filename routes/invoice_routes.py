@@ -1,0 +1,253 @@
+"""Invoice routes: operators search, read, print and void invoices; customers read and print their own."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from quart import Blueprint, Response
+from quart_schema import validate_querystring, validate_request, validate_response
+
+from controllers import invoice_controller
+from controllers.errors import NotFound
+from controllers.invoice_controller import InvoiceView
+from domain.billing_calculator import round_money
+from routes.common import (
+    ListQuery,
+    MoneyStr,
+    customer_required,
+    db,
+    pdf_document,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+)
+
+bp = Blueprint("invoices", __name__, url_prefix="/api/v1")
+
+InvoiceStatus = Literal["issued", "paid", "overdue", "void"]
+PERIOD_PATTERN = r"^\d{4}-\d{2}$"
+
+
+class InvoiceLineOut(BaseModel):
+    """One line of an invoice; amount = quantity x unit_price rounded to the currency."""
+
+    kind: str
+    description: str
+    quantity: MoneyStr
+    unit_price: MoneyStr
+    amount: MoneyStr
+
+
+class InvoiceOut(BaseModel):
+    """An invoice with its lines and totals; money is a decimal string in `currency`."""
+
+    id: int
+    number: str
+    contract_id: int
+    contract_number: str
+    customer_id: int
+    period: str
+    issued_on: date
+    due_on: date
+    status: str
+    disputed: bool
+    consumption: MoneyStr
+    unit: str
+    reading_kind: str | None
+    reading_flags: list[str]
+    lines: list[InvoiceLineOut]
+    arrears: MoneyStr
+    subtotal: MoneyStr
+    tax: MoneyStr
+    total: MoneyStr
+    amount_due: MoneyStr
+    currency: str
+    paid_at: datetime | None
+    voided_at: datetime | None
+    void_reason: str | None
+
+
+class InvoiceList(BaseModel):
+    """A page of invoices, newest period first."""
+
+    items: list[InvoiceOut]
+    next_cursor: str | None
+
+
+class MyInvoiceQuery(ListQuery):
+    """Filters for a customer's own invoices."""
+
+    contract_number: str | None = Field(None, max_length=30)
+    period: str | None = Field(None, pattern=PERIOD_PATTERN)
+    status: InvoiceStatus | None = None
+
+
+class InvoiceQuery(MyInvoiceQuery):
+    """Filters for the operator's invoice search."""
+
+    national_id: str | None = Field(None, max_length=20)
+
+
+class VoidIn(BaseModel):
+    """Why the invoice is voided."""
+
+    reason: str = Field(min_length=3, max_length=500)
+
+
+def _plain(value: Decimal) -> Decimal:
+    # 130.0000 kWh reads better as 130; normalize() alone would print 1.3E+2.
+    return Decimal(format(value.normalize(), "f"))
+
+
+def invoice_out(view: InvoiceView) -> InvoiceOut:
+    """Serialise an invoice, money rounded to its currency's minor unit ("20870", "1520.50")."""
+    invoice = view.invoice
+    currency = invoice.currency
+
+    def money(value: Decimal) -> Decimal:
+        return round_money(value, currency)
+
+    return InvoiceOut(
+        id=invoice.id,
+        number=invoice.number,
+        contract_id=invoice.contract_id,
+        contract_number=view.contract_number,
+        customer_id=invoice.customer_id,
+        period=invoice.period,
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on,
+        status=invoice.status,
+        disputed=invoice.disputed,
+        consumption=_plain(invoice.consumption),
+        unit=view.unit,
+        reading_kind=view.reading_kind,
+        reading_flags=list(view.reading_flags),
+        lines=[
+            InvoiceLineOut(
+                kind=line.kind,
+                description=line.description,
+                quantity=_plain(line.quantity),
+                unit_price=_plain(line.unit_price),
+                amount=money(line.amount),
+            )
+            for line in view.lines
+        ],
+        arrears=money(invoice.arrears),
+        subtotal=money(invoice.subtotal),
+        tax=money(invoice.tax),
+        total=money(invoice.total),
+        amount_due=money(invoice.amount_due),
+        currency=currency,
+        paid_at=invoice.paid_at,
+        voided_at=invoice.voided_at,
+        void_reason=invoice.void_reason,
+    )
+
+
+def pdf_response(filename: str, data: bytes) -> Response:
+    """A PDF shown inline by browsers, saved under the invoice number."""
+    return Response(
+        data, content_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'}
+    )
+
+
+async def _own_customer_id() -> int:
+    """The customer record behind this login; a login not linked to one owns no invoices."""
+    customer_id = (await require_principal()).user.customer_id
+    if customer_id is None:
+        raise NotFound("No such invoice.", code="not_found")
+    return customer_id
+
+
+@bp.get("/invoices")
+@role_required("operator")
+@validate_querystring(InvoiceQuery)
+@validate_response(InvoiceList, 200)
+@problems(400)
+async def search_invoices(query_args: InvoiceQuery) -> InvoiceList:
+    """Search invoices by contract number, national ID, period and status."""
+    page = await invoice_controller.search_invoices(
+        session=db(), tenant=await request_tenant(), **query_args.model_dump(exclude={"limit", "cursor"}),
+        limit=query_args.limit, cursor=query_args.cursor,
+    )
+    return InvoiceList(items=[invoice_out(v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/invoices/<int:invoice_id>")
+@role_required("operator")
+@validate_response(InvoiceOut, 200)
+@problems(404)
+async def get_invoice(invoice_id: int) -> InvoiceOut:
+    """Get one invoice with its lines."""
+    view = await invoice_controller.get_invoice(session=db(), tenant=await request_tenant(), invoice_id=invoice_id)
+    return invoice_out(view)
+
+
+@bp.get("/invoices/<int:invoice_id>/pdf")
+@role_required("operator")
+@pdf_document
+@problems(404)
+async def get_invoice_pdf(invoice_id: int) -> Response:
+    """The invoice as a printable PDF."""
+    filename, data = await invoice_controller.invoice_pdf(
+        session=db(), tenant=await request_tenant(), invoice_id=invoice_id
+    )
+    return pdf_response(filename, data)
+
+
+@bp.post("/invoices/<int:invoice_id>/void")
+@role_required("operator")
+@validate_request(VoidIn)
+@validate_response(InvoiceOut, 200)
+@problems(404, 409)
+async def void_invoice(invoice_id: int, data: VoidIn) -> InvoiceOut:
+    """Void an issued or overdue invoice, with a reason."""
+    view = await invoice_controller.void_invoice(
+        session=db(), tenant=await request_tenant(), invoice_id=invoice_id, reason=data.reason.strip()
+    )
+    return invoice_out(view)
+
+
+@bp.get("/me/invoices")
+@customer_required
+@validate_querystring(MyInvoiceQuery)
+@validate_response(InvoiceList, 200)
+@problems(400)
+async def my_invoices(query_args: MyInvoiceQuery) -> InvoiceList:
+    """The logged-in customer's invoices, newest period first."""
+    customer_id = (await require_principal()).user.customer_id
+    if customer_id is None:
+        return InvoiceList(items=[], next_cursor=None)
+    page = await invoice_controller.search_invoices(
+        session=db(), tenant=await request_tenant(), customer_id=customer_id,
+        **query_args.model_dump(exclude={"limit", "cursor"}), limit=query_args.limit, cursor=query_args.cursor,
+    )
+    return InvoiceList(items=[invoice_out(v) for v in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/me/invoices/<int:invoice_id>")
+@customer_required
+@validate_response(InvoiceOut, 200)
+@problems(404)
+async def my_invoice(invoice_id: int) -> InvoiceOut:
+    """One of the logged-in customer's invoices."""
+    view = await invoice_controller.get_invoice(
+        session=db(), tenant=await request_tenant(), invoice_id=invoice_id, customer_id=await _own_customer_id()
+    )
+    return invoice_out(view)
+
+
+@bp.get("/me/invoices/<int:invoice_id>/pdf")
+@customer_required
+@pdf_document
+@problems(404)
+async def my_invoice_pdf(invoice_id: int) -> Response:
+    """One of the logged-in customer's invoices as a PDF."""
+    filename, data = await invoice_controller.invoice_pdf(
+        session=db(), tenant=await request_tenant(), invoice_id=invoice_id, customer_id=await _own_customer_id()
+    )
+    return pdf_response(filename, data)
