@@ -171,17 +171,20 @@ async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int
     return await get_invoice(session=session, tenant=tenant, invoice_id=invoice_id)
 
 
-async def mark_overdue(*, session: AsyncSession, today: date | None = None, tenant_id: int | None = None) -> int:
+async def mark_overdue(
+    *, session: AsyncSession, today: date | None = None, now: datetime | None = None, tenant_id: int | None = None
+) -> int:
     """Move issued invoices past their due date to `overdue`; returns how many moved.
 
-    Without `today`, each tenant's own date (in its time zone) decides what is past due.
+    Without `today`, each tenant's own date at `now` (default: the current time), in its time
+    zone, decides what is past due.
     """
     stmt = select(Tenant.id, Tenant.timezone).order_by(Tenant.id)
     if tenant_id is not None:
         stmt = stmt.where(Tenant.id == tenant_id)
     moved = 0
     for tid, timezone in (await session.execute(stmt)).all():
-        day = today or datetime.now(ZoneInfo(timezone)).date()
+        day = today or (now.astimezone(ZoneInfo(timezone)) if now else datetime.now(ZoneInfo(timezone))).date()
         result = await session.execute(
             update(Invoice)
             .where(Invoice.tenant_id == tid, Invoice.status == "issued", Invoice.due_on < day)

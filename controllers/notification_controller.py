@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, OutgoingEmail, SmtpClient, SmtpDeliveryError
 from clients.sql_client import SqlClient
+from controllers import invoice_controller
 from controllers.errors import Conflict, NotFound
 from controllers.pagination import Page, SortKey, paginate
 from domain.notification_templates import NotificationTemplateError, render_email
@@ -87,9 +88,6 @@ async def invoice_pdf_attachment(
     *, session: AsyncSession, tenant: Tenant, notification: Notification
 ) -> Sequence[Attachment]:
     """The invoice PDF for `invoice_issued`, built by the billing controller."""
-    # Imported here so the dispatcher loads even where billing is not installed yet.
-    from controllers import invoice_controller  # type: ignore[attr-defined]
-
     invoice_id = notification.payload.get("invoice_id")
     if invoice_id is None:
         raise UndeliverableError("invoice_issued payload has no invoice_id for the PDF attachment")

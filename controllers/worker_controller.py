@@ -4,24 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import random as random_module
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from sqlalchemy import select
 
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
-from controllers import notification_controller
+from controllers import coupon_controller, invoice_controller, notification_controller
 from controllers.notification_controller import DeliveryPolicy, DispatchReport
 from models.base_model import utcnow
-from models.tenant_model import Tenant
 
 log = logging.getLogger("cuponera.worker")
 
@@ -30,19 +25,17 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class PeriodicJob:
-    """A job found by name at run time, called as `function(session=..., now=...)` or `(..., today=...)`."""
+    """A periodic job: its name and a coroutine function called as `run(session=..., now=...)`."""
 
     name: str
-    module: str
-    function: str
-    clock_argument: str = "now"  # "now" (aware UTC datetime) or "today" (a date)
+    run: Callable[..., Awaitable[Any]]
 
 
-# Other areas own these functions; a job whose module or function is missing is skipped.
 DEFAULT_JOBS: tuple[PeriodicJob, ...] = (
-    PeriodicJob("expire-coupons", "controllers.coupon_controller", "expire_coupons"),
-    PeriodicJob("mark-overdue", "controllers.invoice_controller", "mark_overdue", clock_argument="today"),
-    PeriodicJob("coupon-reminders", "controllers.coupon_controller", "queue_expiry_reminders"),
+    PeriodicJob("expire-coupons", coupon_controller.expire_coupons),
+    # Each tenant's own date at `now` decides what is past due.
+    PeriodicJob("mark-overdue", invoice_controller.mark_overdue),
+    PeriodicJob("coupon-reminders", coupon_controller.queue_expiry_reminders),
 )
 
 
@@ -60,54 +53,20 @@ class CycleReport:
     """What one worker cycle did: the jobs that ran or were skipped, and the dispatch counts."""
 
     jobs_run: list[str] = field(default_factory=list)
-    jobs_skipped: list[str] = field(default_factory=list)
     jobs_failed: list[str] = field(default_factory=list)
     dispatch: DispatchReport | None = None
-
-
-def _resolve(job: PeriodicJob) -> Callable[..., Awaitable[Any]] | None:
-    """The job's function, or None while its module or function does not exist yet."""
-    try:
-        module = importlib.import_module(job.module)
-    except ModuleNotFoundError as exc:
-        if exc.name != job.module:
-            raise  # the module exists but one of its own imports is broken: that is a bug to see
-        log.debug("job %s skipped: %s is not installed", job.name, job.module)
-        return None
-    function = getattr(module, job.function, None)
-    if function is None:
-        log.debug("job %s skipped: %s.%s does not exist", job.name, job.module, job.function)
-    return function
-
-
-async def earliest_local_date(*, sql: SqlClient, now: datetime) -> date:
-    """Today's date in the tenant time zone that is furthest behind, so no tenant's 'today' comes early."""
-    async with sql.session() as session:
-        zones = (await session.scalars(select(Tenant.timezone).distinct())).all()
-    dates = [now.astimezone(ZoneInfo(zone)).date() for zone in zones]
-    return min(dates) if dates else now.date()
 
 
 async def run_jobs(
     *, sql: SqlClient, jobs: Sequence[PeriodicJob] = DEFAULT_JOBS, now: datetime | None = None
 ) -> CycleReport:
-    """Run each available job in its own transaction; one failing job does not stop the others."""
+    """Run each job in its own transaction; one failing job does not stop the others."""
     now = now or utcnow()
     report = CycleReport()
-    today: date | None = None
     for job in jobs:
-        function = _resolve(job)
-        if function is None:
-            report.jobs_skipped.append(job.name)
-            continue
-        if job.clock_argument == "today":
-            today = today or await earliest_local_date(sql=sql, now=now)
-            clock: dict[str, Any] = {"today": today}
-        else:
-            clock = {"now": now}
         try:
             async with sql.session(write=True) as session:
-                await function(session=session, **clock)
+                await job.run(session=session, now=now)
                 await session.commit()
         except Exception:
             log.exception("job %s failed", job.name)

@@ -1,4 +1,4 @@
-"""The worker: periodic jobs found at run time, the dispatch loop, and the in-process task of `make run`."""
+"""The worker: the periodic jobs, the dispatch loop, and the in-process task of `make run`."""
 
 from __future__ import annotations
 
@@ -35,11 +35,6 @@ async def record_now(*, session: AsyncSession, now: datetime) -> None:
     CALLS.append(("now", now))
 
 
-async def record_today(*, session: AsyncSession, today: date) -> None:
-    """A job taking `today`."""
-    CALLS.append(("today", today))
-
-
 async def crash(*, session: AsyncSession, now: datetime) -> None:
     """A job that fails."""
     raise RuntimeError("job bug")
@@ -66,46 +61,61 @@ def sql(app: Quart) -> SqlClient:
     return app.extensions["cuponera"].sql
 
 
-async def test_jobs_run_in_order_and_missing_or_failing_ones_do_not_stop_the_rest(sql: SqlClient) -> None:
+async def test_jobs_run_in_order_and_a_failing_one_does_not_stop_the_rest(sql: SqlClient) -> None:
     now = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
-    jobs = [
-        PeriodicJob("not-built-yet", "controllers.no_such_controller", "expire"),
-        PeriodicJob("no-function", __name__, "no_such_function"),
-        PeriodicJob("crashes", __name__, "crash"),
-        PeriodicJob("takes-now", __name__, "record_now"),
-        PeriodicJob("takes-today", __name__, "record_today", clock_argument="today"),
-    ]
+    jobs = [PeriodicJob("crashes", crash), PeriodicJob("takes-now", record_now)]
 
     report = await run_jobs(sql=sql, jobs=jobs, now=now)
 
-    assert report.jobs_skipped == ["not-built-yet", "no-function"]
     assert report.jobs_failed == ["crashes"]
-    assert report.jobs_run == ["takes-now", "takes-today"]
-    # 03:00 UTC is still 1 November in Bogotá, the default tenant's zone.
-    assert CALLS == [("now", now), ("today", date(2026, 11, 1))]
+    assert report.jobs_run == ["takes-now"]
+    assert CALLS == [("now", now)]
 
 
-def test_a_module_with_a_broken_import_is_a_bug_not_a_skip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "broken_jobs_module.py").write_text("import no_such_dependency_here\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    with pytest.raises(ModuleNotFoundError):
-        worker_controller._resolve(PeriodicJob("broken", "broken_jobs_module", "run"))
+async def fresh_view(session: AsyncSession) -> None:
+    """End the session's read snapshot and forget loaded rows, to see what other sessions committed."""
+    await session.rollback()
+    session.expire_all()
 
 
-async def test_today_is_the_date_of_the_tenant_furthest_behind(sql: SqlClient, session: AsyncSession) -> None:
-    session.add(Tenant(code="cl", name="Chile", country="CL", currency="CLP", timezone="America/Santiago", gln="7800000000005"))
+async def test_the_default_jobs_expire_coupons_mark_overdue_and_remind(sql: SqlClient, session: AsyncSession) -> None:
+    from controllers import coupon_controller
+    from models.billing_model import Invoice
+    from models.payment_model import Coupon
+    from tests.factories import make_contract, make_customer, make_invoice
+
+    tenant = await session.scalar(select(Tenant).where(Tenant.is_default.is_(True)))
+    customer = await make_customer(session, tenant)
+    contract = await make_contract(session, customer)
+    late = await make_invoice(session, contract, period="2026-09", due_on=date(2026, 10, 15))
+    soon = await make_invoice(session, contract, period="2026-10", due_on=date(2026, 11, 20))
     await session.commit()
-    just_after_midnight_in_santiago = datetime(2026, 11, 2, 3, 30, tzinfo=UTC)
+    late_id, soon_id = late.id, soon.id
+    created = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+    view = await coupon_controller.create_coupon(
+        session=session, tenant=tenant, caller=coupon_controller.Caller(role="operator"), invoice_ids=[soon_id], now=created
+    )
+    reference = view.coupon.reference
+    report = await run_jobs(sql=sql, now=datetime(2026, 11, 20, 20, 0, tzinfo=UTC))
 
-    today = await worker_controller.earliest_local_date(sql=sql, now=just_after_midnight_in_santiago)
-
-    assert today == date(2026, 11, 1)  # Bogotá is still on the 1st
+    assert report.jobs_run == ["expire-coupons", "mark-overdue", "coupon-reminders"]
+    await fresh_view(session)
+    assert (await session.get_one(Invoice, late_id)).status == "overdue"
+    assert (await session.get_one(Invoice, soon_id)).status == "issued"
+    reminded = await session.scalar(
+        select(Notification).where(Notification.event == "coupon_expiring")
+    )
+    assert reminded is not None and reminded.payload["coupon_reference"] == reference
+    second = await run_jobs(sql=sql, now=datetime(2026, 11, 21, 12, 0, tzinfo=UTC))
+    assert second.jobs_failed == []
+    await fresh_view(session)
+    assert (await session.scalar(select(Coupon.status).where(Coupon.reference == reference))) == "expired"
+    assert (await session.scalar(select(Invoice.status).where(Invoice.id == soon_id))) == "overdue"
 
 
 async def test_a_cycle_runs_the_jobs_then_sends_what_they_queued(sql: SqlClient, mail_server: MailServer) -> None:
     smtp = SmtpClient(mail_server.smtp_settings())
-    jobs = [PeriodicJob("reminders", __name__, "queue_reminder")]
+    jobs = [PeriodicJob("reminders", queue_reminder)]
 
     report = await run_cycle(sql=sql, smtp=smtp, config=WorkerConfig(), jobs=jobs)
 
