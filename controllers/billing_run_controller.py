@@ -755,6 +755,7 @@ async def _write_invoices(
                 payload({
                     "customer_name": contract.customer_name,
                     "tenant_name": tenant_name,
+                    "invoice_id": invoice_id,
                     "invoice_number": number,
                     "contract_number": contract.contract_number,
                     "period": period,
