@@ -7,6 +7,12 @@ How one run works (the README's "Billing" section states the rules):
   an estimate (in chunks of IN_CHUNK), the open past-due invoices to carry as arrears, the gap-free
   number block, then executemany INSERTs of estimated readings, invoices, lines, outbox rows and run
   items, and one commit.
+- Carrying a balance makes the old invoice payable only through the new one: in the same batch, the
+  active coupons holding a carried invoice are cancelled (`invoice_carried`), an invoice whose coupon
+  is being paid right now (`processing`) is not carried, and a last check that none of the carried
+  invoices was claimed or paid meanwhile (a payment racing the batch) redoes the batch if one was.
+  So a carried invoice is never paid on its own, and a payment never covers a balance twice. These
+  statements run only for batches that carry something.
 - Idempotent: a contract that already has an invoice for the period is skipped (and the unique
   (contract_id, period) constraint backs that up), so a killed run is resumed by running it again.
 - Invoice numbers are reserved per batch inside the batch's transaction, so a batch that rolls back
@@ -25,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -39,6 +45,7 @@ from models.account_model import Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine
 from models.notification_model import Notification
+from models.payment_model import Coupon, CouponInvoice
 from models.tenant_model import Tenant
 from models.user_model import User
 
@@ -53,6 +60,10 @@ ProgressCallback = Callable[[int, int], None]
 
 class SimulatedCrash(RuntimeError):
     """Raised by the `stop_after_batches` test hook, like a process killed between batches."""
+
+
+class _CarriedInvoiceTaken(RuntimeError):
+    """A payment claimed or paid an invoice the batch carried, while the batch ran: the batch starts again."""
 
 
 def invoice_number(year: int, sequence: int) -> str:
@@ -367,9 +378,10 @@ async def _bill_all(
                 batch, seen = await _bill_batch(session, run, after, upper, counts)
                 await session.commit()
                 break
-            except IntegrityError:
-                # Another run billed some of these contracts meanwhile: start the batch again,
-                # and this time they show up as already billed.
+            except (IntegrityError, _CarriedInvoiceTaken):
+                # Another run billed some of these contracts meanwhile, or a payment took an invoice
+                # the batch carried: start the batch again, and this time they show up as already
+                # billed, or the invoice as being paid (so it is not carried).
                 await session.rollback()
                 if attempt == 2:
                     raise
@@ -645,9 +657,18 @@ async def _estimate(
     return ready, skipped
 
 
+def _being_paid() -> Any:
+    """The invoice is on a coupon that a payment attempt holds right now (a card charge or a pending webhook)."""
+    return exists(
+        select(CouponInvoice.invoice_id)
+        .join(Coupon, Coupon.id == CouponInvoice.coupon_id)
+        .where(CouponInvoice.invoice_id == Invoice.id, Coupon.status == "processing")
+    )
+
+
 async def _arrears(conn: AsyncConnection, run: _Run, after: int, upper: int | None) -> dict[int, _Owed]:
-    """Per contract: the unpaid balance of its past-due, undisputed, not yet carried invoices, the late-fee
-    months (of the oldest one) and their ids."""
+    """Per contract: the unpaid balance of its past-due, undisputed, not yet carried invoices that no payment
+    holds right now, the late-fee months (of the oldest one) and their ids."""
     result = await conn.execute(
         select(Invoice.contract_id, Invoice.id, Invoice.amount_due, Invoice.due_on)
         .select_from(Contract)
@@ -660,6 +681,7 @@ async def _arrears(conn: AsyncConnection, run: _Run, after: int, upper: int | No
             Invoice.carried_into_invoice_id.is_(None),
             Invoice.period < run.period,
             Invoice.amount_due > 0,
+            ~_being_paid(),
         )
         .order_by(Invoice.contract_id, Invoice.due_on)
     )
@@ -673,6 +695,40 @@ async def _arrears(conn: AsyncConnection, run: _Run, after: int, upper: int | No
         else:
             owed[contract_id] = _Owed(amount_due, months, (invoice_id,))
     return owed
+
+
+async def _close_carried(conn: AsyncConnection, tenant_id: int, carried: list[int]) -> None:
+    """Cancel the active coupons of the invoices just carried, and check that no payment took one meanwhile.
+
+    A carried invoice's balance is now on the new invoice, so an older coupon for it would charge it
+    twice. The check closes the race with a payment claiming a coupon between the arrears SELECT and
+    the cancel (only possible outside SQLite, whose writers are serialised): the batch is redone.
+    """
+    now = utcnow()
+    for start in range(0, len(carried), IN_CHUNK):
+        chunk = carried[start:start + IN_CHUNK]
+        # Coupon ids first, by the coupon_invoices invoice index: one UPDATE with a subquery lets SQLite
+        # walk every active coupon of every tenant through the status index instead.
+        coupon_ids = sorted(set(
+            (await conn.scalars(select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(chunk)))).all()
+        ))
+        for first in range(0, len(coupon_ids), IN_CHUNK):
+            await conn.execute(
+                update(Coupon)
+                .where(
+                    Coupon.id.in_(coupon_ids[first:first + IN_CHUNK]),
+                    Coupon.tenant_id == tenant_id,
+                    Coupon.status == "active",
+                )
+                .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_carried")
+            )
+        taken = await conn.scalar(
+            select(Invoice.id)
+            .where(Invoice.id.in_(chunk), or_(Invoice.status.not_in(OPEN_STATUSES), _being_paid()))
+            .limit(1)
+        )
+        if taken is not None:
+            raise _CarriedInvoiceTaken(f"invoice {taken} was claimed by a payment while the batch carried it")
 
 
 async def _write_invoices(
@@ -773,6 +829,7 @@ async def _write_invoices(
             .values(carried_into_invoice_id=bindparam("new_id")),
             carried_rows,
         )
+        await _close_carried(conn, tenant_id, [row["old_id"] for row in carried_rows])
     await outbox.run(conn, messages)
     counts.billed += len(bills)
     counts.flagged += flagged

@@ -1,4 +1,9 @@
-"""Payment coupons: creation from invoices or a contract, reading by reference, barcode and PDF, expiry sweeps."""
+"""Payment coupons: creation from invoices or a contract, reading by reference, barcode and PDF, expiry sweeps.
+
+A carried invoice (one whose balance a later invoice took over as "Saldo anterior", see
+`invoices.carried_into_invoice_id`) is not payable on its own: a coupon by contract number leaves it
+out, and naming it by id is a 422 `invoice_carried` that names the invoice carrying it.
+"""
 
 from __future__ import annotations
 
@@ -166,7 +171,12 @@ async def _invoices_by_contract(
     )
     if contract is None or (not caller.anonymous and not caller.is_staff and contract.customer_id != caller.customer_id):
         raise NotFound(NOTHING_DUE, code="nothing_due")
-    unpaid = and_(Invoice.contract_id == contract.id, Invoice.status.in_(UNPAID_STATUSES), Invoice.amount_due > 0)
+    unpaid = and_(
+        Invoice.contract_id == contract.id,
+        Invoice.status.in_(UNPAID_STATUSES),
+        Invoice.amount_due > 0,
+        Invoice.carried_into_invoice_id.is_(None),
+    )
     await _lock_invoices(session, tenant.id, unpaid)
     invoices = list((await session.scalars(select(Invoice).where(Invoice.tenant_id == tenant.id, unpaid).order_by(Invoice.due_on, Invoice.id))).all())
     if not invoices:
@@ -201,6 +211,18 @@ async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller
             code="invoice_not_payable",
             errors=_invoice_field_errors([ids.index(i) for i in not_payable], "is paid, void or owes nothing", "invoice_not_payable"),
         )
+    carried = [i for i in ids if found[i].carried_into_invoice_id is not None]
+    if carried:
+        carriers = await _carrying_numbers(session, tenant.id, [found[i] for i in carried])
+        named = ", ".join(f"{found[i].number} is carried into {carriers[i]}" for i in carried)
+        raise DomainValidationError(
+            f"Its balance is billed on a later invoice; pay that one instead ({named}).",
+            code="invoice_carried",
+            errors=[
+                FieldError(f"invoice_ids.{ids.index(i)}", f"is carried into invoice {carriers[i]}", "invoice_carried")
+                for i in carried
+            ],
+        )
     if len({found[i].customer_id for i in ids}) > 1:
         raise DomainValidationError(
             "A coupon pays invoices of one customer only.",
@@ -214,6 +236,35 @@ async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller
             errors=[FieldError("invoice_ids", "are in different currencies", "mixed_currencies")],
         )
     return sorted(found.values(), key=lambda inv: (inv.due_on, inv.id))
+
+
+async def _carrying_numbers(session: AsyncSession, tenant_id: int, invoices: Sequence[Invoice]) -> dict[int, str]:
+    """For each carried invoice, the number of the invoice whose amount due now holds its balance.
+
+    That is the end of the chain (A carried into B carried into C names C): the only one payable.
+    """
+    link = {inv.id: inv.carried_into_invoice_id for inv in invoices}
+    numbers: dict[int, str] = {}
+    pending = {i for i in link.values() if i is not None}
+    while pending:
+        rows = await session.execute(
+            select(Invoice.id, Invoice.number, Invoice.carried_into_invoice_id).where(
+                Invoice.tenant_id == tenant_id, Invoice.id.in_(sorted(pending))
+            )
+        )
+        pending = set()
+        for invoice_id, number, carried_into in rows.all():
+            link[invoice_id] = carried_into
+            numbers[invoice_id] = number
+            if carried_into is not None and carried_into not in link:
+                pending.add(carried_into)
+    heads: dict[int, str] = {}
+    for inv in invoices:
+        current = inv.id
+        while link.get(current) is not None:
+            current = link[current]  # type: ignore[assignment]
+        heads[inv.id] = numbers[current]
+    return heads
 
 
 async def create_coupon(

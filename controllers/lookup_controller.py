@@ -1,4 +1,8 @@
-"""Invoice lookup by contract number: the public quick-pay view (masked) and the customer's own view."""
+"""Invoice lookup by contract number: the public quick-pay view (masked) and the customer's own view.
+
+Both list what can be paid: issued or overdue invoices with an amount due, except carried ones
+(their balance is on the later invoice that carried it, which is listed instead).
+"""
 
 from __future__ import annotations
 
@@ -48,6 +52,7 @@ async def _unpaid(session: AsyncSession, contract: Contract) -> list[LookupInvoi
             Invoice.contract_id == contract.id,
             Invoice.status.in_(UNPAID_STATUSES),
             Invoice.amount_due > 0,
+            Invoice.carried_into_invoice_id.is_(None),
         )
         .order_by(Invoice.due_on, Invoice.id)
     )

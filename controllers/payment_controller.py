@@ -1,17 +1,29 @@
-"""Card payments exactly once: Idempotency-Key replay, the coupon claim, gateway settlement, webhooks and reversals."""
+"""Card payments exactly once: Idempotency-Key replay, the coupon claim, gateway settlement, webhooks and reversals.
+
+Carried balances: an invoice carried into a later one (`invoices.carried_into_invoice_id`) is paid
+through that later invoice. Settling a payment also marks `paid` every invoice carried into the
+invoices it pays, transitively, without allocation rows (the carrying invoice's allocation already
+covers them); reversing it puts them back to `overdue` with `amount_due` = their total, still carried.
+A carried invoice is never paid on its own (coupons and claims refuse it, and the bill run does not
+carry an invoice whose payment is in flight), so the paid invoices carried into a payment's invoices
+are exactly the ones that payment settled: reversal derives them, nothing else is stored. Payments
+always pay a coupon in full, and a coupon holds each invoice's whole `amount_due`, which for an open
+invoice is always its total; so restoring the total is exact.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,14 +143,17 @@ async def _invoices_still_payable(session: AsyncSession, coupon_id: int) -> bool
     changed = await session.scalar(
         select(Invoice.id)
         .join(CouponInvoice, CouponInvoice.invoice_id == Invoice.id)
-        .where(CouponInvoice.coupon_id == coupon_id, Invoice.status.not_in(UNPAID_STATUSES))
+        .where(
+            CouponInvoice.coupon_id == coupon_id,
+            or_(Invoice.status.not_in(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_not(None)),
+        )
         .limit(1)
     )
     return changed is None
 
 
 async def _cancel_changed_coupon(session: AsyncSession, coupon_id: int, now: datetime) -> None:
-    """An invoice was voided or paid elsewhere since the coupon was made: the coupon can no longer be paid."""
+    """An invoice was voided, paid elsewhere or carried into a later invoice since the coupon was made: it cannot be paid."""
     await session.execute(
         update(Coupon)
         .where(Coupon.id == coupon_id, Coupon.status.in_(("active", "processing")))
@@ -173,7 +188,10 @@ async def claim_coupon(
     if not await _invoices_still_payable(session, coupon_id):
         await session.rollback()
         await _cancel_changed_coupon(session, coupon_id, now)
-        raise Gone("An invoice on this coupon changed (voided or paid); create a new coupon.", code="coupon_cancelled")
+        raise Gone(
+            "An invoice on this coupon changed (voided, paid, or carried into a later invoice); create a new coupon.",
+            code="coupon_cancelled",
+        )
 
 
 async def pay_coupon(
@@ -330,6 +348,7 @@ async def settle_approved(
         )
         if paid.rowcount != 1:  # type: ignore[attr-defined]
             log.error("invoice %s was not payable when payment %s was approved", invoice_id, payment_id)
+    await _settle_carried(session, [invoice_id for invoice_id, _, _ in lines], paid_at)
     allocations = [
         {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": invoice_id, "kind": "invoice", "amount": amount}
         for invoice_id, amount, _invoice in lines
@@ -377,6 +396,58 @@ async def settle_approved(
     ]
     await enqueue_many(session=session, messages=messages)
     return True
+
+
+async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int]) -> list[int]:
+    """Ids of every invoice whose balance was carried into these ones, transitively (A into B into C)."""
+    if not invoice_ids:
+        return []
+    # A balance is carried within its contract, so the contracts' invoices (their (contract_id, period)
+    # key) are all there is to look at; there is no index on carried_into_invoice_id.
+    contract_ids = sorted(
+        set((await session.scalars(select(Invoice.contract_id).where(Invoice.id.in_(list(invoice_ids))))).all())
+    )
+    found: list[int] = []
+    frontier = list(invoice_ids)
+    while frontier:
+        frontier = list(
+            (
+                await session.scalars(
+                    select(Invoice.id)
+                    .where(Invoice.contract_id.in_(contract_ids), Invoice.carried_into_invoice_id.in_(frontier))
+                    .order_by(Invoice.id)
+                )
+            ).all()
+        )
+        found += frontier
+    return found
+
+
+async def _settle_carried(session: AsyncSession, invoice_ids: Sequence[int], paid_at: datetime) -> None:
+    """Mark paid the open invoices carried into the invoices just paid: their balance was part of that amount."""
+    carried = await _carried_into(session, invoice_ids)
+    if carried:
+        await session.execute(
+            update(Invoice)
+            .where(Invoice.id.in_(carried), Invoice.status.in_(UNPAID_STATUSES))
+            .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def _reopen_carried(session: AsyncSession, invoice_ids: Sequence[int]) -> None:
+    """Undo `_settle_carried` for a reversed payment: carried invoices owe their total again, still carried.
+
+    They were past due when a run carried them, so they go back to `overdue`.
+    """
+    carried = await _carried_into(session, invoice_ids)
+    if carried:
+        await session.execute(
+            update(Invoice)
+            .where(Invoice.id.in_(carried), Invoice.status == "paid")
+            .values(status="overdue", amount_due=Invoice.total, paid_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def _contract_numbers_by_invoice(session: AsyncSession, invoice_ids: list[int]) -> dict[int, str]:
@@ -530,6 +601,7 @@ async def reverse_payment(
             )
             .execution_options(synchronize_session=False)
         )
+    await _reopen_carried(session, [invoice_id for invoice_id, _, _ in allocations])
     await session.execute(
         update(Coupon)
         .where(Coupon.id == payment.coupon_id, Coupon.status == "paid")

@@ -64,7 +64,8 @@ class Coupon(Base):
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
-    # superseded (a newer coupon took its invoices), reversed, or invoice_changed (voided or paid elsewhere).
+    # superseded (a newer coupon took its invoices), reversed, invoice_changed (voided, paid elsewhere or carried),
+    # or invoice_carried (the bill run carried an invoice's balance into a later invoice).
     cancel_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
 

@@ -10,12 +10,14 @@ from quart import Quart
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import collection_controller
+from controllers.billing_run_controller import run_period
 from domain.coupon_codes import coupon_fields
 from models.billing_model import Invoice
 from models.payment_model import Payment
 from models.tenant_model import Tenant
 from tests.conftest import TEST_PASSWORD, ApiClient
-from tests.factories import make_customer_user
+from tests.billing_builders import make_metered_contract, make_tariff
+from tests.factories import make_customer_user, make_invoice
 from tests.payment_builders import Debtor, fresh, make_debtor
 
 # Due dates far ahead, so coupons made "now" in these tests are valid until then.
@@ -273,3 +275,34 @@ async def test_openapi_documents_the_payment_routes(client: ApiClient) -> None:
     assert "Idempotency-Key" in parameters
     for path in ("/api/v1/coupons/{reference}/barcode.svg", "/api/v1/coupons/{reference}/pdf", "/api/v1/me/transactions", "/api/v1/payments/webhook"):
         assert path in paths, path
+
+
+async def test_a_carried_invoice_is_offered_only_through_the_invoice_that_carries_it(
+    app: Quart, client: ApiClient, session: AsyncSession, tenant: Tenant
+) -> None:
+    await make_tariff(session, tenant, "electricity")
+    metered = await make_metered_contract(session, tenant, readings={"2026-10": (100, 100)}, name="Juana Pérez Gómez")
+    september = await make_invoice(
+        session, metered.contract, period="2026-09", total="50000", status="overdue", due_on=date(2026, 10, 20), number="SEP-9"
+    )
+    september_id = september.id
+    user = await make_customer_user(session, metered.customer)
+    await session.commit()
+    await run_period(session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5))
+    await session.refresh(tenant)
+    number = metered.contract.contract_number
+
+    lookup = await json_of(await client.get(f"/api/v1/invoice-lookup?contract_number={number}"))
+    assert [(i["period"], i["amount_due"]) for i in lookup["invoices"]] == [("2026-10", "135760")]
+    assert lookup["total_due"] == "135760"
+    coupon = await json_of(await client.post("/api/v1/coupons", json={"contract_number": number}))
+    assert coupon["amount"] == "135760" and [i["period"] for i in coupon["invoices"]] == ["2026-10"]
+
+    customer = ApiClient(app)
+    assert (await customer.login(user.email, TEST_PASSWORD)).status_code == 200
+    october_number = lookup["invoices"][0]["number"]
+    refused = await customer.post("/api/v1/coupons", json={"invoice_ids": [september_id]})
+    assert refused.status_code == 422
+    problem = await json_of(refused)
+    assert problem["code"] == "invoice_carried" and f"SEP-9 is carried into {october_number}" in problem["detail"]
+    assert [(e["field"], e["code"]) for e in problem["errors"]] == [("invoice_ids.0", "invoice_carried")]
