@@ -120,6 +120,7 @@ async def test_a_run_bills_estimates_skips_and_fails_and_the_counts_add_up(
     assert messages[0].payload == {
         "customer_name": plain.customer.name,
         "tenant_name": tenant.name,
+        "invoice_id": invoices[0].id,
         "invoice_number": "FAC-2026-000001",
         "contract_number": plain.contract.contract_number,
         "period": PERIOD,
