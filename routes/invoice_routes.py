@@ -69,6 +69,8 @@ class InvoiceOut(BaseModel):
     paid_at: datetime | None
     voided_at: datetime | None
     void_reason: str | None
+    # Set when a later invoice carried this one's balance as arrears: pay that invoice instead.
+    carried_into_invoice_id: int | None
 
 
 class InvoiceList(BaseModel):
@@ -122,6 +124,7 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
         due_on=invoice.due_on,
         status=invoice.status,
         disputed=invoice.disputed,
+        carried_into_invoice_id=invoice.carried_into_invoice_id,
         consumption=_plain(invoice.consumption),
         unit=view.unit,
         reading_kind=view.reading_kind,

@@ -168,3 +168,29 @@ async def test_the_openapi_document_describes_the_pdf_routes(client: ApiClient) 
     responses = spec["paths"]["/api/v1/me/invoices/{invoice_id}/pdf"]["get"]["responses"]
     assert responses["200"]["content"] == {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
     assert {"401", "403", "404"} <= set(responses)
+
+
+async def test_a_carried_invoice_names_the_invoice_that_carries_its_balance(
+    app: Quart, session: AsyncSession, tenant: Tenant
+) -> None:
+    await make_tariff(session, tenant, "electricity")
+    ana = await make_metered_contract(
+        session, tenant, readings={"2026-09": (100, 100), "2026-10": (200, 100)}, name="Ana Gómez"
+    )
+    september = await make_invoice(
+        session, ana.contract, period="2026-09", number="FAC-2026-000900", status="overdue", due_on=date(2026, 10, 20)
+    )
+    september_id = september.id
+    await session.commit()
+    await run_period(session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5))
+    october_id = await session.scalar(
+        select(Invoice.id).where(Invoice.contract_id == ana.contract.id, Invoice.period == "2026-10")
+    )
+    api = await _customer_client(app, session, ana)
+
+    items = (await (await api.get("/api/v1/me/invoices")).get_json())["items"]
+
+    by_id = {item["id"]: item for item in items}
+    assert by_id[september_id]["carried_into_invoice_id"] == october_id
+    assert by_id[october_id]["carried_into_invoice_id"] is None
+    assert by_id[october_id]["arrears"] == "85000"
