@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -26,7 +25,7 @@ from controllers.coupon_controller import Caller
 from models.billing_model import Invoice
 from models.payment_model import Coupon, Payment, PaymentAllocation
 from models.tenant_model import Tenant
-from tests.conftest import TestDatabase, app_config
+from tests.conftest import TestDatabase, app_config, free_port
 from tests.payment_builders import make_debtor
 
 ATTEMPTS = 50
@@ -39,12 +38,6 @@ class Served:
 
     app: Quart
     base_url: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
