@@ -151,6 +151,9 @@ async def authenticate(
     user = await session.scalar(
         select(User).where(User.tenant_id == tenant.id, User.email == normalize_email(email))
     )
+    # End the transaction before bcrypt's ~200 ms: on SQLite a write session's transaction holds
+    # the database write lock, which would make every other writer wait for the hash.
+    await session.commit()
     if user is None:
         await verify_password(password, dummy_hash)
         raise AuthenticationFailed("The email or password is wrong.", code="invalid_credentials")

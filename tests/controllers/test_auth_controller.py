@@ -127,3 +127,25 @@ async def test_hashing_does_not_block_the_event_loop() -> None:
     await auth_controller.hash_password("a long enough password", rounds=10)
     task.cancel()
     assert ticks > 10
+
+
+async def test_no_transaction_is_open_while_bcrypt_runs(
+    app: Quart, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_user(app, role="customer", email="lockfree@example.com")
+    await session.commit()  # end the fixture's read snapshot, which predates the new user
+    seen: list[bool] = []
+    original = bcrypt.checkpw
+
+    def spy(password: bytes, hashed: bytes) -> bool:
+        seen.append(session.sync_session.in_transaction())
+        return original(password, hashed)
+
+    monkeypatch.setattr(bcrypt, "checkpw", spy)
+    user = await auth_controller.authenticate(
+        session=session, tenant=tenant, email="lockfree@example.com", password=TEST_PASSWORD,
+        dummy_hash=auth_controller.make_dummy_hash(rounds=4), policy=auth_controller.LockoutPolicy(),
+    )
+    assert user.email == "lockfree@example.com"
+    # On SQLite a write transaction holds the database lock; none may span the ~200 ms hash.
+    assert seen == [False]
