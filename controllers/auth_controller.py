@@ -199,6 +199,7 @@ async def change_password(
     *, session: AsyncSession, user: User, current_password: str, new_password: str, rounds: int = 12
 ) -> User:
     """Replace the password and bump the session version, which ends every other session."""
+    await session.commit()  # no transaction (on SQLite: no write lock) while bcrypt runs
     if not await verify_password(current_password, user.password_hash):
         raise DomainValidationError(
             "The current password is wrong.",
