@@ -64,11 +64,11 @@ def _require_pyodbc() -> None:
         raise DatabaseDriverMissing(f"{ODBC_HELP} ({exc})") from exc
 
 
-def build_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+def build_engine(url: str, *, schema: str | None = None, **overrides: Any) -> AsyncEngine:
     """Create the async engine for a database URL, with backend-specific tuning."""
     if make_url(url).get_backend_name() == "mssql":
         _require_pyodbc()
-    engine = create_async_engine(url, **engine_options(url, schema=schema))
+    engine = create_async_engine(url, **{**engine_options(url, schema=schema), **overrides})
     backend = engine.dialect.name
     if backend == "sqlite":
         _install_sqlite_pragmas(engine)
@@ -137,10 +137,16 @@ class SqlClient:
         self.schema = schema
         self.engine = build_engine(url, schema=schema)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
-        write_engine = self.engine
+        self.write_engine = self.engine
         if self.engine.dialect.name == "sqlite":
-            write_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE")
-        self.write_sessionmaker = async_sessionmaker(write_engine, expire_on_commit=False, autoflush=False)
+            # SQLite has one writer at a time. Writers of this process queue, first come first
+            # served, for the single connection of their own pool instead of polling the database
+            # lock through SQLite's busy handler (whose sleeps of up to 100 ms, in no order, made a
+            # long latency tail). Other processes (the CLI) still meet the busy timeout.
+            self.write_engine = build_engine(
+                url, schema=schema, pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+            ).execution_options(sqlite_begin="IMMEDIATE")
+        self.write_sessionmaker = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
 
     @property
     def backend(self) -> str:
@@ -165,6 +171,8 @@ class SqlClient:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
 
 
 def sqlite_path(url: str) -> Path | None:

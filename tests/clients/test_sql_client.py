@@ -145,9 +145,11 @@ async def test_write_sessions_begin_immediate_on_sqlite(tmp_path: Path) -> None:
     statements: list[str] = []
     from sqlalchemy import event
 
-    @event.listens_for(client.engine.sync_engine, "before_cursor_execute")
     def capture(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
         statements.append(statement)
+
+    for engine in (client.engine, client.write_engine):
+        event.listen(engine.sync_engine, "before_cursor_execute", capture)
 
     try:
         async with client.session_scope(write=True) as session:
@@ -158,3 +160,35 @@ async def test_write_sessions_begin_immediate_on_sqlite(tmp_path: Path) -> None:
         await client.dispose()
     assert "BEGIN IMMEDIATE" in statements
     assert "BEGIN DEFERRED" in statements
+
+
+async def test_sqlite_writers_of_one_process_queue_in_arrival_order(tmp_path: Path) -> None:
+    import asyncio
+
+    client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/fifo.db")
+    order: list[int] = []
+    try:
+        async with client.session_scope(write=True) as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+            await session.commit()
+
+        async def writer(n: int, started: asyncio.Event | None) -> None:
+            async with client.session_scope(write=True) as session:
+                await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+                order.append(n)
+                if started is not None:
+                    started.set()
+                    await asyncio.sleep(0.05)  # hold the write transaction while the others queue
+                await session.commit()
+
+        first = asyncio.Event()
+        holder = asyncio.create_task(writer(0, first))
+        await first.wait()
+        waiting = []
+        for n in range(1, 6):
+            waiting.append(asyncio.create_task(writer(n, None)))
+            await asyncio.sleep(0.005)
+        await asyncio.gather(holder, *waiting)
+    finally:
+        await client.dispose()
+    assert order == [0, 1, 2, 3, 4, 5]
