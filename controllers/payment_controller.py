@@ -358,20 +358,7 @@ async def settle_approved(
             {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": None, "kind": "channel_fee", "amount": coupon.channel_fee}
         )
     await session.execute(insert(PaymentAllocation), allocations)
-    contract_numbers = await transaction_controller.coupon_contract_numbers(session=session, coupon_id=coupon.id)
-    await transaction_controller.record_entry(
-        session=session,
-        tenant_id=payment.tenant_id,
-        customer_id=payment.customer_id,
-        kind="payment_approved",
-        amount=payment.amount,
-        currency=payment.currency,
-        reference=coupon.reference,
-        coupon_id=coupon.id,
-        payment_id=payment_id,
-        contract_numbers=contract_numbers,
-        now=now,
-    )
+    await _record_ledger_entry(session, payment, "payment_approved", now)
     tenant = await session.get(Tenant, payment.tenant_id)
     customer = await session.get(Customer, payment.customer_id)
     assert tenant is not None and customer is not None
@@ -484,22 +471,28 @@ async def settle_declined(
         .values(status="active")
         .execution_options(synchronize_session=False)
     )
+    await _record_ledger_entry(session, payment, "payment_declined", now)
+    return True
+
+
+async def _record_ledger_entry(session: AsyncSession, payment: Payment, kind: str, now: datetime) -> str:
+    """Append the payment's ledger entry (approved, declined or reversed); returns the coupon reference."""
     reference = await session.scalar(select(Coupon.reference).where(Coupon.id == payment.coupon_id))
     assert reference is not None
     await transaction_controller.record_entry(
         session=session,
         tenant_id=payment.tenant_id,
         customer_id=payment.customer_id,
-        kind="payment_declined",
+        kind=kind,
         amount=payment.amount,
         currency=payment.currency,
         reference=reference,
         coupon_id=payment.coupon_id,
-        payment_id=payment_id,
+        payment_id=payment.id,
         contract_numbers=await transaction_controller.coupon_contract_numbers(session=session, coupon_id=payment.coupon_id),
         now=now,
     )
-    return True
+    return reference
 
 
 async def handle_webhook(
@@ -608,21 +601,7 @@ async def reverse_payment(
         .values(status="cancelled", cancelled_at=now, cancel_reason="reversed")
         .execution_options(synchronize_session=False)
     )
-    reference = await session.scalar(select(Coupon.reference).where(Coupon.id == payment.coupon_id))
-    assert reference is not None
-    await transaction_controller.record_entry(
-        session=session,
-        tenant_id=tenant.id,
-        customer_id=payment.customer_id,
-        kind="payment_reversed",
-        amount=payment.amount,
-        currency=payment.currency,
-        reference=reference,
-        coupon_id=payment.coupon_id,
-        payment_id=payment_id,
-        contract_numbers=await transaction_controller.coupon_contract_numbers(session=session, coupon_id=payment.coupon_id),
-        now=now,
-    )
+    reference = await _record_ledger_entry(session, payment, "payment_reversed", now)
     customer = await session.get(Customer, payment.customer_id)
     assert customer is not None
     message = await customer_message(

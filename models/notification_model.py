@@ -8,20 +8,12 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, Unicode
 from sqlalchemy.orm import Mapped, mapped_column
 
+from domain.notification_templates import EVENTS
 from models.base_model import Base, UtcDateTime, utcnow
 
 NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
-NOTIFICATION_EVENTS = (
-    "invoice_issued",
-    "invoice_paid",
-    "coupon_created",
-    "coupon_expiring",
-    "coupon_expired",
-    "payment_reversed",
-    "pqr_filed",
-    "pqr_answered",
-    "password_reset",
-)
+# One list of events: the templates define which events exist.
+NOTIFICATION_EVENTS = EVENTS
 
 
 class Notification(Base):
