@@ -247,7 +247,7 @@ def worker_config(settings: Settings) -> worker_controller.WorkerConfig:
 
 
 def _run_with_session(services: AppServices, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run one async unit of CLI work on a fresh engine and session."""
+    """Run one async unit of CLI work on a fresh engine and session; a domain error is a clean CLI error."""
 
     async def runner() -> T:
         sql = SqlClient(services.settings.DATABASE_URL, schema=services.settings.DATABASE_SCHEMA)
@@ -257,7 +257,10 @@ def _run_with_session(services: AppServices, work: Callable[[AsyncSession], Awai
         finally:
             await sql.dispose()
 
-    return asyncio.run(runner())
+    try:
+        return asyncio.run(runner())
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
 
 
 def _register_cli(app: Quart, services: AppServices) -> None:
@@ -290,10 +293,7 @@ def _register_cli(app: Quart, services: AppServices) -> None:
             )
             return f"created {user.role} {user.email} (id {user.id}) in tenant {tenant.code}"
 
-        try:
-            click.echo(_run_with_session(services, work))
-        except DomainError as exc:
-            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+        click.echo(_run_with_session(services, work))
 
     @app.cli.command("seed-demo")
     def seed_demo_command() -> None:
@@ -325,10 +325,7 @@ def _register_cli(app: Quart, services: AppServices) -> None:
             )
             return f"added {added} holidays to tenant {tenant.code}"
 
-        try:
-            click.echo(_run_with_session(services, work))
-        except DomainError as exc:
-            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+        click.echo(_run_with_session(services, work))
 
     @app.cli.command("expire-coupons")
     def expire_coupons_command() -> None:
@@ -350,10 +347,7 @@ def _register_cli(app: Quart, services: AppServices) -> None:
             key, raw_key = await collection_controller.create_bank_key(session=session, tenant=tenant, name=name)
             return f"created bank key {key.id} ({key.name}) for tenant {tenant.code}; store it now, it is not shown again:\n{raw_key}"
 
-        try:
-            click.echo(_run_with_session(services, work))
-        except DomainError as exc:
-            raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+        click.echo(_run_with_session(services, work))
 
     @app.cli.command("worker")
     @click.option("--once", is_flag=True, help="Run the jobs and one dispatch, then exit (tests, cron).")
@@ -397,10 +391,7 @@ def _register_cli(app: Quart, services: AppServices) -> None:
                     session=session, tenant=tenant, period=period, batch_size=batch_size, on_progress=progress
                 )
 
-            try:
-                run = _run_with_session(services, work)
-            except DomainError as exc:
-                raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
+            run = _run_with_session(services, work)
         click.echo(
             f"run {run.id} {run.period} {run.status}: billed {run.billed}, skipped {run.skipped}, "
             f"estimated {run.estimated}, flagged {run.flagged}, failed {run.failed}"

@@ -55,8 +55,6 @@ class Settings:
     LOG_LEVEL: str = "INFO"
     VAR_DIR: Path = DEFAULT_VAR_DIR
     SESSION_HOURS: int = 12
-    LOGIN_RATE_LIMIT_PER_MINUTE: int = 30
-    LOOKUP_RATE_LIMIT_PER_MINUTE: int = 30
     RATE_LIMIT_ENABLED: bool = True
     BCRYPT_ROUNDS: int = 12
     LOCKOUT_THRESHOLD: int = 5
@@ -126,8 +124,6 @@ class Settings:
 _CONVERTERS = {
     "PORT": int,
     "SESSION_HOURS": int,
-    "LOGIN_RATE_LIMIT_PER_MINUTE": int,
-    "LOOKUP_RATE_LIMIT_PER_MINUTE": int,
     "BCRYPT_ROUNDS": int,
     "LOCKOUT_THRESHOLD": int,
     "LOCKOUT_WINDOW_MINUTES": int,

@@ -24,11 +24,8 @@ if __package__ in (None, ""):
     # Run as `python bench/bill_run.py` from anywhere: make the project root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
 
-from clients.sql_client import SqlClient  # noqa: E402
-from config import ROOT  # noqa: E402
+from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
 from controllers import billing_run_controller, demo_billing, tenant_controller  # noqa: E402
 
 PERIODS = ("2026-09", "2026-10")
@@ -38,14 +35,6 @@ STRATA = ("1", "2", "3", "3", "4", "4", "5", "6", "commercial")
 SERVICES = (("electricity", 0.6, (40, 400)), ("water", 0.3, (4, 40)), ("gas", 0.1, (2, 50)))
 STAMP = "2026-11-01 00:00:00.000000"
 
-
-def migrate(url: str) -> None:
-    """Bring the fresh database to the current schema with Alembic."""
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = url
-    cfg.attributes["configure_logging"] = False
-    command.upgrade(cfg, "head")
 
 
 def load_accounts(path: Path, contracts: int, seed: int) -> None:
@@ -160,7 +149,7 @@ def main() -> None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         url = f"sqlite+aiosqlite:///{path}"
-        migrate(url)
+        upgrade_to_head(url)
         # A child process builds the data, so the peak memory below is the run's, not the loader's.
         loader = multiprocessing.get_context("spawn").Process(
             target=load_accounts, args=(path, args.contracts, args.seed)

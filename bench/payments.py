@@ -24,24 +24,14 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
 from sqlalchemy import insert, select  # noqa: E402
 
-from clients.sql_client import SqlClient  # noqa: E402
+from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
 from config import ROOT  # noqa: E402
 from models.account_model import Contract, Customer  # noqa: E402
 from models.billing_model import Invoice  # noqa: E402
 from models.tenant_model import Tenant  # noqa: E402
 
-
-def migrate(url: str) -> None:
-    """Create the schema the way production does."""
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.attributes["url"] = url
-    cfg.attributes["configure_logging"] = False
-    command.upgrade(cfg, "head")
 
 
 async def generate(url: str, contracts: int) -> list[str]:
@@ -197,7 +187,7 @@ async def main_async(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="cuponera-bench-") as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         # Alembic runs its own event loop, so it goes to a thread.
-        await asyncio.to_thread(migrate, url)
+        await asyncio.to_thread(upgrade_to_head, url)
         numbers = await generate(url, max(args.contracts, args.payments))
         port = free_port()
         BASE_URL = f"http://127.0.0.1:{port}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
 from collections.abc import AsyncIterator
@@ -10,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, exc as sa_exc, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -148,11 +147,6 @@ class SqlClient:
             ).execution_options(sqlite_begin="IMMEDIATE")
         self.write_sessionmaker = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
 
-    @property
-    def backend(self) -> str:
-        """The dialect name: sqlite, postgresql or mssql."""
-        return self.engine.dialect.name
-
     def session(self, *, write: bool = False) -> AsyncSession:
         """A new session; the caller closes it. Pass write=True for units of work that change data."""
         return (self.write_sessionmaker if write else self.sessionmaker)()
@@ -173,28 +167,6 @@ class SqlClient:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a SQLite URL, or None for other backends and in-memory databases."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database)
-
-
-async def wait_for_database(client: SqlClient, *, attempts: int = 10) -> None:
-    """Ping the database with backoff, for a server that is still starting."""
-    delay = 0.2
-    for attempt in range(1, attempts + 1):
-        try:
-            await client.ping()
-            return
-        except (sa_exc.OperationalError, sa_exc.DBAPIError, OSError):
-            if attempt == attempts:
-                raise
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5)
 
 
 def upgrade_to_head(url: str, *, schema: str | None = None) -> None:
