@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, SmtpClient, SmtpSettings
 from clients.sql_client import SqlClient
-from controllers import notification_controller
+from controllers import notification_controller, outbox_controller
 from controllers.notification_controller import DeliveryPolicy, dispatch_due, message_id_for, retry_delay
 from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
 from domain.notification_templates import render_email
@@ -23,8 +24,9 @@ from models.tenant_model import Tenant
 from tests.conftest import MailServer
 from tests.factories import make_customer, make_customer_user
 
-# Rows are queued "now"; dispatching a minute later makes them due without sleeping.
-T0 = (datetime.now(UTC) + timedelta(minutes=1)).replace(microsecond=0)
+# The test's own clock, set by `clock` for each test: rows are queued a minute before T0 and the
+# dispatcher runs at T0, however long the suite took to reach the test.
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PDF = b"%PDF-1.4\n%fake invoice\n%%EOF\n"
 COMMON = {"customer_name": "María Núñez", "tenant_name": "Energía del Valle S.A. E.S.P."}
 PAYLOADS: dict[str, dict[str, Any]] = {
@@ -64,6 +66,15 @@ async def fake_invoice_pdf(*, session: AsyncSession, tenant: Tenant, notificatio
 
 
 FAKE_BUILDERS = {"invoice_issued": fake_invoice_pdf}
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """One clock per test, shared by the queueing (T0 - 1 min) and the dispatch (T0)."""
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    monkeypatch.setattr(outbox_controller, "utcnow", lambda: t0 - timedelta(minutes=1))
+    monkeypatch.setattr(sys.modules[__name__], "T0", t0)
+    return t0
 
 
 @pytest.fixture
