@@ -42,7 +42,7 @@ sqlserver-script: $(VENV)/.runtime
 	@$(BIN)/alembic -x url=$(MSSQL_URL) upgrade head --sql 2>/dev/null
 
 bench: $(VENV)/.dev
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -37,8 +37,8 @@ STAMP = "2026-11-01 00:00:00.000000"
 
 
 
-def load_accounts(path: Path, contracts: int, seed: int) -> None:
-    """Bulk-load customers, contracts, meters and two months of readings with plain sqlite3 (not timed)."""
+def load_accounts(path: Path, contracts: int, seed: int, periods: tuple[str, ...] = PERIODS) -> None:
+    """Bulk-load customers, contracts, meters and a reading per period with plain sqlite3 (not timed)."""
     rng = random.Random(seed)
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -59,7 +59,7 @@ def load_accounts(path: Path, contracts: int, seed: int) -> None:
         ))
         meters.append((n, tenant_id, n, f"MTR-{n:08d}", 6, 1, 0, "2025-01-01", "active", STAMP))
         value = 0
-        for period in PERIODS:
+        for period in periods:
             consumption = rng.randint(low, high)
             value += consumption
             readings.append((tenant_id, n, period, value, f"{period}-28", "actual", consumption, "", STAMP, STAMP))
