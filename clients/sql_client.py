@@ -79,7 +79,8 @@ def azure_sql_dialect() -> Any:
     """An mssql+pyodbc dialect configured as Azure SQL, to compile statements without a server."""
     from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
 
-    return configure_as_azure_sql(MSDialect_pyodbc(deprecate_large_types=True))
+    # qmark: the parameter style pyodbc gives the dialect when it connects.
+    return configure_as_azure_sql(MSDialect_pyodbc(deprecate_large_types=True, paramstyle="qmark"))
 
 
 class DatabaseDriverMissing(RuntimeError):
