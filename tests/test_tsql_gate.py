@@ -96,7 +96,7 @@ def test_the_models_seen_by_the_gate_compile_with_the_azure_dialect() -> None:
     assert "DATETIMEOFFSET" in ddl and "NTEXT" not in ddl
 
 
-async def test_a_violating_statement_is_recorded_against_the_running_test(tmp_path: Path, tsql_gate: Any) -> None:
+async def test_a_violating_statement_is_recorded_against_the_running_test(tmp_path: Path) -> None:
     """Through the real listener: a statement run on a real database is caught, with the call site."""
     client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/gate.db")
     try:
@@ -105,15 +105,20 @@ async def test_a_violating_statement_is_recorded_against_the_running_test(tmp_pa
             await conn.execute(insert(things).values(id=1, name="a", active=True))
             rows = (await conn.execute(select(things.c.id).where(things.c.active.is_(True)))).all()
             many = (await conn.execute(select(things.c.id).where(things.c.id.in_(list(range(2100)))))).all()
+            rows_700 = [{"id": 10 + n, "name": "x", "active": False} for n in range(700)]
+            await conn.execute(insert(things).values(rows_700))  # one statement, 2 100 parameters
     finally:
         await client.dispose()
     assert rows == [(1,)] and many == [(1,)]  # SQLite is happy; Azure SQL would not be
-    found, tsql_gate.current[:] = list(tsql_gate.current), []  # taken here so this test itself passes
-    assert len(found) == 2, found
+    current = tsql_gate.STATE.current
+    assert current is not None  # the autouse fixture collects for this test
+    found, current[:] = list(current), []  # taken here so this test itself passes
+    assert len(found) == 3, found
     assert "IS 0/IS 1" in found[0]
     assert "things.active IS 1" in found[0]
     assert "from: tests/test_tsql_gate.py:" in found[0] and "test_a_violating_statement_is_recorded" in found[0]
-    assert "2100 parameters" in found[1]
+    assert "2100 parameters" in found[1] and "WHERE things.id IN" in found[1]
+    assert "2100 parameters" in found[2] and "INSERT INTO things" in found[2]
 
 
 def test_exemptions_are_narrow_and_give_a_reason() -> None:
