@@ -65,6 +65,7 @@ from routes.common import close_request_session
 from routes.errors import MalformedJson, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.security import CSRF_HEADER, REQUEST_ID_HEADER, install_security
+from routes.unit_of_work import retry_transient_requests
 
 T = TypeVar("T")
 
@@ -210,6 +211,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     @app.before_serving
     async def open_clients() -> None:
         services.sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+        await services.sql.check_server_settings()
         services.smtp = SmtpClient(settings.smtp)
         # Only the sandbox exists today; a real gateway implementing PaymentGateway goes here.
         services.payment_gateway = SandboxGateway(webhook_secret=settings.payment_webhook_secret)
@@ -228,6 +230,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
             services.sql = None
 
     app.teardown_appcontext(close_request_session)
+    retry_transient_requests(app)
     _register_cli(app, services)
     return app
 

@@ -24,7 +24,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
-from sqlalchemy import insert, select  # noqa: E402
+from sqlalchemy import insert, select, true  # noqa: E402
 
 from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
 from config import ROOT  # noqa: E402
@@ -40,7 +40,7 @@ async def generate(url: str, contracts: int) -> list[str]:
     now = datetime.now(UTC)
     try:
         async with sql.session_scope(write=True) as session:
-            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.is_default.is_(True)))
+            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.is_default == true()))
             await session.execute(
                 insert(Customer),
                 [

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
+import re
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -21,15 +25,62 @@ warnings.filterwarnings("ignore", message=r".*does \*not\* support Decimal objec
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 # Azure SQL drops idle connections after about 30 minutes; recycle well before that.
 AZURE_POOL_RECYCLE_SECONDS = 1_200
-# Error numbers Azure SQL documents as transient (throttling, failover, service busy).
-AZURE_TRANSIENT_ERRORS = {"4060", "40197", "40501", "40613", "49918", "49919", "49920", "4221", "10928", "10929"}
+T = TypeVar("T")
+
+# SQL Server's deadlock victim: the transaction was rolled back and can simply run again.
+DEADLOCK_VICTIM = 1205
+# Error numbers Azure SQL documents as transient (failover, throttling, service busy, dropped
+# connections), plus the deadlock victim: a unit of work that meets one is rolled back and run again.
+TRANSIENT_ERROR_NUMBERS = frozenset({
+    DEADLOCK_VICTIM,
+    64, 233, 4060, 4221, 10053, 10054, 10060, 10928, 10929,
+    40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920,
+})
+# SQLSTATEs that mean "run the transaction again": serialization failure (SQL Server reports its
+# deadlock victims so) and PostgreSQL's deadlock_detected.
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# pyodbc puts the server's native number in the message, in parentheses: "... victim. (1205) (SQLExecDirectW)".
+_NATIVE_NUMBER = re.compile(r"\((\d{2,6})\)")
+_SQLSTATE = re.compile(r"^\[?([0-9A-Z]{5})\]?$")
 AZURE_CONNECT_ATTEMPTS = 5
 
+# The ODBC Driver 18 for SQL Server: TLS verified against the server's certificate, and the driver's
+# own idle-connection resiliency (it reconnects a broken idle connection by itself).
+ODBC_DRIVER_NAME = "ODBC Driver 18 for SQL Server"
+ODBC_CONNECTION_DEFAULTS = {
+    "Encrypt": "yes",
+    "TrustServerCertificate": "no",
+    "ConnectRetryCount": "3",
+    "ConnectRetryInterval": "10",
+}
+LOGIN_TIMEOUT_SECONDS = 30
+
 ODBC_HELP = (
-    "The mssql+aioodbc driver needs pyodbc and an ODBC driver. On Debian/Ubuntu run "
-    "`apt-get install unixodbc tdsodbc` (FreeTDS) or install Microsoft's `msodbcsql18` "
-    "(ODBC Driver 18 for SQL Server), then `pip install -r requirements.txt`."
+    "The mssql+aioodbc driver needs pyodbc, unixODBC and Microsoft's ODBC Driver 18 for SQL Server. "
+    "On Debian/Ubuntu run `apt-get install unixodbc`, then `pip install -r requirements.txt` "
+    "(its `mssql-python-odbc` wheel ships the driver), or install Microsoft's `msodbcsql18` package."
 )
+
+
+# What Azure SQL reports itself as: SQL Server "12" with the large-type names of 2012 and later.
+AZURE_SQL_SERVER_VERSION = (12, 0, 2000, 8)
+
+
+def configure_as_azure_sql(dialect: Any) -> Any:
+    """Set an mssql dialect up the way connecting to Azure SQL would (for offline compiles)."""
+    dialect.deprecate_large_types = True
+    dialect.server_version_info = AZURE_SQL_SERVER_VERSION
+    dialect._setup_version_attributes()  # noqa: SLF001 - what `initialize` runs on connect
+    dialect._supports_nvarchar_max = True  # noqa: SLF001 - probed on connect; true since SQL Server 2005
+    return dialect
+
+
+def azure_sql_dialect() -> Any:
+    """An mssql+pyodbc dialect configured as Azure SQL, to compile statements without a server."""
+    from sqlalchemy.dialects.mssql.pyodbc import MSDialect_pyodbc
+
+    # qmark: the parameter style pyodbc gives the dialect when it connects.
+    return configure_as_azure_sql(MSDialect_pyodbc(deprecate_large_types=True, paramstyle="qmark"))
 
 
 class DatabaseDriverMissing(RuntimeError):
@@ -47,12 +98,45 @@ def engine_options(url: str, *, schema: str | None = None) -> dict[str, Any]:
             connect_args["server_settings"] = {"search_path": schema}
         return {"pool_pre_ping": True, "connect_args": connect_args}
     if backend == "mssql":
+        # Encrypt/TrustServerCertificate/ConnectRetry* travel in the URL's query (see odbc_url),
+        # which SQLAlchemy writes into the ODBC connection string; `timeout` is pyodbc's login timeout.
         return {
             "pool_pre_ping": True,
             "pool_recycle": AZURE_POOL_RECYCLE_SECONDS,
-            "connect_args": {"Encrypt": "yes", "TrustServerCertificate": "no", "timeout": 30},
+            "connect_args": {"timeout": LOGIN_TIMEOUT_SECONDS},
         }
     return {}
+
+
+def bundled_odbc_driver() -> str | None:
+    """The path of the ODBC Driver 18 library the `mssql-python-odbc` wheel ships, if installed."""
+    try:
+        import mssql_python_odbc
+    except ImportError:
+        return None
+    lib = Path(mssql_python_odbc.get_libs_dir()) / "linux" / "debian_ubuntu" / "x86_64" / "lib"
+    found = sorted(lib.glob("libmsodbcsql-18.*.so*"))
+    return str(found[-1]) if found else None
+
+
+def odbc_url(url: str | URL) -> URL:
+    """An mssql URL with our ODBC options; the named driver, else the bundled one when it is not registered."""
+    parsed = make_url(url)
+    query = {**ODBC_CONNECTION_DEFAULTS, **parsed.query}
+    if "odbc_connect" in query:
+        return parsed  # a hand-written connection string is taken as the operator wrote it
+    driver = query.get("driver") or ODBC_DRIVER_NAME
+    if driver == ODBC_DRIVER_NAME and not _driver_registered(driver):
+        driver = bundled_odbc_driver() or driver
+    return parsed.set(query={**query, "driver": driver})
+
+
+def _driver_registered(name: str) -> bool:
+    try:
+        import pyodbc
+    except ImportError:
+        return False
+    return name in pyodbc.drivers()
 
 
 def _require_pyodbc() -> None:
@@ -65,9 +149,11 @@ def _require_pyodbc() -> None:
 
 def build_engine(url: str, *, schema: str | None = None, **overrides: Any) -> AsyncEngine:
     """Create the async engine for a database URL, with backend-specific tuning."""
+    target: str | URL = url
     if make_url(url).get_backend_name() == "mssql":
         _require_pyodbc()
-    engine = create_async_engine(url, **{**engine_options(url, schema=schema), **overrides})
+        target = odbc_url(url)
+    engine = create_async_engine(target, **{**engine_options(url, schema=schema), **overrides})
     backend = engine.dialect.name
     if backend == "sqlite":
         _install_sqlite_pragmas(engine)
@@ -101,31 +187,104 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
 
 def _install_azure_connect_retry(engine: AsyncEngine) -> None:
     """Retry a new connection when Azure SQL answers with a transient error."""
+    from sqlalchemy.util import await_only
+
     pool = engine.sync_engine.pool
     original_creator = pool._creator  # noqa: SLF001 - the documented hook is the creator itself
 
     def creator(*args: Any, **kwargs: Any) -> Any:
-        delay = 0.5
         for attempt in range(1, AZURE_CONNECT_ATTEMPTS + 1):
             try:
                 return original_creator(*args, **kwargs)
             except Exception as exc:  # pyodbc.Error; imported lazily
-                if attempt == AZURE_CONNECT_ATTEMPTS or not is_transient_azure_error(exc):
+                if attempt == AZURE_CONNECT_ATTEMPTS or not is_transient_error(exc):
                     raise
                 log.warning("transient Azure SQL error on connect (attempt %d): %s", attempt, exc)
-                import time
-
-                time.sleep(delay)
-                delay *= 2
+                # The pool calls us inside SQLAlchemy's greenlet: wait on the event loop, never block it.
+                await_only(asyncio.sleep(RETRY_POLICY.delay(attempt)))
         raise AssertionError("unreachable")
 
     pool._creator = creator  # noqa: SLF001
 
 
-def is_transient_azure_error(exc: BaseException) -> bool:
-    """True when an exception carries one of Azure SQL's transient error numbers."""
-    message = " ".join(str(arg) for arg in getattr(exc, "args", ()))
-    return any(f"({number})" in message or f" {number} " in message for number in AZURE_TRANSIENT_ERRORS)
+def _error_chain(exc: BaseException) -> list[BaseException]:
+    """The exception, the DBAPI error SQLAlchemy wraps (`.orig`) and their causes."""
+    chain: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return chain
+
+
+def sql_error_numbers(exc: BaseException) -> tuple[set[int], set[str]]:
+    """The native error numbers and SQLSTATEs an exception carries (pyodbc: args and message)."""
+    numbers: set[int] = set()
+    states: set[str] = set()
+    for error in _error_chain(exc):
+        for attr in ("sqlstate", "pgcode"):
+            value = getattr(error, attr, None)
+            if isinstance(value, str):
+                states.add(value)
+        for arg in getattr(error, "args", ()):
+            if isinstance(arg, int) and not isinstance(arg, bool):
+                numbers.add(arg)  # drivers such as pymssql put the number first
+            elif isinstance(arg, str):
+                if match := _SQLSTATE.match(arg.strip()):
+                    states.add(match.group(1))
+                numbers.update(int(n) for n in _NATIVE_NUMBER.findall(arg))
+    return numbers, states
+
+
+def is_transient_error(exc: BaseException) -> bool:
+    """True for a deadlock victim or one of Azure SQL's transient errors: the unit of work may run again."""
+    numbers, states = sql_error_numbers(exc)
+    return bool(numbers & TRANSIENT_ERROR_NUMBERS or states & RETRYABLE_SQLSTATES)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded attempts with exponential backoff and full jitter."""
+
+    attempts: int = 4
+    base_delay: float = 0.05
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+
+
+RETRY_POLICY = RetryPolicy()
+
+
+async def retry_unit_of_work(
+    work: Callable[[], Awaitable[T]],
+    *,
+    rollback: Callable[[], Awaitable[Any]] | None = None,
+    may_retry: Callable[[], bool] = lambda: True,
+    policy: RetryPolicy = RETRY_POLICY,
+) -> T:
+    """Run `work` (one transaction) again when it fails with a transient error, after `rollback`.
+
+    Only safe when `work` is one unit of work: everything it did is undone by the rollback, and what it
+    does outside the database is idempotent. `may_retry` can veto a retry (say, once something committed).
+    """
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return await work()
+        except Exception as exc:
+            if attempt == policy.attempts or not is_transient_error(exc) or not may_retry():
+                raise
+            if rollback is not None:
+                await rollback()
+            wait = policy.delay(attempt)
+            log.warning("transient database error, attempt %d of %d, again in %.2fs: %s", attempt, policy.attempts, wait, exc)
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")
 
 
 class SqlClient:
@@ -162,11 +321,36 @@ class SqlClient:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
+    async def check_server_settings(self) -> bool | None:
+        """At start-up on SQL Server: warn when READ_COMMITTED_SNAPSHOT is off (None elsewhere)."""
+        if self.engine.dialect.name != "mssql":
+            return None
+        async with self.engine.connect() as conn:
+            return await read_committed_snapshot_is_on(conn)
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+READ_COMMITTED_SNAPSHOT_SQL = "SELECT is_read_committed_snapshot_on FROM sys.databases WHERE name = DB_NAME()"
+
+
+async def read_committed_snapshot_is_on(conn: Any) -> bool:
+    """Whether the database reads committed data from row versions; logs a warning when it does not.
+
+    Azure SQL turns READ_COMMITTED_SNAPSHOT on by default. Without it readers take shared locks and
+    wait for writers: the list pages and bill-run reads then block on payments, and deadlocks multiply.
+    """
+    on = bool(await conn.scalar(text(READ_COMMITTED_SNAPSHOT_SQL)))
+    if not on:
+        log.warning(
+            "READ_COMMITTED_SNAPSHOT is OFF on this database; readers will block writers. "
+            "Run: ALTER DATABASE CURRENT SET READ_COMMITTED_SNAPSHOT ON"
+        )
+    return on
 
 
 def upgrade_to_head(url: str, *, schema: str | None = None) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import bcrypt
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select, update
+from sqlalchemy import and_, case, literal, null, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import (
@@ -178,20 +178,30 @@ async def authenticate(
 
 
 async def _record_failure(*, session: AsyncSession, user: User, policy: LockoutPolicy, now: datetime) -> None:
-    """Count a failure inside the window; the threshold-th failure locks the account."""
-    start = user.failed_login_window_start
-    if start is None or now - start >= policy.window:
-        count, start = 1, now
-    else:
-        count = user.failed_login_count + 1
-    values: dict[str, object] = {"failed_login_count": count, "failed_login_window_start": start}
-    if count >= policy.threshold:
-        values = {
-            "failed_login_count": 0,
-            "failed_login_window_start": None,
-            "locked_until": now + policy.lock_for,
-        }
-    await session.execute(update(User).where(User.id == user.id).values(**values))
+    """Count a failure inside the window; the threshold-th failure locks the account.
+
+    One UPDATE computes the new count from the stored one (`failed_login_count + 1`), so concurrent
+    failed logins each count: a read-modify-write would let parallel guesses overwrite each other.
+    """
+    in_window = and_(
+        User.failed_login_window_start.is_not(None), User.failed_login_window_start > now - policy.window
+    )
+    count = case((in_window, User.failed_login_count + 1), else_=1)
+    locks = count >= policy.threshold
+    moment = User.failed_login_window_start.type  # binds go through the column's UTC type
+
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(
+            failed_login_count=case((locks, 0), else_=count),
+            failed_login_window_start=case(
+                (locks, null()), (in_window, User.failed_login_window_start), else_=literal(now, moment)
+            ),
+            locked_until=case((locks, literal(now + policy.lock_for, moment)), else_=User.locked_until),
+        )
+        .execution_options(synchronize_session=False)
+    )
     await session.commit()
 
 

@@ -31,11 +31,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, exists, false, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from clients.sql_client import retry_unit_of_work
 from controllers import sequence_controller, tariff_controller
 from controllers.errors import DomainValidationError, FieldError, NotFound
 from controllers.pagination import Page, SortKey, paginate
@@ -128,8 +129,9 @@ class _FastInsert:
         self.columns = tuple(columns)
         self.dialect = dialect
         self.table = table
-        stmt = insert(table).values({name: bindparam(name) for name in self.columns})
-        compiled = stmt.compile(dialect=dialect)
+        self.statement = insert(table).values({name: bindparam(name) for name in self.columns})
+        # for_executemany: no RETURNING / OUTPUT inserted.id, whose rows nobody reads here.
+        compiled = self.statement.compile(dialect=dialect, for_executemany=True)
         self.sql = compiled.string
         self.positional = bool(compiled.positional)
         if self.positional:
@@ -148,7 +150,8 @@ class _FastInsert:
             return
         if not self.positional:
             rows = [dict(zip(self.columns, row)) for row in rows]  # type: ignore[misc]
-        await conn.exec_driver_sql(self.sql, rows)  # type: ignore[arg-type]
+        # `compiled_from` names the construct, so checks such as the T-SQL gate can compile it for mssql.
+        await conn.exec_driver_sql(self.sql, rows, execution_options={"compiled_from": self.statement})  # type: ignore[arg-type]
 
 
 def _same(value: Any) -> Any:
@@ -373,18 +376,11 @@ async def _bill_all(
             .offset(run.batch_size - 1)
             .limit(1)
         )
-        for attempt in (1, 2):
-            try:
-                batch, seen = await _bill_batch(session, run, after, upper, counts)
-                await session.commit()
-                break
-            except (IntegrityError, _CarriedInvoiceTaken):
-                # Another run billed some of these contracts meanwhile, or a payment took an invoice
-                # the batch carried: start the batch again, and this time they show up as already
-                # billed, or the invoice as being paid (so it is not carried).
-                await session.rollback()
-                if attempt == 2:
-                    raise
+        # A batch is one unit of work: a deadlock victim or a transient Azure SQL error rolls it
+        # back and runs it again (bounded, with backoff), as does the race handled in _bill_batch_once.
+        batch, seen = await retry_unit_of_work(
+            lambda: _bill_batch_once(session, run, after, upper, counts), rollback=session.rollback
+        )
         counts.add(batch)
         batches += 1
         done += seen
@@ -395,6 +391,25 @@ async def _bill_all(
         after = upper
         if stop_after_batches is not None and batches >= stop_after_batches:
             raise SimulatedCrash(f"stopped after {batches} batches")
+
+
+async def _bill_batch_once(
+    session: AsyncSession, run: _Run, after: int, upper: int | None, counts: RunCounts
+) -> tuple[RunCounts, int]:
+    """Bill and commit one batch; redone once when another run or a payment raced it."""
+    for attempt in (1, 2):
+        try:
+            result = await _bill_batch(session, run, after, upper, counts)
+            await session.commit()
+            return result
+        except (IntegrityError, _CarriedInvoiceTaken):
+            # Another run billed some of these contracts meanwhile, or a payment took an invoice
+            # the batch carried: start the batch again, and this time they show up as already
+            # billed, or the invoice as being paid (so it is not carried).
+            await session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @dataclass(slots=True)
@@ -677,7 +692,7 @@ async def _arrears(conn: AsyncConnection, run: _Run, after: int, upper: int | No
             _batch_contracts(run, after, upper),
             Invoice.status.in_(OPEN_STATUSES),
             Invoice.due_on < run.issued_on,
-            Invoice.disputed.is_(False),
+            Invoice.disputed == false(),
             Invoice.carried_into_invoice_id.is_(None),
             Invoice.period < run.period,
             Invoice.amount_due > 0,
@@ -822,6 +837,8 @@ async def _write_invoices(
             ))
     await lines.run(conn, line_rows)
     if carried_rows:
+        # Lock order: coupons before invoices, as a payment's settlement takes them (README, "Lock order").
+        await _close_carried(conn, tenant_id, [row["old_id"] for row in carried_rows])
         table = Invoice.__table__
         await conn.execute(
             update(table)
@@ -829,7 +846,6 @@ async def _write_invoices(
             .values(carried_into_invoice_id=bindparam("new_id")),
             carried_rows,
         )
-        await _close_carried(conn, tenant_id, [row["old_id"] for row in carried_rows])
     await outbox.run(conn, messages)
     counts.billed += len(bills)
     counts.flagged += flagged

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import sequence_controller, transaction_controller
@@ -517,7 +517,7 @@ async def queue_expiry_reminders(*, session: AsyncSession, now: datetime) -> int
     disputed = exists(
         select(CouponInvoice.invoice_id)
         .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
-        .where(CouponInvoice.coupon_id == Coupon.id, Invoice.disputed.is_(True))
+        .where(CouponInvoice.coupon_id == Coupon.id, Invoice.disputed == true())
     )
     candidates = (
         await session.execute(

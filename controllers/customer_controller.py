@@ -35,8 +35,14 @@ def _national_id_conflict() -> Conflict:
 
 
 def like_pattern(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, lowercased, with LIKE's wildcards escaped."""
-    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    """A LIKE pattern matching `text` anywhere, lowercased, with LIKE's wildcards escaped.
+
+    `[` too: SQL Server reads `[a-z]` as a character class. Escaped with `\\` it is a literal `[` on
+    every database (SQLite and PostgreSQL take an escaped ordinary character as itself).
+    """
+    escaped = (
+        text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace("[", "\\[")
+    )
     return f"%{escaped}%"
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import PaymentGateway, verify_webhook
+from clients.sql_client import retry_unit_of_work
 from controllers import transaction_controller
 from controllers.coupon_controller import UNPAID_STATUSES, Caller, as_money, customer_message, find_coupon
 from controllers.errors import (
@@ -261,30 +262,37 @@ async def pay_coupon(
         log.exception("payment gateway failed for payment %s", payment_id)
         status, gateway_reference, decline_code = "pending", None, None
 
-    # Transaction 2: apply the outcome and store the response for replays.
+    # Transaction 2: apply the outcome and store the response for replays. It is retried on its own
+    # when it is a deadlock victim (or meets a transient Azure SQL error): the card was charged once
+    # above and is never charged again; the settlement is conditional on the payment being pending.
     settled_at = utcnow()
-    if status == "approved":
-        await settle_approved(session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference)
-    elif status == "declined":
-        await settle_declined(
-            session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference, decline_code=decline_code
-        )
-    elif gateway_reference is not None:
+
+    async def apply_outcome() -> Any:
+        if status == "approved":
+            await settle_approved(session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference)
+        elif status == "declined":
+            await settle_declined(
+                session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference, decline_code=decline_code
+            )
+        elif gateway_reference is not None:
+            await session.execute(
+                update(Payment)
+                .where(Payment.id == payment_id, Payment.gateway_reference.is_(None))
+                .values(gateway_reference=gateway_reference)
+                .execution_options(synchronize_session=False)
+            )
+        current = await _load_payment(session, payment_id)
+        body = payment_body(current, reference)
         await session.execute(
-            update(Payment)
-            .where(Payment.id == payment_id, Payment.gateway_reference.is_(None))
-            .values(gateway_reference=gateway_reference)
+            update(IdempotencyKey)
+            .where(IdempotencyKey.id == key_id)
+            .values(status="completed", response_status=CREATED, response_body=body, completed_at=settled_at)
             .execution_options(synchronize_session=False)
         )
-    current = await _load_payment(session, payment_id)
-    body = payment_body(current, reference)
-    await session.execute(
-        update(IdempotencyKey)
-        .where(IdempotencyKey.id == key_id)
-        .values(status="completed", response_status=CREATED, response_body=body, completed_at=settled_at)
-        .execution_options(synchronize_session=False)
-    )
-    await session.commit()
+        await session.commit()
+        return body
+
+    body = await retry_unit_of_work(apply_outcome, rollback=session.rollback)
     return PaymentOutcome(status_code=CREATED, body=body)
 
 

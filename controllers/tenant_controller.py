@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import NotFound
@@ -22,7 +22,7 @@ async def resolve_public_tenant(*, session: AsyncSession, code: str | None) -> T
 async def default_tenant(*, session: AsyncSession) -> Tenant:
     """The install's default tenant (created by the first migration)."""
     tenant = await session.scalar(
-        select(Tenant).where(Tenant.is_default.is_(True)).order_by(Tenant.id).limit(1)
+        select(Tenant).where(Tenant.is_default == true()).order_by(Tenant.id).limit(1)
     )
     if tenant is None:
         raise NotFound(

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection, make_url
 
 import models  # noqa: F401 - registers every table
-from clients.sql_client import build_engine
+from clients.sql_client import build_engine, configure_as_azure_sql
 from config import load_settings
 from models.base_model import Base, UtcDateTime
 
@@ -42,10 +42,25 @@ def _configure(**kwargs: object) -> None:
     )
 
 
+# The session settings the T-SQL script relies on, first thing in it: abort and roll back the whole
+# transaction on any error (else `sqlcmd` goes on and commits half a schema), and the ANSI settings
+# that filtered indexes need whatever the client's defaults are (classic `sqlcmd` has QUOTED_IDENTIFIER OFF).
+MSSQL_SCRIPT_PREAMBLE = ("SET XACT_ABORT ON", "SET QUOTED_IDENTIFIER ON", "SET ANSI_NULLS ON")
+
+
 def run_migrations_offline() -> None:
     """Render the upgrade as a SQL script for a DBA (no connection, no driver needed)."""
-    url = make_url(_database_url())
-    _configure(dialect_name=url.get_backend_name(), literal_binds=True, transactional_ddl=True)
+    backend = make_url(_database_url()).get_backend_name()
+    options: dict[str, object] = {}
+    if backend == "mssql":
+        options["dialect_opts"] = {"deprecate_large_types": True}
+    _configure(dialect_name=backend, literal_binds=True, transactional_ddl=True, **options)
+    if backend == "mssql":
+        # Render what an online upgrade on Azure SQL would create (DATE, NVARCHAR(max)), not the
+        # types of a server of unknown age (DATETIME, NTEXT).
+        configure_as_azure_sql(context.get_context().dialect)
+        for statement in MSSQL_SCRIPT_PREAMBLE:
+            context.execute(statement)
     with context.begin_transaction():
         context.run_migrations()
 

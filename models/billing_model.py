@@ -110,7 +110,7 @@ class Invoice(Base):
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     billing_run_id: Mapped[int | None] = mapped_column(ForeignKey("billing_runs.id"), nullable=True)
-    tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"), nullable=True)
+    tariff_id: Mapped[int | None] = mapped_column(ForeignKey("tariffs.id"), nullable=True, index=True)
     reading_id: Mapped[int | None] = mapped_column(ForeignKey("readings.id"), nullable=True)
     period: Mapped[str] = mapped_column(String(7))
     issued_on: Mapped[date] = mapped_column(Date)
@@ -129,7 +129,7 @@ class Invoice(Base):
     void_reason: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
     voided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # Set when a later invoice carried this one's balance as arrears, so no run carries it twice.
-    carried_into_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), nullable=True)
+    carried_into_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 

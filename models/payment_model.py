@@ -21,6 +21,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, Money, UtcDateTime, utcnow
 
+# A case- and accent-sensitive comparison by code point, for keys clients choose.
+MSSQL_BINARY_COLLATION = "Latin1_General_100_BIN2"
+
 # `processing` is the claim: one payment attempt (or bank collection) holds the coupon.
 COUPON_STATUSES = ("active", "processing", "paid", "expired", "cancelled")
 PAYMENT_STATUSES = ("pending", "approved", "declined", "reversed")
@@ -170,7 +173,9 @@ class IdempotencyKey(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     # `user:<id>` for a logged-in caller, `anonymous` for quick-pay.
     scope: Mapped[str] = mapped_column(String(40))
-    key: Mapped[str] = mapped_column(String(255))
+    # Keys are compared byte for byte everywhere: `abc` and `ABC` are two keys. SQLite and PostgreSQL
+    # compare so by default; Azure SQL's default collation is case-insensitive, hence the binary one.
+    key: Mapped[str] = mapped_column(String(255).with_variant(String(255, collation=MSSQL_BINARY_COLLATION), "mssql"))
     request_hash: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="in_progress")
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)

@@ -31,8 +31,9 @@ class User(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     full_name: Mapped[str] = mapped_column(Unicode(200), default="")
     locale: Mapped[str] = mapped_column(String(10), default="es")
-    # Set for customer logins: the customer record it may see. Not unique: SQL Server allows one NULL only.
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True, index=True)
+    # Set for customer logins: the customer record it may see. Indexed by the filtered unique
+    # `uq_users_customer_id` (models/account_model.py); a second plain index would only cost writes.
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
     failed_login_window_start: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

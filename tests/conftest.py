@@ -22,6 +22,9 @@ from controllers import auth_controller, tenant_controller
 from models.tenant_model import Tenant
 from models.user_model import User
 
+# Every statement the suite runs is also checked as Azure SQL would see it (see tests/tsql_gate.py).
+pytest_plugins = ["tests.tsql_gate"]
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 TEST_PASSWORD = "correct horse battery"
 TEST_SECRET = "test-secret-key-not-for-production"

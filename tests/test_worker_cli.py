@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from clients.sql_client import SqlClient
 from config import ROOT
@@ -36,7 +36,7 @@ async def queue_paid(database_url: str, schema: str | None, count: int) -> None:
     client = SqlClient(database_url, schema=schema)
     try:
         async with client.session_scope(write=True) as session:
-            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.is_default.is_(True)))
+            tenant_id = await session.scalar(select(Tenant.id).where(Tenant.is_default == true()))
             assert tenant_id is not None
             for n in range(count):
                 await enqueue(

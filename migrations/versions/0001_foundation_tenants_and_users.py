@@ -83,9 +83,10 @@ def upgrade() -> None:
         sa.column("is_default", sa.Boolean),
         sa.column("created_at", sa.DateTime(timezone=True)),
     )
-    op.bulk_insert(
-        tenants,
-        [
+    # A plain INSERT, not op.bulk_insert: offline on SQL Server bulk_insert wraps the row in
+    # SET IDENTITY_INSERT ON without an id, which fails (Msg 545); the identity gives the id.
+    op.execute(
+        tenants.insert().values(
             {
                 "code": "default",
                 "name": "Empresa de Servicios Públicos Demo S.A. E.S.P.",
@@ -102,7 +103,7 @@ def upgrade() -> None:
                 "is_default": True,
                 "created_at": datetime(2026, 1, 1, tzinfo=UTC),
             }
-        ],
+        )
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import sql_client
-from clients.sql_client import SqlClient, engine_options, is_transient_azure_error
+from clients.sql_client import SqlClient, engine_options, is_transient_error
 from models.tenant_model import Tenant
 from models.user_model import User
 from tests.conftest import make_user
@@ -69,8 +69,12 @@ def test_postgres_schema_goes_into_search_path() -> None:
 
 
 def test_mssql_options_encrypt_pre_ping_and_recycle() -> None:
-    options = engine_options("mssql+aioodbc://u:p@server.database.windows.net/db?driver=ODBC+Driver+18+for+SQL+Server")
-    assert options["connect_args"]["Encrypt"] == "yes"
+    url = "mssql+aioodbc://u:p@server.database.windows.net/db?driver=ODBC+Driver+18+for+SQL+Server"
+    options = engine_options(url)
+    query = sql_client.odbc_url(url).query
+    assert query["Encrypt"] == "yes" and query["TrustServerCertificate"] == "no"
+    assert query["ConnectRetryCount"] == "3" and query["ConnectRetryInterval"] == "10"
+    assert options["connect_args"] == {"timeout": sql_client.LOGIN_TIMEOUT_SECONDS}
     assert options["pool_pre_ping"] is True
     assert 0 < options["pool_recycle"] < 30 * 60
 
@@ -86,7 +90,7 @@ def test_missing_pyodbc_explains_what_to_install(monkeypatch: pytest.MonkeyPatch
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(sql_client.DatabaseDriverMissing, match="apt-get install unixodbc tdsodbc"):
+    with pytest.raises(sql_client.DatabaseDriverMissing, match="apt-get install unixodbc"):
         sql_client.build_engine("mssql+aioodbc://u:p@server/db")
 
 
@@ -113,31 +117,7 @@ async def test_mssql_engine_builds_when_odbc_is_installed_else_explains() -> Non
     ],
 )
 def test_transient_azure_errors_are_recognised(message: str, transient: bool) -> None:
-    assert is_transient_azure_error(Exception(message)) is transient
-
-
-def test_azure_connect_retries_transient_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    attempts: list[int] = []
-
-    class FakePool:
-        def __init__(self) -> None:
-            self._creator = self.create
-
-        def create(self) -> str:
-            attempts.append(1)
-            if len(attempts) < 3:
-                raise Exception("Database is not currently available (40613)")
-            return "connection"
-
-    class FakeEngine:
-        def __init__(self) -> None:
-            self.sync_engine = type("S", (), {"pool": FakePool()})()
-
-    monkeypatch.setattr("time.sleep", lambda _s: None)
-    engine = FakeEngine()
-    sql_client._install_azure_connect_retry(engine)  # type: ignore[arg-type]
-    assert engine.sync_engine.pool._creator() == "connection"
-    assert len(attempts) == 3
+    assert is_transient_error(Exception(message)) is transient
 
 
 async def test_write_sessions_begin_immediate_on_sqlite(tmp_path: Path) -> None:

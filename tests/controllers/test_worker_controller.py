@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
@@ -42,7 +42,7 @@ async def crash(*, session: AsyncSession, now: datetime) -> None:
 
 async def queue_reminder(*, session: AsyncSession, now: datetime) -> None:
     """A job that queues a message in its transaction, as the coupon reminders do."""
-    tenant_id = await session.scalar(select(Tenant.id).where(Tenant.is_default.is_(True)))
+    tenant_id = await session.scalar(select(Tenant.id).where(Tenant.is_default == true()))
     await enqueue(
         session=session,
         message=OutboxMessage(tenant_id=tenant_id, event="coupon_expiring", dedupe_key=f"coupon_expiring:{now.isoformat()}",
@@ -84,7 +84,7 @@ async def test_the_default_jobs_expire_coupons_mark_overdue_and_remind(sql: SqlC
     from models.payment_model import Coupon
     from tests.factories import make_contract, make_customer, make_invoice
 
-    tenant = await session.scalar(select(Tenant).where(Tenant.is_default.is_(True)))
+    tenant = await session.scalar(select(Tenant).where(Tenant.is_default == true()))
     customer = await make_customer(session, tenant)
     contract = await make_contract(session, customer)
     late = await make_invoice(session, contract, period="2026-09", due_on=date(2026, 10, 15))

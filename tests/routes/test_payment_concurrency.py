@@ -17,7 +17,7 @@ import pytest
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from quart import Quart
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from app import create_app
 from controllers import collection_controller, coupon_controller
@@ -72,7 +72,7 @@ def sql(served: Served) -> Any:
 
 async def coupon_for_new_debtor(served: Served, amounts: tuple[str, ...] = ("85000", "12000")) -> tuple[str, list[int]]:
     async with sql(served).session_scope(write=True) as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.is_default.is_(True)))
+        tenant = await session.scalar(select(Tenant).where(Tenant.is_default == true()))
         assert tenant is not None
         debtor = await make_debtor(session, tenant, amounts=amounts, due_on=date(2099, 1, 15))
         invoice_ids = [i.id for i in debtor.invoices]
@@ -119,7 +119,7 @@ async def test_fifty_simultaneous_payments_give_exactly_one_approval(served: Ser
 
 async def test_a_collection_racing_an_online_payment_applies_once(served: Served) -> None:
     async with sql(served).session_scope(write=True) as session:
-        tenant = await session.scalar(select(Tenant).where(Tenant.is_default.is_(True)))
+        tenant = await session.scalar(select(Tenant).where(Tenant.is_default == true()))
         assert tenant is not None
         _key, raw_key = await collection_controller.create_bank_key(session=session, tenant=tenant, name="Banco Racer")
     coupons = [await coupon_for_new_debtor(served, ("50000",)) for _ in range(RACES)]
