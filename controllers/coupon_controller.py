@@ -23,7 +23,7 @@ from controllers.errors import Conflict, DomainValidationError, FieldError, NotF
 from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
 from domain.coupon_codes import CouponBarcode, build_coupon_barcode, make_reference, mask_name, render_barcode_svg
 from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
-from domain.money_format import currency_places
+from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
@@ -87,11 +87,6 @@ class CouponView:
     invoices: list[CouponInvoiceView]
     holder_name: str
     status: str
-
-
-def as_money(amount: Decimal, currency: str) -> Decimal:
-    """An amount at the currency's minor unit ("85000", "1520.50"), as the API shows money."""
-    return amount.quantize(Decimal(1).scaleb(-currency_places(currency)))
 
 
 def effective_status(coupon: Coupon, now: datetime) -> str:
@@ -371,7 +366,7 @@ async def create_coupon(
         dedupe_key=f"coupon_created:{coupon.id}",
         payload={
             "coupon_reference": reference,
-            "amount": str(as_money(amount, currency)),
+            "amount": str(round_money(amount, currency)),
             "expires_at": expires_at.isoformat(),
             "invoice_numbers": [v.number for v in views],
         },
@@ -450,7 +445,7 @@ async def coupon_pdf(*, session: AsyncSession, tenant: Tenant, caller: Caller, r
         currency=coupon.currency,
         locale=customer.locale or tenant.locale,
         reference=coupon.reference,
-        amount=as_money(coupon.amount, coupon.currency),
+        amount=round_money(coupon.amount, coupon.currency),
         expires_at=coupon.expires_at.astimezone(ZoneInfo(tenant.timezone)),
         due_on=coupon.due_on,
         holder_name=view.holder_name,
@@ -459,7 +454,7 @@ async def coupon_pdf(*, session: AsyncSession, tenant: Tenant, caller: Caller, r
                 number=v.number,
                 contract_number=v.contract_number,
                 period=v.period,
-                amount_due=as_money(v.amount_due, coupon.currency),
+                amount_due=round_money(v.amount_due, coupon.currency),
             )
             for v in view.invoices
         ),
@@ -504,7 +499,7 @@ async def expire_coupons(*, session: AsyncSession, now: datetime) -> int:
 def _coupon_payload(coupon: Coupon) -> dict[str, Any]:
     return {
         "coupon_reference": coupon.reference,
-        "amount": str(as_money(coupon.amount, coupon.currency)),
+        "amount": str(round_money(coupon.amount, coupon.currency)),
         "expires_at": coupon.expires_at.isoformat(),
     }
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import PaymentGateway, verify_webhook
 from controllers import transaction_controller
-from controllers.coupon_controller import UNPAID_STATUSES, Caller, as_money, customer_message, find_coupon
+from controllers.coupon_controller import UNPAID_STATUSES, Caller, customer_message, find_coupon
 from controllers.errors import (
     AuthenticationFailed,
     BadInput,
@@ -41,6 +41,7 @@ from controllers.errors import (
     NotFound,
 )
 from controllers.outbox_controller import enqueue, enqueue_many
+from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
@@ -76,7 +77,7 @@ def payment_body(payment: Payment, coupon_reference: str) -> dict[str, Any]:
     return {
         "id": payment.id,
         "status": payment.status,
-        "amount": str(as_money(payment.amount, payment.currency)),
+        "amount": str(round_money(payment.amount, payment.currency)),
         "currency": payment.currency,
         "coupon_reference": coupon_reference,
         "created_at": payment.created_at.isoformat(),
@@ -253,7 +254,7 @@ async def pay_coupon(
 
     try:
         result = await gateway.charge(
-            amount=as_money(amount, currency), currency=currency, card_token=card_token, merchant_reference=str(payment_id)
+            amount=round_money(amount, currency), currency=currency, card_token=card_token, merchant_reference=str(payment_id)
         )
         status, gateway_reference, decline_code = result.status, result.gateway_reference, result.decline_code
     except Exception:
@@ -375,7 +376,7 @@ async def settle_approved(
                 "invoice_number": invoice.number,
                 "contract_number": contract_by_invoice[invoice.id],
                 "period": invoice.period,
-                "amount_paid": str(as_money(amount, payment.currency)),
+                "amount_paid": str(round_money(amount, payment.currency)),
                 "paid_at": paid_at.isoformat(),
             },
         )
@@ -612,7 +613,7 @@ async def reverse_payment(
         dedupe_key=f"payment_reversed:{payment_id}",
         payload={
             "coupon_reference": reference,
-            "amount": str(as_money(payment.amount, payment.currency)),
+            "amount": str(round_money(payment.amount, payment.currency)),
             "reversed_at": now.isoformat(),
             "reason": reason,
             "invoice_numbers": [number for _, _, number in allocations],

@@ -11,7 +11,8 @@ from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
 
 from controllers import coupon_controller
-from controllers.coupon_controller import Caller, CouponView, as_money
+from controllers.coupon_controller import Caller, CouponView
+from domain.money import round_money
 from routes.common import MoneyStr, db, optional_principal, problems, request_tenant
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 
@@ -85,13 +86,13 @@ def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
     currency = coupon.currency
     return CouponOut(
         reference=coupon.reference,
-        amount=as_money(coupon.amount, currency),
+        amount=round_money(coupon.amount, currency),
         currency=currency,
         expires_at=coupon.expires_at,
         due_on=coupon.due_on,
         status=view.status,
-        invoices_total=as_money(coupon.invoices_total, currency),
-        channel_fee=as_money(coupon.channel_fee, currency),
+        invoices_total=round_money(coupon.invoices_total, currency),
+        channel_fee=round_money(coupon.channel_fee, currency),
         holder_name=view.holder_name,
         invoices=[
             CouponInvoiceOut(
@@ -99,7 +100,7 @@ def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
                 number=line.number,
                 contract_number=line.contract_number,
                 period=line.period,
-                amount_due=as_money(line.amount_due, currency),
+                amount_due=round_money(line.amount_due, currency),
                 due_on=line.due_on,
             )
             for line in view.invoices

@@ -13,7 +13,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import invoice_controller
 from controllers.errors import NotFound
 from controllers.invoice_controller import InvoiceView
-from domain.billing_calculator import round_money
+from domain.money import round_money
 from routes.common import (
     ListQuery,
     MoneyStr,
