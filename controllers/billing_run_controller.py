@@ -26,10 +26,9 @@ import gc
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.engine import Dialect
@@ -37,7 +36,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from controllers import sequence_controller, tariff_controller
+from controllers.account_common import tenant_today
 from controllers.errors import DomainValidationError, FieldError, NotFound
+from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
 from domain.readings import estimate_reading, join_flags, parse_period, vee_flags
@@ -47,7 +48,6 @@ from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLin
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice
 from models.tenant_model import Tenant
-from models.user_model import User
 
 DEFAULT_BATCH_SIZE = 5_000
 # SQL Server accepts at most 2100 parameters in one statement.
@@ -83,11 +83,6 @@ def whole_months_between(start: date, end: date) -> int:
     if end.day < start.day:
         months -= 1
     return max(months, 1)
-
-
-def tenant_today(tenant: Tenant) -> date:
-    """Today's date in the tenant's time zone."""
-    return datetime.now(ZoneInfo(tenant.timezone)).date()
 
 
 _GC_RELAXED_THRESHOLD = 100_000
@@ -419,12 +414,7 @@ class _Contract:
 def _batch_select(run: _Run, after: int, upper: int | None) -> Any:
     """Contracts of the batch with customer, login, active meter, this period's reading and invoice."""
     period = run.period
-    login = (
-        select(func.min(User.id))
-        .where(User.customer_id == Customer.id, User.role == "customer")
-        .correlate(Customer)
-        .scalar_subquery()
-    )
+    login = customer_login_id()
     stmt = (
         select(
             Contract.id, Contract.contract_number, Contract.customer_id, Contract.service, Contract.stratum,

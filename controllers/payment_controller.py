@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import PaymentGateway, verify_webhook
 from controllers import transaction_controller
-from controllers.coupon_controller import UNPAID_STATUSES, Caller, customer_message, find_coupon
+from controllers.coupon_controller import UNPAID_STATUSES, find_coupon
 from controllers.errors import (
     AuthenticationFailed,
     BadInput,
@@ -40,7 +40,8 @@ from controllers.errors import (
     Gone,
     NotFound,
 )
-from controllers.outbox_controller import enqueue, enqueue_many
+from controllers.outbox_controller import enqueue, enqueue_many, message_to_customer
+from domain.caller import Caller
 from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
@@ -365,7 +366,7 @@ async def settle_approved(
     assert tenant is not None and customer is not None
     contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in lines])
     messages = [
-        await customer_message(
+        await message_to_customer(
             session=session,
             tenant=tenant,
             customer=customer,
@@ -605,7 +606,7 @@ async def reverse_payment(
     reference = await _record_ledger_entry(session, payment, "payment_reversed", now)
     customer = await session.get(Customer, payment.customer_id)
     assert customer is not None
-    message = await customer_message(
+    message = await message_to_customer(
         session=session,
         tenant=tenant,
         customer=customer,

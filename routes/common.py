@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import auth_controller, tenant_controller
 from controllers.errors import AuthenticationFailed, Forbidden
+from domain.caller import Caller
 from models.tenant_model import Tenant
 from models.user_model import User
 
@@ -123,6 +124,14 @@ async def optional_principal() -> Principal | None:
             principal = Principal(user=user, tenant=tenant, session_nonce=parsed.nonce)
     g.principal = principal
     return principal
+
+
+async def current_caller() -> Caller:
+    """The request's caller: the logged-in user, or anonymous quick-pay."""
+    principal = await optional_principal()
+    if principal is None:
+        return Caller()
+    return Caller(user_id=principal.user.id, role=principal.role, customer_id=principal.user.customer_id)
 
 
 async def require_principal() -> Principal:

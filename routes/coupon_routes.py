@@ -11,9 +11,10 @@ from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
 
 from controllers import coupon_controller
-from controllers.coupon_controller import Caller, CouponView
+from controllers.coupon_controller import CouponView
+from domain.caller import Caller
 from domain.money import round_money
-from routes.common import MoneyStr, db, optional_principal, problems, request_tenant
+from routes.common import MoneyStr, current_caller, db, problems, request_tenant
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 
 bp = Blueprint("coupons", __name__, url_prefix="/api/v1/coupons")
@@ -70,14 +71,6 @@ class CouponOut(BaseModel):
     invoices: list[CouponInvoiceOut]
     barcode: BarcodeOut
     created_at: datetime
-
-
-async def current_caller() -> Caller:
-    """The request's caller: the logged-in user, or anonymous quick-pay."""
-    principal = await optional_principal()
-    if principal is None:
-        return Caller()
-    return Caller(user_id=principal.user.id, role=principal.role, customer_id=principal.user.customer_id)
 
 
 def coupon_out(view: CouponView, caller: Caller) -> CouponOut:

@@ -12,8 +12,16 @@ from quart_schema import document_headers, document_request, validate_request, v
 
 from clients.payment_client import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from controllers import payment_controller
-from routes.common import MoneyStr, db, problems, request_tenant, require_principal, role_required, services
-from routes.coupon_routes import current_caller
+from routes.common import (
+    MoneyStr,
+    current_caller,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+    services,
+)
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 

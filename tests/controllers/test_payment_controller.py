@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway, signed_headers
 from controllers import payment_controller
-from controllers.coupon_controller import Caller
+from domain.caller import Caller
 from controllers import coupon_controller
 from controllers.errors import AuthenticationFailed, BadInput, Conflict, DomainError, DomainValidationError, Gone, NotFound
 from models.billing_model import Invoice
