@@ -9,11 +9,16 @@ from typing import Annotated
 from pydantic import BaseModel, Field, StringConstraints
 from quart import Blueprint, request
 from quart_rate_limiter import rate_limit
-from quart_schema import document_headers, document_request, validate_request, validate_response
+from quart_schema import (
+    document_headers,
+    document_request,
+    validate_request,
+    validate_response,
+)
 
-from clients.payment_client import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from controllers import payment_controller
 from controllers.payment_controller import PaymentSnapshot
+from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from routes.common import (
     MoneyStr,
     current_caller,
