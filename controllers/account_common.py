@@ -40,11 +40,6 @@ def tenant_today(tenant: Tenant, now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(ZoneInfo(tenant.timezone)).date()
 
 
-def current_period(today: date) -> str:
-    """The `YYYY-MM` period that contains `today`."""
-    return f"{today.year:04d}-{today.month:02d}"
-
-
 def unique_conflict(*, code: str, field: str, detail: str) -> Conflict:
     """A 409 for a duplicate value, naming the field."""
     return Conflict(detail, code=code, errors=[FieldError(field, "already in use", code)])

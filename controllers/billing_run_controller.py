@@ -21,7 +21,6 @@ How one run works (the README's "Billing" section states the rules):
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -46,7 +45,8 @@ from controllers.errors import DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
-from domain.readings import estimate_reading, join_flags, parse_period, vee_flags
+from domain.period import Period
+from domain.readings import estimate_reading, join_flags, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine
@@ -74,12 +74,6 @@ class _CarriedInvoiceTaken(RuntimeError):
 def invoice_number(year: int, sequence: int) -> str:
     """The printed invoice number, e.g. FAC-2026-000123 (the counter is per tenant, not per year)."""
     return f"FAC-{year}-{sequence:06d}"
-
-
-def last_day(period: str) -> date:
-    """The last day of a `YYYY-MM` period."""
-    year, month = parse_period(period)
-    return date(year, month, calendar.monthrange(year, month)[1])
 
 
 def whole_months_between(start: date, end: date) -> int:
@@ -132,7 +126,9 @@ class _Run:
     """Everything a batch needs that stays the same for the whole run."""
 
     tenant: _Tenant
+    # As stored in the period columns; `last_day` is worked out once from the parsed Period.
     period: str
+    last_day: date
     run_id: int
     issued_on: date
     due_on: date
@@ -145,26 +141,27 @@ class _Run:
     outbox: FastInsert
 
 
-def _validate_period(period: str, today: date) -> None:
+def _validate_period(period: str, today: date) -> Period:
     try:
-        parse_period(period)
+        parsed = Period.parse(period)
     except ValueError as exc:
         raise DomainValidationError(
             "The period must be YYYY-MM.", code="invalid_period",
             errors=[FieldError("period", "must be YYYY-MM", "invalid_period")],
         ) from exc
-    if period > f"{today.year:04d}-{today.month:02d}":
+    if not parsed.has_started(today):
         raise DomainValidationError(
             "A period that has not started cannot be billed.", code="period_in_future",
             errors=[FieldError("period", "is in the future", "period_in_future")],
         )
+    return parsed
 
 
 async def _load_tariffs(
-    session: AsyncSession, tenant_id: int, period: str
+    session: AsyncSession, tenant_id: int, last_day: date
 ) -> tuple[dict[str, _ServiceTariff], dict[str, str]]:
     """The prepared tariff in force on the period's last day for each service, and why any is unusable."""
-    in_force = await tariff_controller.tariffs_in_force(session=session, tenant_id=tenant_id, on=last_day(period))
+    in_force = await tariff_controller.tariffs_in_force(session=session, tenant_id=tenant_id, on=last_day)
     tariffs: dict[str, _ServiceTariff] = {}
     problems: dict[str, str] = {}
     for service, row in in_force.items():
@@ -194,7 +191,7 @@ async def run_period(
     test hook that raises SimulatedCrash after that many committed batches.
     """
     issued_on = today or tenant_today(tenant)
-    _validate_period(period, issued_on)
+    parsed = _validate_period(period, issued_on)
     tenant_id = tenant.id
     due_on = issued_on + timedelta(days=tenant.payment_terms_days)
     run = BillingRun(tenant_id=tenant_id, period=period, status="running", started_by=started_by)
@@ -202,12 +199,13 @@ async def run_period(
     await session.commit()
     run_id = run.id
     try:
-        tariffs, tariff_problems = await _load_tariffs(session, tenant_id, period)
+        tariffs, tariff_problems = await _load_tariffs(session, tenant_id, parsed.last_day)
         conn = await session.connection()
         dialect = conn.dialect
         context = _Run(
             tenant=_Tenant(tenant_id, tenant.name, tenant.locale),
             period=period,
+            last_day=parsed.last_day,
             run_id=run_id,
             issued_on=issued_on,
             due_on=due_on,
@@ -403,7 +401,7 @@ async def _bill_batch(
             items.append(_item(run, contract_id, "failed", "no active meter"))
             continue
         if service not in tariffs:
-            reason = run.tariff_problems.get(service) or f"no {service} tariff in force on {last_day(run.period)}"
+            reason = run.tariff_problems.get(service) or f"no {service} tariff in force on {run.last_day}"
             items.append(_item(run, contract_id, "failed", reason))
             continue
         contract = _Contract(
