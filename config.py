@@ -6,14 +6,15 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_VAR_DIR = ROOT / "var"
 DEVELOPMENT = "development"
+T = TypeVar("T")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -58,12 +59,12 @@ class SmtpSettings:
         defaults = cls(host=None)
         return cls(
             host=environ.get("SMTP_HOST", "").strip() or None,
-            port=_parse_int("SMTP_PORT", environ.get("SMTP_PORT"), defaults.port),
+            port=_parse_number("SMTP_PORT", environ.get("SMTP_PORT"), defaults.port, int, "an integer"),
             username=environ.get("SMTP_USERNAME") or None,
             password=environ.get("SMTP_PASSWORD") or None,
             starttls=_parse_bool("SMTP_STARTTLS", environ.get("SMTP_STARTTLS"), defaults.starttls),
             mail_from=environ.get("MAIL_FROM", "").strip() or defaults.mail_from,
-            timeout=_parse_float("SMTP_TIMEOUT", environ.get("SMTP_TIMEOUT"), defaults.timeout),
+            timeout=_parse_number("SMTP_TIMEOUT", environ.get("SMTP_TIMEOUT"), defaults.timeout, float, "a number"),
             mail_dir=Path(var_dir) / "mail",
         )
 
@@ -79,22 +80,13 @@ def _parse_bool(name: str, raw: str | None, default: bool) -> bool:
     raise ValueError(f"{name} must be true/false/1/0, got {raw!r}")
 
 
-def _parse_int(name: str, raw: str | None, default: int) -> int:
+def _parse_number(name: str, raw: str | None, default: T, kind: Callable[[str], T], what: str) -> T:
     if raw is None or not raw.strip():
         return default
     try:
-        return int(raw.strip())
+        return kind(raw.strip())
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def _parse_float(name: str, raw: str | None, default: float) -> float:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
