@@ -6,16 +6,17 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
-
-from clients.smtp_client import SmtpSettings
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_VAR_DIR = ROOT / "var"
 DEVELOPMENT = "development"
+T = TypeVar("T")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 class ConfigError(RuntimeError):
@@ -37,6 +38,55 @@ def _list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where and how to deliver email; host None means write .eml files to mail_dir."""
+
+    host: str | None
+    port: int = 587
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = True
+    mail_from: str = "Cuponera <no-reply@cuponera.local>"
+    timeout: float = 10.0
+    mail_dir: Path = Path("var/mail")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, var_dir: Path) -> SmtpSettings:
+        """Read SMTP_* and MAIL_FROM variables; an empty or missing SMTP_HOST selects the .eml drop."""
+        defaults = cls(host=None)
+        return cls(
+            host=environ.get("SMTP_HOST", "").strip() or None,
+            port=_parse_number("SMTP_PORT", environ.get("SMTP_PORT"), defaults.port, int, "an integer"),
+            username=environ.get("SMTP_USERNAME") or None,
+            password=environ.get("SMTP_PASSWORD") or None,
+            starttls=_parse_bool("SMTP_STARTTLS", environ.get("SMTP_STARTTLS"), defaults.starttls),
+            mail_from=environ.get("MAIL_FROM", "").strip() or defaults.mail_from,
+            timeout=_parse_number("SMTP_TIMEOUT", environ.get("SMTP_TIMEOUT"), defaults.timeout, float, "a number"),
+            mail_dir=Path(var_dir) / "mail",
+        )
+
+
+def _parse_bool(name: str, raw: str | None, default: bool) -> bool:
+    if raw is None or not raw.strip():
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{name} must be true/false/1/0, got {raw!r}")
+
+
+def _parse_number(name: str, raw: str | None, default: T, kind: Callable[[str], T], what: str) -> T:
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return kind(raw.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be {what}, got {raw!r}") from None
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
+from domain.payment_webhook import (
+    SIGNATURE_HEADER,
+    SIGNATURE_VERSION,
+    TIMESTAMP_HEADER,
+    WEBHOOK_TOLERANCE_SECONDS,
+)
+
 ChargeStatus = Literal["approved", "declined", "pending"]
 
-TIMESTAMP_HEADER = "X-Webhook-Timestamp"
-SIGNATURE_HEADER = "X-Webhook-Signature"
-SIGNATURE_VERSION = "v1"
-WEBHOOK_TOLERANCE_SECONDS = 300
 
 
 @dataclass(frozen=True)

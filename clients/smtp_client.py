@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiosmtplib
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+from config import SmtpSettings
+
 # Headers that send() owns; letting callers set them would produce duplicates.
 _RESERVED_HEADERS = frozenset(
     {"message-id", "date", "from", "to", "subject", "mime-version", "content-type",
@@ -33,35 +33,6 @@ class SmtpDeliveryError(Exception):
         super().__init__(message)
         # A 5xx answer about the message or its recipient will not change on retry.
         self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class SmtpSettings:
-    """Where and how to deliver email; host None means write .eml files to mail_dir."""
-
-    host: str | None
-    port: int = 587
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    starttls: bool = True
-    mail_from: str = "Cuponera <no-reply@cuponera.local>"
-    timeout: float = 10.0
-    mail_dir: Path = Path("var/mail")
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str], *, var_dir: Path) -> SmtpSettings:
-        """Read SMTP_* and MAIL_FROM variables; an empty or missing SMTP_HOST selects the .eml drop."""
-        defaults = cls(host=None)
-        return cls(
-            host=environ.get("SMTP_HOST", "").strip() or None,
-            port=_parse_int("SMTP_PORT", environ.get("SMTP_PORT"), defaults.port),
-            username=environ.get("SMTP_USERNAME") or None,
-            password=environ.get("SMTP_PASSWORD") or None,
-            starttls=_parse_bool("SMTP_STARTTLS", environ.get("SMTP_STARTTLS"), defaults.starttls),
-            mail_from=environ.get("MAIL_FROM", "").strip() or defaults.mail_from,
-            timeout=_parse_float("SMTP_TIMEOUT", environ.get("SMTP_TIMEOUT"), defaults.timeout),
-            mail_dir=Path(var_dir) / "mail",
-        )
 
 
 @dataclass(frozen=True)
@@ -195,32 +166,3 @@ class SmtpClient:
             raise SmtpDeliveryError(
                 f"SMTP {where} unavailable: {type(exc).__name__}: {exc}"
             ) from exc
-
-
-def _parse_bool(name: str, raw: str | None, default: bool) -> bool:
-    if raw is None or not raw.strip():
-        return default
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ValueError(f"{name} must be true/false/1/0, got {raw!r}")
-
-
-def _parse_int(name: str, raw: str | None, default: int) -> int:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
-
-
-def _parse_float(name: str, raw: str | None, default: float) -> float:
-    if raw is None or not raw.strip():
-        return default
-    try:
-        return float(raw.strip())
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import Conflict, DomainValidationError, FieldError
 from domain.national_id import InvalidNationalId, NationalId, normalize_national_id
+from models.base_model import utcnow
 from models.tenant_model import Tenant
 
 
@@ -34,14 +35,9 @@ def to_scale(value: Decimal, places: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-places))
 
 
-def tenant_today(tenant: Tenant) -> date:
-    """Today's date where the tenant is (periods and read dates are local to the utility)."""
-    return datetime.now(ZoneInfo(tenant.timezone)).date()
-
-
-def current_period(today: date) -> str:
-    """The `YYYY-MM` period that contains `today`."""
-    return f"{today.year:04d}-{today.month:02d}"
+def tenant_today(tenant: Tenant, now: datetime | None = None) -> date:
+    """The date where the tenant is at `now` (default: this instant); periods and due dates are local to the utility."""
+    return (now or utcnow()).astimezone(ZoneInfo(tenant.timezone)).date()
 
 
 def unique_conflict(*, code: str, field: str, detail: str) -> Conflict:

@@ -46,6 +46,25 @@ class AuthId:
     session_version: int
     nonce: str
 
+    def __str__(self) -> str:
+        """The `<user id>:<session version>:<nonce>` text kept in the session cookie."""
+        return f"{self.user_id}:{self.session_version}:{self.nonce}"
+
+    @classmethod
+    def for_user(cls, user: User, nonce: str | None = None) -> AuthId:
+        """The identity of a session of `user` at its current session version; a fresh nonce unless one is kept."""
+        return cls(user_id=user.id, session_version=user.session_version, nonce=nonce or secrets.token_urlsafe(12))
+
+    @classmethod
+    def parse(cls, text: str | None) -> AuthId | None:
+        """Split a session identity; None when it is absent or not ours."""
+        if not text:
+            return None
+        parts = text.split(":")
+        if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
+            return None
+        return cls(user_id=int(parts[0]), session_version=int(parts[1]), nonce=parts[2])
+
 
 def check_password_policy(password: str, *, field: str = "password") -> None:
     """At least 10 characters and at most 72 bytes in UTF-8; a 422 naming the field otherwise."""
@@ -90,17 +109,12 @@ def normalize_email(email: str) -> str:
 
 def new_auth_id(user: User) -> str:
     """A session identity bound to the user's current session version, with a fresh nonce."""
-    return f"{user.id}:{user.session_version}:{secrets.token_urlsafe(12)}"
+    return str(AuthId.for_user(user))
 
 
 def parse_auth_id(auth_id: str | None) -> AuthId | None:
     """Split a session identity; None when it is absent or not ours."""
-    if not auth_id:
-        return None
-    parts = auth_id.split(":")
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[2]:
-        return None
-    return AuthId(user_id=int(parts[0]), session_version=int(parts[1]), nonce=parts[2])
+    return AuthId.parse(auth_id)
 
 
 def make_csrf_token(secret_key: str, nonce: str) -> str:

@@ -21,34 +21,39 @@ How one run works (the README's "Billing" section states the rules):
 
 from __future__ import annotations
 
-import calendar
-import gc
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, bindparam, exists, false, func, insert, or_, select, update
-from sqlalchemy.engine import Dialect
+from sqlalchemy import and_, bindparam, exists, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from clients.bulk_insert import (
+    INVOICE_COLUMNS,
+    LINE_COLUMNS,
+    OUTBOX_COLUMNS,
+    READING_COLUMNS,
+    FastInsert,
+    fewer_collections,
+)
 from clients.sql_client import retry_unit_of_work
 from controllers import sequence_controller, tariff_controller
+from controllers.account_common import tenant_today
 from controllers.errors import DomainValidationError, FieldError, NotFound
+from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
-from domain.readings import estimate_reading, join_flags, parse_period, vee_flags
+from domain.period import Period
+from domain.readings import estimate_reading, join_flags, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice
 from models.tenant_model import Tenant
-from models.user_model import User
 
 DEFAULT_BATCH_SIZE = 5_000
 # SQL Server accepts at most 2100 parameters in one statement.
@@ -72,12 +77,6 @@ def invoice_number(year: int, sequence: int) -> str:
     return f"FAC-{year}-{sequence:06d}"
 
 
-def last_day(period: str) -> date:
-    """The last day of a `YYYY-MM` period."""
-    year, month = parse_period(period)
-    return date(year, month, calendar.monthrange(year, month)[1])
-
-
 def whole_months_between(start: date, end: date) -> int:
     """Whole calendar months from `start` to `end`, at least 1 (the late-fee months of an overdue balance)."""
     months = (end.year - start.year) * 12 + end.month - start.month
@@ -86,95 +85,7 @@ def whole_months_between(start: date, end: date) -> int:
     return max(months, 1)
 
 
-def tenant_today(tenant: Tenant) -> date:
-    """Today's date in the tenant's time zone."""
-    return datetime.now(ZoneInfo(tenant.timezone)).date()
-
-
-_GC_RELAXED_THRESHOLD = 100_000
-_relaxed_runs = 0
-_saved_threshold: tuple[int, int, int] | None = None
-
-
-@contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Let the cyclic collector run less often while a run churns through millions of short-lived rows.
-
-    With the default threshold each batch's rows get promoted and the whole heap rescanned again and
-    again: about a quarter of a run's CPU time. Reference counting still frees the rows at once.
-    Nested or concurrent runs share one setting; the last one out restores it.
-    """
-    global _relaxed_runs, _saved_threshold
-    if _relaxed_runs == 0:
-        _saved_threshold = gc.get_threshold()
-        gc.set_threshold(max(_saved_threshold[0], _GC_RELAXED_THRESHOLD), *_saved_threshold[1:])
-    _relaxed_runs += 1
-    try:
-        yield
-    finally:
-        _relaxed_runs -= 1
-        if _relaxed_runs == 0 and _saved_threshold is not None:
-            gc.set_threshold(*_saved_threshold)
-
-
-class _FastInsert:
-    """A multi-row INSERT compiled once for the dialect and fed driver-ready tuples with executemany.
-
-    This skips SQLAlchemy's per-row parameter handling, which costs more than the insert itself at
-    a million rows. Callers convert values with `converter(column)` (the column type's own bind
-    processor), so what reaches the driver is exactly what the ORM would have sent.
-    """
-
-    def __init__(self, dialect: Dialect, table: Table, columns: Sequence[str]) -> None:
-        self.columns = tuple(columns)
-        self.dialect = dialect
-        self.table = table
-        self.statement = insert(table).values({name: bindparam(name) for name in self.columns})
-        # for_executemany: no RETURNING / OUTPUT inserted.id, whose rows nobody reads here.
-        compiled = self.statement.compile(dialect=dialect, for_executemany=True)
-        self.sql = compiled.string
-        self.positional = bool(compiled.positional)
-        if self.positional:
-            order = tuple(compiled.positiontup or ())
-            if order != self.columns:
-                raise ValueError(f"list the columns of {table.name} in table order: {order}")
-
-    def converter(self, column: str) -> Callable[[Any], Any]:
-        """The function that turns a Python value into what the driver expects for `column`."""
-        process = self.table.c[column].type.dialect_impl(self.dialect).bind_processor(self.dialect)
-        return process if process is not None else _same
-
-    async def run(self, conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> None:
-        """Insert `rows` (tuples in `columns` order) with one executemany."""
-        if not rows:
-            return
-        if not self.positional:
-            rows = [dict(zip(self.columns, row)) for row in rows]  # type: ignore[misc]
-        # `compiled_from` names the construct, so checks such as the T-SQL gate can compile it for mssql.
-        await conn.exec_driver_sql(self.sql, rows, execution_options={"compiled_from": self.statement})  # type: ignore[arg-type]
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-# Columns in table order; the nullable ones left out (paid_at, void_reason, ...) start as NULL.
-_INVOICE_COLUMNS = (
-    "tenant_id", "number", "contract_id", "customer_id", "billing_run_id", "tariff_id", "reading_id", "period",
-    "issued_on", "due_on", "status", "disputed", "currency", "consumption", "arrears", "subtotal", "tax", "total",
-    "amount_due", "created_at",
-)
-_LINE_COLUMNS = ("invoice_id", "position", "kind", "description", "quantity", "unit_price", "amount")
-# The outbox row of controllers/outbox_controller.enqueue, written here with the batch's fast executemany:
-# enqueue_many's per-row ORM processing costs about as much as inserting the invoice and its lines.
-_OUTBOX_COLUMNS = (
-    "tenant_id", "dedupe_key", "event", "channel", "user_id", "customer_id", "recipient", "locale", "payload",
-    "status", "attempts", "next_attempt_at", "created_at",
-)
 INVOICE_ISSUED = "invoice_issued"
-_READING_COLUMNS = (
-    "tenant_id", "meter_id", "period", "value", "kind", "consumption", "flags", "created_at", "updated_at",
-)
 
 
 @dataclass
@@ -216,39 +127,42 @@ class _Run:
     """Everything a batch needs that stays the same for the whole run."""
 
     tenant: _Tenant
+    # As stored in the period columns; `last_day` is worked out once from the parsed Period.
     period: str
+    last_day: date
     run_id: int
     issued_on: date
     due_on: date
     tariffs: dict[str, _ServiceTariff]
     tariff_problems: dict[str, str]
     batch_size: int
-    invoices: _FastInsert
-    lines: _FastInsert
-    readings: _FastInsert
-    outbox: _FastInsert
+    invoices: FastInsert
+    lines: FastInsert
+    readings: FastInsert
+    outbox: FastInsert
 
 
-def _validate_period(period: str, today: date) -> None:
+def _validate_period(period: str, today: date) -> Period:
     try:
-        parse_period(period)
+        parsed = Period.parse(period)
     except ValueError as exc:
         raise DomainValidationError(
             "The period must be YYYY-MM.", code="invalid_period",
             errors=[FieldError("period", "must be YYYY-MM", "invalid_period")],
         ) from exc
-    if period > f"{today.year:04d}-{today.month:02d}":
+    if not parsed.has_started(today):
         raise DomainValidationError(
             "A period that has not started cannot be billed.", code="period_in_future",
             errors=[FieldError("period", "is in the future", "period_in_future")],
         )
+    return parsed
 
 
 async def _load_tariffs(
-    session: AsyncSession, tenant_id: int, period: str
+    session: AsyncSession, tenant_id: int, last_day: date
 ) -> tuple[dict[str, _ServiceTariff], dict[str, str]]:
     """The prepared tariff in force on the period's last day for each service, and why any is unusable."""
-    in_force = await tariff_controller.tariffs_in_force(session=session, tenant_id=tenant_id, on=last_day(period))
+    in_force = await tariff_controller.tariffs_in_force(session=session, tenant_id=tenant_id, on=last_day)
     tariffs: dict[str, _ServiceTariff] = {}
     problems: dict[str, str] = {}
     for service, row in in_force.items():
@@ -278,7 +192,7 @@ async def run_period(
     test hook that raises SimulatedCrash after that many committed batches.
     """
     issued_on = today or tenant_today(tenant)
-    _validate_period(period, issued_on)
+    parsed = _validate_period(period, issued_on)
     tenant_id = tenant.id
     due_on = issued_on + timedelta(days=tenant.payment_terms_days)
     run = BillingRun(tenant_id=tenant_id, period=period, status="running", started_by=started_by)
@@ -286,24 +200,25 @@ async def run_period(
     await session.commit()
     run_id = run.id
     try:
-        tariffs, tariff_problems = await _load_tariffs(session, tenant_id, period)
+        tariffs, tariff_problems = await _load_tariffs(session, tenant_id, parsed.last_day)
         conn = await session.connection()
         dialect = conn.dialect
         context = _Run(
             tenant=_Tenant(tenant_id, tenant.name, tenant.locale),
             period=period,
+            last_day=parsed.last_day,
             run_id=run_id,
             issued_on=issued_on,
             due_on=due_on,
             tariffs=tariffs,
             tariff_problems=tariff_problems,
             batch_size=max(1, batch_size),
-            invoices=_FastInsert(dialect, Invoice.__table__, _INVOICE_COLUMNS),  # type: ignore[arg-type]
-            lines=_FastInsert(dialect, InvoiceLine.__table__, _LINE_COLUMNS),  # type: ignore[arg-type]
-            readings=_FastInsert(dialect, Reading.__table__, _READING_COLUMNS),  # type: ignore[arg-type]
-            outbox=_FastInsert(dialect, Notification.__table__, _OUTBOX_COLUMNS),  # type: ignore[arg-type]
+            invoices=FastInsert(dialect, Invoice.__table__, INVOICE_COLUMNS),  # type: ignore[arg-type]
+            lines=FastInsert(dialect, InvoiceLine.__table__, LINE_COLUMNS),  # type: ignore[arg-type]
+            readings=FastInsert(dialect, Reading.__table__, READING_COLUMNS),  # type: ignore[arg-type]
+            outbox=FastInsert(dialect, Notification.__table__, OUTBOX_COLUMNS),  # type: ignore[arg-type]
         )
-        with _fewer_collections():
+        with fewer_collections():
             counts = await _bill_all(session, context, on_progress, stop_after_batches)
     except BaseException as exc:
         await session.rollback()
@@ -434,12 +349,7 @@ class _Contract:
 def _batch_select(run: _Run, after: int, upper: int | None) -> Any:
     """Contracts of the batch with customer, login, active meter, this period's reading and invoice."""
     period = run.period
-    login = (
-        select(func.min(User.id))
-        .where(User.customer_id == Customer.id, User.role == "customer")
-        .correlate(Customer)
-        .scalar_subquery()
-    )
+    login = customer_login_id()
     stmt = (
         select(
             Contract.id, Contract.contract_number, Contract.customer_id, Contract.service, Contract.stratum,
@@ -487,28 +397,29 @@ async def _bill_batch(
     seen = 0
     previous_id = None
     several: set[int] = set()
-    for row in rows:
-        contract_id = row[0]
+    # Unpacked in `_batch_select`'s column order: names without a per-row attribute lookup.
+    for (
+        contract_id, contract_number, customer_id, service, stratum, customer_name, email, locale, user_id,
+        meter_id, reading_id, consumption, flags, invoice_id,
+    ) in rows:
         if contract_id == previous_id:
             several.add(contract_id)
             continue
         previous_id = contract_id
         seen += 1
-        if row[13] is not None:
+        if invoice_id is not None:
             counts.skipped += 1  # already billed for this period
             continue
-        meter_id = row[9]
         if meter_id is None:
             items.append(_item(run, contract_id, "failed", "no active meter"))
             continue
-        service = row[3]
         if service not in tariffs:
-            reason = run.tariff_problems.get(service) or f"no {service} tariff in force on {last_day(run.period)}"
+            reason = run.tariff_problems.get(service) or f"no {service} tariff in force on {run.last_day}"
             items.append(_item(run, contract_id, "failed", reason))
             continue
         contract = _Contract(
-            contract_id, row[1], row[2], service, row[4], row[5], row[6], row[7], row[8], meter_id,
-            row[10], row[11], row[12] or "",
+            contract_id, contract_number, customer_id, service, stratum, customer_name, email, locale, user_id,
+            meter_id, reading_id, consumption, flags or "",
         )
         (ready if contract.reading_id is not None else to_estimate).append(contract)
     if several:
@@ -610,9 +521,9 @@ async def _estimate(
             .order_by(Meter.id, Reading.period.desc())
         )
         for row in result:
-            meters.setdefault(row[0], row)
-            if row[4] is not None:
-                history.setdefault(row[0], []).append(row)
+            meters.setdefault(row.id, row)
+            if row.period is not None:
+                history.setdefault(row.id, []).append(row)
 
     now = run.readings.converter("created_at")(utcnow())
     num = run.readings.converter("value")
@@ -622,12 +533,12 @@ async def _estimate(
     for meter_id in meter_ids:
         meter = meters[meter_id]
         past = history.get(meter_id, [])
-        previous_value = past[0][5] if past else meter[3]
+        previous_value = past[0].value if past else meter.initial_value
         # "Actual" history is every real read, corrected ones included; earlier estimates are not.
-        actual = [(r[4], r[6]) for r in past if r[7] != "estimated"]
+        actual = [(r.period, r.consumption) for r in past if r.kind != "estimated"]
         estimate = estimate_reading(
             period=period, previous_value=previous_value, history=actual,
-            register_digits=meter[1], multiplier=meter[2],
+            register_digits=meter.register_digits, multiplier=meter.multiplier,
         )
         if estimate is None:
             skipped.append(_item(run, by_meter[meter_id].contract_id, "skipped", "no actual readings to estimate from"))
@@ -770,18 +681,18 @@ async def _write_invoices(
     tenant_id = tenant.id
     run_id = run.run_id
     invoice_rows = []
-    for offset, entry in enumerate(bills):
+    numbers = [invoice_number(year, first + offset) for offset in range(len(bills))]
+    for number, entry in zip(numbers, bills):
         contract, bill = entry.contract, entry.bill
         total = num(bill.total)
         invoice_rows.append((
-            tenant_id, invoice_number(year, first + offset), contract.contract_id, contract.customer_id, run_id,
+            tenant_id, number, contract.contract_id, contract.customer_id, run_id,
             run.tariffs[contract.service].tariff_id, contract.reading_id, period, issued_on, due_on, "issued",
             not_disputed, bill.currency, quantity(contract.consumption), num(entry.arrears),
             num(bill.subtotal), num(bill.tax), total, total, created_at,
         ))
     await invoices.run(conn, invoice_rows)
 
-    numbers = [row[1] for row in invoice_rows]
     ids: dict[str, int] = {}
     for start in range(0, len(numbers), IN_CHUNK):
         found = await conn.execute(

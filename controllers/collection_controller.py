@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.coupon_controller import Caller, find_coupon
+from controllers.coupon_controller import find_coupon
+from domain.caller import Caller
 from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone
 from controllers.payment_controller import claim_coupon, settle_approved
 from models.base_model import utcnow

@@ -20,17 +20,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import sequence_controller, transaction_controller
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
-from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
+from controllers.outbox_controller import (
+    chunks,
+    customer_login_ids,
+    customer_message,
+    enqueue,
+    enqueue_many,
+    message_to_customer,
+)
+from domain.caller import Caller
 from domain.coupon_codes import CouponBarcode, build_coupon_barcode, make_reference, mask_name, render_barcode_svg
 from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
-from domain.money_format import currency_places
+from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice, IdempotencyKey
 from models.tenant_model import Tenant
-from models.user_model import User
 
 UNPAID_STATUSES = ("issued", "overdue")
 REFERENCE_SEQUENCE = "coupon_reference"
@@ -39,32 +46,6 @@ REMINDER_WINDOW = timedelta(hours=24)
 # Idempotency keys are promised for 24 h; twice that leaves room for slow retries.
 IDEMPOTENCY_KEY_RETENTION = timedelta(hours=48)
 NOTHING_DUE = "Nothing is due on that contract number."
-# SQL Server accepts at most 2100 parameters per statement.
-IN_LIST_CHUNK = 500
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who is asking: a logged-in user (with its role and linked customer) or an anonymous quick-pay visitor."""
-
-    user_id: int | None = None
-    role: str | None = None
-    customer_id: int | None = None
-
-    @property
-    def anonymous(self) -> bool:
-        """True for quick-pay without a login."""
-        return self.role is None
-
-    @property
-    def is_staff(self) -> bool:
-        """Operators and admins see every coupon of their tenant."""
-        return self.role in {"operator", "admin"}
-
-    @property
-    def idempotency_scope(self) -> str:
-        """The namespace of this caller's Idempotency-Keys within a tenant."""
-        return "anonymous" if self.user_id is None else f"user:{self.user_id}"
 
 
 @dataclass(frozen=True)
@@ -89,11 +70,6 @@ class CouponView:
     status: str
 
 
-def as_money(amount: Decimal, currency: str) -> Decimal:
-    """An amount at the currency's minor unit ("85000", "1520.50"), as the API shows money."""
-    return amount.quantize(Decimal(1).scaleb(-currency_places(currency)))
-
-
 def effective_status(coupon: Coupon, now: datetime) -> str:
     """The status a payer should see: an active coupon past its expiry is expired even before the sweep runs."""
     if coupon.status == "active" and coupon.expires_at <= now:
@@ -109,44 +85,6 @@ def coupon_expiry(*, tenant: Tenant, due_dates: Sequence[date], any_overdue: boo
     if any_overdue or earliest < today:
         return now + timedelta(hours=tenant.coupon_validity_hours)
     return datetime.combine(earliest, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
-
-
-async def customer_message(
-    *, session: AsyncSession, tenant: Tenant, customer: Customer, event: str, dedupe_key: str, payload: dict[str, Any]
-) -> OutboxMessage:
-    """An outbox message to a customer: its email and locale, and its login if it has one."""
-    logins = await _login_ids(session, [customer.id])
-    return _message(tenant, customer, logins.get(customer.id), event, dedupe_key, payload)
-
-
-async def _login_ids(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, int]:
-    """The first login of each customer, for in-app notifications."""
-    found: dict[int, int] = {}
-    for chunk in _chunks(sorted(set(customer_ids))):
-        rows = await session.execute(
-            select(User.customer_id, func.min(User.id)).where(User.customer_id.in_(chunk)).group_by(User.customer_id)
-        )
-        found.update({customer_id: user_id for customer_id, user_id in rows.all() if customer_id is not None})
-    return found
-
-
-def _chunks(values: Sequence[Any], size: int = IN_LIST_CHUNK) -> list[list[Any]]:
-    return [list(values[i : i + size]) for i in range(0, len(values), size)]
-
-
-def _message(
-    tenant: Tenant, customer: Customer, user_id: int | None, event: str, dedupe_key: str, payload: dict[str, Any]
-) -> OutboxMessage:
-    return OutboxMessage(
-        tenant_id=tenant.id,
-        event=event,
-        dedupe_key=dedupe_key,
-        payload={"customer_name": customer.name, "tenant_name": tenant.name, **payload},
-        recipient=customer.email,
-        locale=customer.locale,
-        user_id=user_id,
-        customer_id=customer.id,
-    )
 
 
 def _invoice_field_errors(ids: Sequence[int], message: str, code: str) -> list[FieldError]:
@@ -363,7 +301,7 @@ async def create_coupon(
         contract_numbers=contract_numbers,
         now=now,
     )
-    message = await customer_message(
+    message = await message_to_customer(
         session=session,
         tenant=tenant,
         customer=customer,
@@ -371,7 +309,7 @@ async def create_coupon(
         dedupe_key=f"coupon_created:{coupon.id}",
         payload={
             "coupon_reference": reference,
-            "amount": str(as_money(amount, currency)),
+            "amount": str(round_money(amount, currency)),
             "expires_at": expires_at.isoformat(),
             "invoice_numbers": [v.number for v in views],
         },
@@ -450,7 +388,7 @@ async def coupon_pdf(*, session: AsyncSession, tenant: Tenant, caller: Caller, r
         currency=coupon.currency,
         locale=customer.locale or tenant.locale,
         reference=coupon.reference,
-        amount=as_money(coupon.amount, coupon.currency),
+        amount=round_money(coupon.amount, coupon.currency),
         expires_at=coupon.expires_at.astimezone(ZoneInfo(tenant.timezone)),
         due_on=coupon.due_on,
         holder_name=view.holder_name,
@@ -459,7 +397,7 @@ async def coupon_pdf(*, session: AsyncSession, tenant: Tenant, caller: Caller, r
                 number=v.number,
                 contract_number=v.contract_number,
                 period=v.period,
-                amount_due=as_money(v.amount_due, coupon.currency),
+                amount_due=round_money(v.amount_due, coupon.currency),
             )
             for v in view.invoices
         ),
@@ -488,9 +426,9 @@ async def expire_coupons(*, session: AsyncSession, now: datetime) -> int:
             .where(Coupon.status == "expired", Coupon.expired_at == now)
         )
         found = rows.all()
-        logins = await _login_ids(session, [customer.id for _, customer, _ in found])
+        logins = await customer_login_ids(session, [customer.id for _, customer, _ in found])
         messages = [
-            _message(tenant, customer, logins.get(customer.id), "coupon_expired", f"coupon_expired:{coupon.id}", _coupon_payload(coupon))
+            customer_message(tenant, customer, logins.get(customer.id), "coupon_expired", f"coupon_expired:{coupon.id}", _coupon_payload(coupon))
             for coupon, customer, tenant in found
         ]
         await enqueue_many(session=session, messages=messages)
@@ -504,7 +442,7 @@ async def expire_coupons(*, session: AsyncSession, now: datetime) -> int:
 def _coupon_payload(coupon: Coupon) -> dict[str, Any]:
     return {
         "coupon_reference": coupon.reference,
-        "amount": str(as_money(coupon.amount, coupon.currency)),
+        "amount": str(round_money(coupon.amount, coupon.currency)),
         "expires_at": coupon.expires_at.isoformat(),
     }
 
@@ -535,14 +473,14 @@ async def queue_expiry_reminders(*, session: AsyncSession, now: datetime) -> int
         return 0
     keys = {coupon.id: f"coupon_expiring:{coupon.id}" for coupon, _, _ in rows}
     queued: set[tuple[int, str]] = set()
-    for chunk in _chunks(list(keys.values())):
+    for chunk in chunks(list(keys.values())):
         rows_queued = await session.execute(
             select(Notification.tenant_id, Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))
         )
         queued.update((tenant_id, key) for tenant_id, key in rows_queued.all())
-    logins = await _login_ids(session, [customer.id for _, customer, _ in rows])
+    logins = await customer_login_ids(session, [customer.id for _, customer, _ in rows])
     messages = [
-        _message(tenant, customer, logins.get(customer.id), "coupon_expiring", keys[coupon.id], _coupon_payload(coupon))
+        customer_message(tenant, customer, logins.get(customer.id), "coupon_expiring", keys[coupon.id], _coupon_payload(coupon))
         for coupon, customer, tenant in rows
         if (tenant.id, keys[coupon.id]) not in queued
     ]

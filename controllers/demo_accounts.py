@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers import auth_controller
 from controllers.account_common import tenant_today
 from domain.national_id import nit_check_digit, normalize_national_id
-from domain.readings import compute_consumption, join_flags, parse_period, period_days, vee_flags
+from domain.period import Period
+from domain.readings import compute_consumption, join_flags, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
 from models.tenant_model import Tenant
 
@@ -140,7 +141,7 @@ def _monthly_use(rng: random.Random, plan: DemoPlan, periods: list[str]) -> list
     base = BASE_USE[plan.service][plan.stratum] * rng.uniform(0.85, 1.15)
     uses = []
     for period in periods:
-        _, month = parse_period(period)
+        month = Period.parse(period).month
         # A little more in the mid-year and December holidays; noise small enough to stay unflagged.
         season = 1.05 if month in (6, 7, 12) else 1.0
         uses.append(max(1, round(base * season * rng.uniform(0.9, 1.1))))
@@ -161,14 +162,14 @@ def _reading_rows(
         value = (previous + use) % span
         result = compute_consumption(previous=previous, current=value, register_digits=digits)
         flags = vee_flags(consumption=result.quantity, history=history, rolled_over=result.rolled_over)
-        year, month = parse_period(period)
+        last_day = Period.parse(period).last_day
         rows.append(
             {
                 "tenant_id": meter["tenant_id"],
                 "meter_id": meter["id"],
                 "period": period,
                 "value": value,
-                "read_on": date(year, month, period_days(period)) - timedelta(days=rng.randint(0, 3)),
+                "read_on": last_day - timedelta(days=rng.randint(0, 3)),
                 "kind": "actual",
                 "consumption": result.quantity,
                 "flags": join_flags(flags),
@@ -185,8 +186,7 @@ async def seed_accounts(
     """Insert the demo accounts in bulk (no commit) and return the demo customer's login to print."""
     rng = random.Random(SEED)
     periods = demo_periods(today or tenant_today(tenant))
-    first_year, first_month = parse_period(periods[0])
-    installed_month = date(first_year, first_month, 1) - timedelta(days=1)  # the month before the first period
+    installed_month = Period.parse(periods[0]).first_day - timedelta(days=1)  # the month before the first period
     plans = [DemoPlan(i, stratum, _service(i)) for i, stratum in enumerate(STRATA_PLAN)]
 
     customer_rows = _customer_rows(rng, tenant)

@@ -6,11 +6,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ScalarSelect, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from models.account_model import Customer
 from models.base_model import utcnow
 from models.notification_model import NOTIFICATION_EVENTS, Notification
+from models.tenant_model import Tenant
+from models.user_model import User
+
+# SQL Server accepts at most 2100 parameters per statement.
+IN_LIST_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -68,3 +74,51 @@ async def enqueue_many(*, session: AsyncSession, messages: Sequence[OutboxMessag
         return 0
     await session.execute(insert(Notification), [_row(m) for m in messages])
     return len(messages)
+
+
+def customer_login_id() -> ScalarSelect[int | None]:
+    """The customer's own login, for in-app notifications: its oldest user of role customer (correlated to Customer)."""
+    return (
+        select(func.min(User.id))
+        .where(User.customer_id == Customer.id, User.role == "customer")
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+
+
+async def customer_login_ids(session: AsyncSession, customer_ids: Sequence[int]) -> dict[int, int]:
+    """The login of each customer that has one (see `customer_login_id`)."""
+    found: dict[int, int] = {}
+    for chunk in chunks(sorted(set(customer_ids))):
+        rows = await session.execute(select(Customer.id, customer_login_id()).where(Customer.id.in_(chunk)))
+        found.update({customer_id: user_id for customer_id, user_id in rows.all() if user_id is not None})
+    return found
+
+
+def chunks(values: Sequence[Any], size: int = IN_LIST_CHUNK) -> list[list[Any]]:
+    """`values` in lists of at most `size`, for IN lists under SQL Server's parameter limit."""
+    return [list(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def customer_message(
+    tenant: Tenant, customer: Customer, user_id: int | None, event: str, dedupe_key: str, payload: Mapping[str, Any]
+) -> OutboxMessage:
+    """An outbox message to a customer whose login (`user_id`) is already known: its email and locale."""
+    return OutboxMessage(
+        tenant_id=tenant.id,
+        event=event,
+        dedupe_key=dedupe_key,
+        payload={"customer_name": customer.name, "tenant_name": tenant.name, **payload},
+        recipient=customer.email,
+        locale=customer.locale,
+        user_id=user_id,
+        customer_id=customer.id,
+    )
+
+
+async def message_to_customer(
+    *, session: AsyncSession, tenant: Tenant, customer: Customer, event: str, dedupe_key: str, payload: Mapping[str, Any]
+) -> OutboxMessage:
+    """An outbox message to a customer: its email and locale, and its login if it has one."""
+    logins = await customer_login_ids(session, [customer.id])
+    return customer_message(tenant, customer, logins.get(customer.id), event, dedupe_key, payload)

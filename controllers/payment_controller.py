@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -30,7 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clients.payment_client import PaymentGateway, verify_webhook
 from clients.sql_client import retry_unit_of_work
 from controllers import transaction_controller
-from controllers.coupon_controller import UNPAID_STATUSES, Caller, as_money, customer_message, find_coupon
+from controllers.account_common import tenant_today
+from controllers.coupon_controller import UNPAID_STATUSES, find_coupon
 from controllers.errors import (
     AuthenticationFailed,
     BadInput,
@@ -41,7 +41,9 @@ from controllers.errors import (
     Gone,
     NotFound,
 )
-from controllers.outbox_controller import enqueue, enqueue_many
+from controllers.outbox_controller import enqueue, enqueue_many, message_to_customer
+from domain.caller import Caller
+from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
@@ -50,16 +52,69 @@ from models.tenant_model import Tenant
 
 log = logging.getLogger(__name__)
 
+# The key column's width; the route documents the same limit from here.
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
-CREATED = 201
 
 
 @dataclass(frozen=True)
-class PaymentOutcome:
-    """The response of a payment request: its status and JSON body, and whether it is a replay."""
+class PaymentSnapshot:
+    """A payment as it stood when its request completed: what the idempotency record keeps and a replay returns."""
 
-    status_code: int
-    body: dict[str, Any]
+    id: int
+    status: str
+    amount: Decimal
+    currency: str
+    coupon_reference: str
+    created_at: datetime
+    channel: str
+    decline_code: str | None
+    settled_at: datetime | None
+    reversed_at: datetime | None
+    reversal_reason: str | None
+
+    @classmethod
+    def of(cls, payment: Payment, coupon_reference: str) -> PaymentSnapshot:
+        """The snapshot of a loaded payment, its amount at the currency's minor unit."""
+        return cls(
+            id=payment.id,
+            status=payment.status,
+            amount=round_money(payment.amount, payment.currency),
+            currency=payment.currency,
+            coupon_reference=coupon_reference,
+            created_at=payment.created_at,
+            channel=payment.channel,
+            decline_code=payment.decline_code,
+            settled_at=payment.settled_at,
+            reversed_at=payment.reversed_at,
+            reversal_reason=payment.reversal_reason,
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON values for the idempotency record (amount as a string, times in ISO 8601), exact both ways."""
+        return {
+            name: value.isoformat() if isinstance(value, datetime) else str(value) if isinstance(value, Decimal) else value
+            for name, value in asdict(self).items()
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> PaymentSnapshot:
+        """The snapshot a stored record holds (the inverse of `to_record`)."""
+        values = dict(record)
+        values["amount"] = Decimal(values["amount"])
+        for name in _RECORD_TIMES:
+            if values[name] is not None:
+                values[name] = datetime.fromisoformat(values[name])
+        return cls(**values)
+
+
+_RECORD_TIMES = ("created_at", "settled_at", "reversed_at")
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    """What a payment request produced: the payment, and whether this was a replay of the first request."""
+
+    payment: PaymentSnapshot
     replayed: bool = False
 
 
@@ -70,23 +125,6 @@ class WebhookOutcome:
     payment_id: int
     status: str
     applied: bool
-
-
-def payment_body(payment: Payment, coupon_reference: str) -> dict[str, Any]:
-    """A payment as JSON-ready values; this exact dict is what an idempotent replay returns."""
-    return {
-        "id": payment.id,
-        "status": payment.status,
-        "amount": str(as_money(payment.amount, payment.currency)),
-        "currency": payment.currency,
-        "coupon_reference": coupon_reference,
-        "created_at": payment.created_at.isoformat(),
-        "channel": payment.channel,
-        "decline_code": payment.decline_code,
-        "settled_at": payment.settled_at.isoformat() if payment.settled_at else None,
-        "reversed_at": payment.reversed_at.isoformat() if payment.reversed_at else None,
-        "reversal_reason": payment.reversal_reason,
-    }
 
 
 def request_fingerprint(coupon_reference: str, card_token: str) -> str:
@@ -115,16 +153,16 @@ async def _stored_key(session: AsyncSession, tenant_id: int, scope: str, key: st
     )
 
 
-def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentOutcome:
+def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentResult:
     if stored.request_hash != fingerprint:
         raise DomainValidationError(
             "This Idempotency-Key was used with a different request; use a new key for a new payment.",
             code="idempotency_key_reused",
             errors=[FieldError("Idempotency-Key", "already used with another body", "idempotency_key_reused")],
         )
-    if stored.status != "completed" or stored.response_status is None or stored.response_body is None:
+    if stored.status != "completed" or stored.response_body is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.", code="payment_in_progress")
-    return PaymentOutcome(status_code=stored.response_status, body=dict(stored.response_body), replayed=True)
+    return PaymentResult(PaymentSnapshot.from_record(stored.response_body), replayed=True)
 
 
 async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> DomainError:
@@ -205,8 +243,8 @@ async def pay_coupon(
     card_token: str,
     idempotency_key: str | None,
     now: datetime | None = None,
-) -> PaymentOutcome:
-    """Pay a coupon by card exactly once; the same Idempotency-Key and body replay the first response."""
+) -> PaymentResult:
+    """Pay a coupon by card exactly once; the same Idempotency-Key and body replay the first result."""
     key = _check_key(idempotency_key)
     scope = caller.idempotency_scope
     fingerprint = request_fingerprint(coupon_reference, card_token)
@@ -254,7 +292,7 @@ async def pay_coupon(
 
     try:
         result = await gateway.charge(
-            amount=as_money(amount, currency), currency=currency, card_token=card_token, merchant_reference=str(payment_id)
+            amount=round_money(amount, currency), currency=currency, card_token=card_token, merchant_reference=str(payment_id)
         )
         status, gateway_reference, decline_code = result.status, result.gateway_reference, result.decline_code
     except Exception:
@@ -267,7 +305,7 @@ async def pay_coupon(
     # above and is never charged again; the settlement is conditional on the payment being pending.
     settled_at = utcnow()
 
-    async def apply_outcome() -> Any:
+    async def apply_outcome() -> PaymentSnapshot:
         if status == "approved":
             await settle_approved(session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference)
         elif status == "declined":
@@ -282,18 +320,18 @@ async def pay_coupon(
                 .execution_options(synchronize_session=False)
             )
         current = await _load_payment(session, payment_id)
-        body = payment_body(current, reference)
+        # The snapshot, not the row, is what replays return: later changes (a reversal) do not alter them.
+        snapshot = PaymentSnapshot.of(current, reference)
         await session.execute(
             update(IdempotencyKey)
             .where(IdempotencyKey.id == key_id)
-            .values(status="completed", response_status=CREATED, response_body=body, completed_at=settled_at)
+            .values(status="completed", response_body=snapshot.to_record(), completed_at=settled_at)
             .execution_options(synchronize_session=False)
         )
         await session.commit()
-        return body
+        return snapshot
 
-    body = await retry_unit_of_work(apply_outcome, rollback=session.rollback)
-    return PaymentOutcome(status_code=CREATED, body=body)
+    return PaymentResult(await retry_unit_of_work(apply_outcome, rollback=session.rollback))
 
 
 async def _load_payment(session: AsyncSession, payment_id: int) -> Payment:
@@ -372,7 +410,7 @@ async def settle_approved(
     assert tenant is not None and customer is not None
     contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in lines])
     messages = [
-        await customer_message(
+        await message_to_customer(
             session=session,
             tenant=tenant,
             customer=customer,
@@ -383,7 +421,7 @@ async def settle_approved(
                 "invoice_number": invoice.number,
                 "contract_number": contract_by_invoice[invoice.id],
                 "period": invoice.period,
-                "amount_paid": str(as_money(amount, payment.currency)),
+                "amount_paid": str(round_money(amount, payment.currency)),
                 "paid_at": paid_at.isoformat(),
             },
         )
@@ -562,7 +600,7 @@ async def _webhook_payment(session: AsyncSession, event: dict[str, Any]) -> Paym
 
 async def reverse_payment(
     *, session: AsyncSession, tenant: Tenant, admin_user_id: int, payment_id: int, reason: str, now: datetime | None = None
-) -> dict[str, Any]:
+) -> PaymentSnapshot:
     """Reverse an approved payment once: invoices unpaid again with their amounts, coupon cancelled, ledger and outbox."""
     now = now or utcnow()
     payment = await session.scalar(
@@ -582,7 +620,7 @@ async def reverse_payment(
         if current.status == "reversed":
             raise Conflict("This payment is already reversed.", code="already_reversed")
         raise Conflict(f"Only an approved payment can be reversed; this one is {current.status}.", code="payment_not_approved")
-    today = now.astimezone(ZoneInfo(tenant.timezone)).date()
+    today = tenant_today(tenant, now)
     allocations = (
         await session.execute(
             select(PaymentAllocation.invoice_id, PaymentAllocation.amount, Invoice.number)
@@ -612,7 +650,7 @@ async def reverse_payment(
     reference = await _record_ledger_entry(session, payment, "payment_reversed", now)
     customer = await session.get(Customer, payment.customer_id)
     assert customer is not None
-    message = await customer_message(
+    message = await message_to_customer(
         session=session,
         tenant=tenant,
         customer=customer,
@@ -620,7 +658,7 @@ async def reverse_payment(
         dedupe_key=f"payment_reversed:{payment_id}",
         payload={
             "coupon_reference": reference,
-            "amount": str(as_money(payment.amount, payment.currency)),
+            "amount": str(round_money(payment.amount, payment.currency)),
             "reversed_at": now.isoformat(),
             "reason": reason,
             "invoice_numbers": [number for _, _, number in allocations],
@@ -628,4 +666,4 @@ async def reverse_payment(
     )
     await enqueue(session=session, message=message)
     await session.commit()
-    return payment_body(await _load_payment(session, payment_id), reference)
+    return PaymentSnapshot.of(await _load_payment(session, payment_id), reference)

@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from controllers import holiday_controller, outbox_controller, sequence_controller
+from controllers.account_common import tenant_today
 from controllers.errors import BadInput, Conflict, DomainValidationError, FieldError, Forbidden, NotFound
-from controllers.outbox_controller import OutboxMessage
 from controllers.pagination import Page, SortKey, decode_cursor, paginate
 from domain.business_days import add_business_days, is_business_day
 from models.account_model import Contract, Customer
@@ -78,11 +77,6 @@ class PqrFilters:
     customer_id: int | None = None
 
 
-def tenant_today(tenant: Tenant, now: datetime | None = None) -> date:
-    """The calendar date in the tenant's time zone at `now` (default: this instant)."""
-    return (now or utcnow()).astimezone(ZoneInfo(tenant.timezone)).date()
-
-
 def format_filing_number(filed_on: date, number: int) -> str:
     """The radicado: `PQR-<local filing date YYYYMMDD>-<tenant counter, at least 5 digits>`."""
     return f"PQR-{filed_on:%Y%m%d}-{number:05d}"
@@ -133,32 +127,13 @@ def _clean_text(field: str, value: str, max_chars: int, *, nvarchar: bool = Fals
     return text
 
 
-async def _customer_login_id(session: AsyncSession, tenant_id: int, customer_id: int) -> int | None:
-    """The customer's own login (the oldest, if it has several), to show the notification in-app."""
-    return await session.scalar(
-        select(User.id)
-        .where(User.tenant_id == tenant_id, User.customer_id == customer_id, User.role == "customer")
-        .order_by(User.id)
-        .limit(1)
-    )
-
-
 async def _notify(
     session: AsyncSession, *, tenant: Tenant, customer: Customer, event: str, pqr_id: int, payload: dict[str, Any]
 ) -> None:
-    await outbox_controller.enqueue(
-        session=session,
-        message=OutboxMessage(
-            tenant_id=tenant.id,
-            event=event,
-            dedupe_key=f"{event}:{pqr_id}",
-            payload={"customer_name": customer.name, "tenant_name": tenant.name, **payload},
-            recipient=customer.email,
-            locale=customer.locale,
-            user_id=await _customer_login_id(session, tenant.id, customer.id),
-            customer_id=customer.id,
-        ),
+    message = await outbox_controller.message_to_customer(
+        session=session, tenant=tenant, customer=customer, event=event, dedupe_key=f"{event}:{pqr_id}", payload=payload
     )
+    await outbox_controller.enqueue(session=session, message=message)
 
 
 async def file_pqr(

@@ -18,17 +18,17 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.account_common import current_period, tenant_today, to_scale
+from controllers.account_common import tenant_today, to_scale
 from controllers.contract_controller import get_customer_contract
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.list_ordering import paginate_ordered
 from controllers.pagination import Page, SortKey
+from domain.period import Period
 from domain.readings import (
     HISTORY_PERIODS,
     RegisterDecreased,
     compute_consumption,
     join_flags,
-    parse_period,
     vee_flags,
 )
 from models.account_model import Meter, Reading, ReadingCorrection
@@ -105,8 +105,7 @@ def _check_value(meter: Meter, value: Decimal) -> None:
 def _check_read_on(read_on: date | None, period: str, today: date) -> None:
     if read_on is None:
         return
-    year, month = parse_period(period)
-    if read_on < date(year, month, 1) or read_on > today:
+    if read_on < Period.parse(period).first_day or read_on > today:
         raise _invalid("read_on", "invalid_read_on", "The read date must fall between the period's start and today.")
 
 
@@ -160,12 +159,12 @@ async def record_reading(
     value = to_scale(value, 3)
     today = today or tenant_today(tenant)
     try:
-        parse_period(period)
+        parsed = Period.parse(period)
     except ValueError as exc:
         raise _invalid("period", "invalid_period", "The period must be YYYY-MM.") from exc
-    if period > current_period(today):
+    if not parsed.has_started(today):
         raise _invalid("period", "period_in_future", "The period has not started yet.")
-    if period < current_period(meter.installed_on):
+    if parsed < Period.containing(meter.installed_on):
         raise _invalid("period", "period_before_installation", "The meter was installed after that period.")
     _check_value(meter, value)
     _check_read_on(read_on, period, today)

@@ -32,7 +32,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Literal
 
-MINOR_UNITS: Mapping[str, int] = MappingProxyType({"CLP": 0, "COP": 0, "BRL": 2, "USD": 2})
+from domain.money import MINOR_UNITS, round_money
+from domain.money import quantum as money_quantum
+
 LINE_KINDS = frozenset(
     {"fixed", "consumption", "subsidy", "contribution", "tax", "late_fee", "rounding", "adjustment"}
 )
@@ -43,7 +45,6 @@ ARREARS_DESCRIPTION = "Saldo anterior"
 LATE_FEE_DESCRIPTION = "Intereses de mora"
 ROUNDING_DESCRIPTION = "Redondeo"
 
-_QUANTUM = {currency: Decimal(1).scaleb(-places) for currency, places in MINOR_UNITS.items()}
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
@@ -183,15 +184,6 @@ class PreparedTariff:
     rounding_lines: dict[Decimal, Line]
 
 
-def round_money(amount: Decimal, currency: str) -> Decimal:
-    """Round an amount to the currency's minor unit, ties away from zero (ROUND_HALF_UP)."""
-    try:
-        quantum = _QUANTUM[currency]
-    except KeyError:
-        raise ValueError(f"unknown currency {currency!r}") from None
-    return amount.quantize(quantum, rounding=ROUND_HALF_UP)
-
-
 def _decimal_problem(value: object) -> str | None:
     # Floats are refused outright: a binary fraction is not the price the admin typed.
     if not isinstance(value, Decimal):
@@ -272,7 +264,7 @@ def validate_tariff(t: Tariff, *, tenant_currency: str) -> list[tuple[str, str]]
         problem = _decimal_problem(increment)
         if problem is None and increment <= 0:
             problem = "must be greater than 0"
-        elif problem is None and t.currency in _QUANTUM and increment % _QUANTUM[t.currency]:
+        elif problem is None and t.currency in MINOR_UNITS and increment % money_quantum(t.currency):
             problem = f"must be a multiple of the {t.currency} minor unit"
         if problem:
             errors.append(("rounding_increment", problem))
@@ -294,7 +286,7 @@ def prepare_tariff(t: Tariff) -> PreparedTariff:
     if errors:
         raise InvalidTariff(errors)
     currency = t.currency
-    quantum = _QUANTUM[currency]
+    quantum = money_quantum(currency)
     fixed_lines = tuple(
         Line("fixed", c.name, _ONE, c.amount, round_money(c.amount, currency))
         for c in t.fixed_charges

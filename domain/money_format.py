@@ -2,13 +2,11 @@
 
 from decimal import ROUND_HALF_UP, Decimal
 
-# Symbol and minor-unit places per ISO 4217 code. CLP and COP are billed in whole pesos.
-_CURRENCIES: dict[str, tuple[str, int]] = {
-    "CLP": ("$", 0),
-    "COP": ("$", 0),
-    "BRL": ("R$", 2),
-    "USD": ("US$", 2),
-}
+from domain.money import MINOR_UNITS
+
+# Printed symbol per ISO 4217 code; an unknown code prints as itself.
+_SYMBOLS: dict[str, str] = {"CLP": "$", "COP": "$", "BRL": "R$", "USD": "US$"}
+# Only for printing a currency the domain does not bill in: two places, as most currencies have.
 _DEFAULT_PLACES = 2
 
 # (thousands separator, decimal separator) per language. Spanish is the default.
@@ -29,7 +27,7 @@ def language(locale: str) -> str:
 
 def currency_places(currency: str) -> int:
     """Return the number of minor-unit decimal places used for a currency."""
-    return _CURRENCIES.get(currency.upper(), ("", _DEFAULT_PLACES))[1]
+    return MINOR_UNITS.get(currency.upper(), _DEFAULT_PLACES)
 
 
 def format_number(value: Decimal, locale: str, places: int | None = None) -> str:
@@ -47,7 +45,7 @@ def format_number(value: Decimal, locale: str, places: int | None = None) -> str
 def format_money(amount: Decimal, currency: str, locale: str, places: int | None = None) -> str:
     """Format an amount such as "$ 20.870" (CLP, es), "R$ 1.520,50" (BRL, pt) or "US$ 1,520.50" (USD, en)."""
     code = currency.upper()
-    symbol = _CURRENCIES.get(code, (code, _DEFAULT_PLACES))[0]
+    symbol = _SYMBOLS.get(code, code)
     if places is None:
         places = currency_places(code)
     number = format_number(amount, locale, places)

@@ -17,6 +17,8 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
 from babel.numbers import format_currency, get_currency_precision
 
+from domain.money import MINOR_UNITS, round_money
+
 EVENTS = (
     "invoice_issued",
     "invoice_paid",
@@ -37,8 +39,6 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 _LANGUAGE_LOCALES = {"es": "es_CO", "en": "en_US", "pt": "pt_BR"}
 # Amounts follow the conventions of the bill's country, whatever the reader's language.
 _CURRENCY_LOCALES = {"CLP": "es_CL", "COP": "es_CO", "BRL": "pt_BR"}
-# The domain's minor units; CLDR still lists 2 decimals for COP.
-_MINOR_UNITS = {"CLP": 0, "COP": 0}
 _FRACTION_IN_PATTERN = re.compile(r"\.[0#]+")
 _CURRENCY_SIGN = re.compile(r"¤\s*")
 
@@ -138,8 +138,13 @@ class _Formatter:
 
     def money(self, value: Any) -> str:
         amount = _to_decimal(value)
-        digits = _MINOR_UNITS.get(self.currency, get_currency_precision(self.currency))
-        amount = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+        # The domain's minor units first: CLDR still lists 2 decimals for COP.
+        if self.currency in MINOR_UNITS:
+            digits = MINOR_UNITS[self.currency]
+            amount = round_money(amount, self.currency)
+        else:
+            digits = get_currency_precision(self.currency)
+            amount = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
         pattern = self.money_locale.currency_formats["standard"].pattern
         if digits == 0:
             pattern = _FRACTION_IN_PATTERN.sub("", pattern)

@@ -16,10 +16,11 @@ RULES (DOMAIN.md "Accounts, meters, readings", plus the choices written here):
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+
+from domain.period import Period
 
 QUANTUM = Decimal("0.001")
 HIGH_FACTOR = Decimal(3)
@@ -38,28 +39,6 @@ class Consumption:
 
     quantity: Decimal
     rolled_over: bool
-
-
-def period_days(period: str) -> int:
-    """Days in a `YYYY-MM` period."""
-    year, month = parse_period(period)
-    return calendar.monthrange(year, month)[1]
-
-
-def parse_period(period: str) -> tuple[int, int]:
-    """Split `YYYY-MM` into (year, month); ValueError when malformed."""
-    if len(period) != 7 or period[4] != "-" or not (period[:4].isdigit() and period[5:].isdigit()):
-        raise ValueError(f"period must be YYYY-MM, got {period!r}")
-    year, month = int(period[:4]), int(period[5:])
-    if not 1 <= month <= 12 or year < 2000:
-        raise ValueError(f"period must be YYYY-MM, got {period!r}")
-    return year, month
-
-
-def previous_period(period: str) -> str:
-    """The period before `period`."""
-    year, month = parse_period(period)
-    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
 
 
 def _q(value: Decimal) -> Decimal:
@@ -141,10 +120,10 @@ def estimate_reading(
     recent = list(history)[:HISTORY_PERIODS]
     if not recent:
         return None
-    total_days = sum(period_days(p) for p, _ in recent)
+    total_days = sum(Period.parse(p).days for p, _ in recent)
     total = sum((c for _, c in recent), Decimal(0))
     daily = total / Decimal(total_days)
-    consumption = _q(daily * period_days(period))
+    consumption = _q(daily * Period.parse(period).days)
     span = Decimal(10) ** register_digits
     value = _q(previous_value + consumption / multiplier) % span
     return Estimate(value=_q(value), consumption=consumption)

@@ -146,5 +146,5 @@ async def change_password(data: PasswordChangeIn) -> tuple[str, int]:
         rounds=services().settings.BCRYPT_ROUNDS,
     )
     # This session lives on under the new version with the same nonce, so its CSRF token still works.
-    login_user(AuthUser(f"{user.id}:{user.session_version}:{principal.session_nonce}"))
+    login_user(AuthUser(str(auth_controller.AuthId.for_user(user, principal.session_nonce))))
     return "", 204

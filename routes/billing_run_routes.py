@@ -9,7 +9,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from controllers import billing_run_controller
-from routes.common import ListQuery, db, problems, request_tenant, require_principal, role_required
+from routes.common import ListQuery, PeriodStr, db, problems, request_tenant, require_principal, role_required
 
 bp = Blueprint("billing_runs", __name__, url_prefix="/api/v1/billing-runs")
 
@@ -17,7 +17,7 @@ bp = Blueprint("billing_runs", __name__, url_prefix="/api/v1/billing-runs")
 class BillingRunIn(BaseModel):
     """The period to bill."""
 
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-10"])
+    period: PeriodStr = Field(examples=["2026-10"])
 
 
 class BillingRunOut(BaseModel):

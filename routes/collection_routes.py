@@ -11,7 +11,7 @@ from quart_schema import document_headers, validate_request, validate_response
 
 from controllers import collection_controller
 from controllers.collection_controller import CollectionOutcome
-from controllers.coupon_controller import as_money
+from domain.money import round_money
 from routes.common import MoneyStr, db, problems
 from routes.security import csrf_exempt
 
@@ -50,7 +50,7 @@ def collection_out(outcome: CollectionOutcome) -> CollectionOut:
     return CollectionOut(
         id=receipt.id,
         reference=receipt.reference,
-        amount=as_money(receipt.amount, outcome.currency),
+        amount=round_money(receipt.amount, outcome.currency),
         currency=outcome.currency,
         paid_at=receipt.paid_at,
         payment_id=receipt.payment_id,

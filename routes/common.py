@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import auth_controller, tenant_controller
 from controllers.errors import AuthenticationFailed, Forbidden
+from domain.caller import Caller
+from domain.period import PERIOD_PATTERN
 from models.tenant_model import Tenant
 from models.user_model import User
 
@@ -26,6 +28,9 @@ R = TypeVar("R")
 Email = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ]
+
+# A billing period `YYYY-MM` (month 01-12), as the domain's Period parses it.
+PeriodStr = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
 
 # Ids in request bodies and queries: the range of an INTEGER column on every supported database.
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -123,6 +128,14 @@ async def optional_principal() -> Principal | None:
             principal = Principal(user=user, tenant=tenant, session_nonce=parsed.nonce)
     g.principal = principal
     return principal
+
+
+async def current_caller() -> Caller:
+    """The request's caller: the logged-in user, or anonymous quick-pay."""
+    principal = await optional_principal()
+    if principal is None:
+        return Caller()
+    return Caller(user_id=principal.user.id, role=principal.role, customer_id=principal.user.customer_id)
 
 
 async def require_principal() -> Principal:

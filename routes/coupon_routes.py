@@ -11,8 +11,10 @@ from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
 
 from controllers import coupon_controller
-from controllers.coupon_controller import Caller, CouponView, as_money
-from routes.common import MoneyStr, db, optional_principal, problems, request_tenant
+from controllers.coupon_controller import CouponView
+from domain.caller import Caller
+from domain.money import round_money
+from routes.common import MoneyStr, current_caller, db, problems, request_tenant
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 
 bp = Blueprint("coupons", __name__, url_prefix="/api/v1/coupons")
@@ -71,27 +73,19 @@ class CouponOut(BaseModel):
     created_at: datetime
 
 
-async def current_caller() -> Caller:
-    """The request's caller: the logged-in user, or anonymous quick-pay."""
-    principal = await optional_principal()
-    if principal is None:
-        return Caller()
-    return Caller(user_id=principal.user.id, role=principal.role, customer_id=principal.user.customer_id)
-
-
 def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
     """Serialise a coupon for this caller."""
     coupon = view.coupon
     currency = coupon.currency
     return CouponOut(
         reference=coupon.reference,
-        amount=as_money(coupon.amount, currency),
+        amount=round_money(coupon.amount, currency),
         currency=currency,
         expires_at=coupon.expires_at,
         due_on=coupon.due_on,
         status=view.status,
-        invoices_total=as_money(coupon.invoices_total, currency),
-        channel_fee=as_money(coupon.channel_fee, currency),
+        invoices_total=round_money(coupon.invoices_total, currency),
+        channel_fee=round_money(coupon.channel_fee, currency),
         holder_name=view.holder_name,
         invoices=[
             CouponInvoiceOut(
@@ -99,7 +93,7 @@ def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
                 number=line.number,
                 contract_number=line.contract_number,
                 period=line.period,
-                amount_due=as_money(line.amount_due, currency),
+                amount_due=round_money(line.amount_due, currency),
                 due_on=line.due_on,
             )
             for line in view.invoices

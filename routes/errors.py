@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Any
 
 from pydantic import ValidationError
-from quart import Quart, Response, g, has_app_context, json
+from quart import Quart, Request, Response, g, has_app_context, json
 from quart_auth import Unauthorized
 from quart_rate_limiter import RateLimitExceeded
 from quart_schema import RequestSchemaValidationError
@@ -194,3 +194,18 @@ def register_error_handlers(app: Quart) -> None:
             "internal_error",
             "Something went wrong on our side. Quote the request_id if you contact support.",
         )
+
+
+class CuponeraRequest(Request):
+    """A request whose malformed JSON body becomes a 400 problem, not an HTML page."""
+
+    def on_json_loading_failed(self, error: Exception) -> Any:
+        """Raise our own BadRequest subclass so the error handler can name it."""
+        raise MalformedJson(description="The request body is not valid JSON.")
+
+    async def get_json(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse the JSON body; bytes that are not UTF-8 are malformed JSON too, not a crash."""
+        try:
+            return await super().get_json(*args, **kwargs)
+        except UnicodeDecodeError as exc:
+            raise MalformedJson(description="The request body is not valid UTF-8 JSON.") from exc

@@ -13,10 +13,11 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import invoice_controller
 from controllers.errors import NotFound
 from controllers.invoice_controller import InvoiceView
-from domain.billing_calculator import round_money
+from domain.money import round_money
 from routes.common import (
     ListQuery,
     MoneyStr,
+    PeriodStr,
     customer_required,
     db,
     pdf_document,
@@ -29,7 +30,6 @@ from routes.common import (
 bp = Blueprint("invoices", __name__, url_prefix="/api/v1")
 
 InvoiceStatus = Literal["issued", "paid", "overdue", "void"]
-PERIOD_PATTERN = r"^\d{4}-\d{2}$"
 
 
 class InvoiceLineOut(BaseModel):
@@ -84,7 +84,7 @@ class MyInvoiceQuery(ListQuery):
     """Filters for a customer's own invoices."""
 
     contract_number: str | None = Field(None, max_length=30)
-    period: str | None = Field(None, pattern=PERIOD_PATTERN)
+    period: PeriodStr | None = None
     status: InvoiceStatus | None = None
 
 

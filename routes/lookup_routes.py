@@ -11,7 +11,7 @@ from quart_rate_limiter import rate_limit
 from quart_schema import validate_querystring, validate_response
 
 from controllers import lookup_controller
-from controllers.coupon_controller import as_money
+from domain.money import round_money
 from controllers.lookup_controller import LookupResult
 from routes.common import MoneyStr, customer_required, db, problems, request_tenant, require_principal
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
@@ -67,7 +67,7 @@ def _invoices(result: LookupResult, *, with_ids: bool) -> list[dict[str, object]
             **({"id": i.invoice_id} if with_ids else {}),
             "number": i.number,
             "period": i.period,
-            "amount_due": as_money(i.amount_due, result.currency),
+            "amount_due": round_money(i.amount_due, result.currency),
             "due_on": i.due_on,
             "status": i.status,
         }
@@ -89,7 +89,7 @@ async def public_lookup(query_args: LookupQuery) -> PublicLookupOut:
         contract_number=result.contract_number,
         holder_name=result.holder_name,
         currency=result.currency,
-        total_due=as_money(result.total_due, result.currency),
+        total_due=round_money(result.total_due, result.currency),
         invoices=[PublicInvoiceOut(**i) for i in _invoices(result, with_ids=False)],  # type: ignore[arg-type]
     )
 
@@ -108,6 +108,6 @@ async def own_lookup(contract_number: str) -> OwnLookupOut:
         contract_number=result.contract_number,
         holder_name=result.holder_name,
         currency=result.currency,
-        total_due=as_money(result.total_due, result.currency),
+        total_due=round_money(result.total_due, result.currency),
         invoices=[OwnInvoiceOut(**i) for i in _invoices(result, with_ids=True)],  # type: ignore[arg-type]
     )

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 from quart import Blueprint, request
 from quart_rate_limiter import rate_limit
-from quart_schema import document_headers, document_request, validate_request, validate_response
+from quart_schema import (
+    document_headers,
+    document_request,
+    validate_request,
+    validate_response,
+)
 
-from clients.payment_client import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from controllers import payment_controller
-from routes.common import MoneyStr, db, problems, request_tenant, require_principal, role_required, services
-from routes.coupon_routes import current_caller
+from controllers.payment_controller import PaymentSnapshot
+from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from routes.common import (
+    MoneyStr,
+    current_caller,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+    services,
+)
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 
@@ -33,7 +48,7 @@ class PaymentIn(BaseModel):
 class PaymentHeaders(BaseModel):
     """Required on payment creation: a unique key per payment intent (e.g. a UUID); retries reuse it."""
 
-    idempotency_key: str = Field(alias=IDEMPOTENCY_HEADER, max_length=255)
+    idempotency_key: str = Field(alias=IDEMPOTENCY_HEADER, max_length=payment_controller.MAX_IDEMPOTENCY_KEY_LENGTH)
 
 
 class PaymentOut(BaseModel):
@@ -50,6 +65,11 @@ class PaymentOut(BaseModel):
     settled_at: datetime | None = None
     reversed_at: datetime | None = None
     reversal_reason: str | None = None
+
+    @classmethod
+    def of(cls, payment: PaymentSnapshot) -> PaymentOut:
+        """The API shape of a payment snapshot (a first response and its replays are built the same way)."""
+        return cls(**asdict(payment))
 
 
 class WebhookIn(BaseModel):
@@ -90,7 +110,7 @@ class ReversalIn(BaseModel):
 @validate_request(PaymentIn)
 @validate_response(PaymentOut, 201)
 @problems(403, 404, 409, 410, 429)
-async def create_payment(data: PaymentIn) -> tuple[dict[str, Any], int, dict[str, str]]:
+async def create_payment(data: PaymentIn) -> tuple[PaymentOut, int, dict[str, str]]:
     """Pay a coupon by card, exactly once per Idempotency-Key."""
     outcome = await payment_controller.pay_coupon(
         session=db(),
@@ -101,7 +121,8 @@ async def create_payment(data: PaymentIn) -> tuple[dict[str, Any], int, dict[str
         card_token=data.card_token,
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     )
-    return outcome.body, outcome.status_code, {REPLAY_HEADER: "true" if outcome.replayed else "false"}
+    # 201 for the first request and its replays alike: a replay is the same response, marked as such.
+    return PaymentOut.of(outcome.payment), 201, {REPLAY_HEADER: "true" if outcome.replayed else "false"}
 
 
 @bp.post("/webhook")
@@ -127,9 +148,10 @@ async def payment_webhook() -> WebhookOut:
 @validate_request(ReversalIn)
 @validate_response(PaymentOut, 200)
 @problems(404, 409)
-async def reverse_payment(payment_id: int, data: ReversalIn) -> dict[str, Any]:
+async def reverse_payment(payment_id: int, data: ReversalIn) -> PaymentOut:
     """Reverse an approved payment (admin): its invoices are unpaid again and its coupon is cancelled."""
     principal = await require_principal()
-    return await payment_controller.reverse_payment(
+    reversed_payment = await payment_controller.reverse_payment(
         session=db(), tenant=principal.tenant, admin_user_id=principal.user.id, payment_id=payment_id, reason=data.reason
     )
+    return PaymentOut.of(reversed_payment)

@@ -6,18 +6,26 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from controllers import reading_controller
 from domain.readings import split_flags
 from models.account_model import Reading, ReadingCorrection
-from routes.common import DecimalStr, ListQuery, db, problems, request_tenant, require_principal, role_required
+from routes.common import (
+    DecimalStr,
+    ListQuery,
+    PeriodStr,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+)
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
 
-Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 RegisterValue = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3)]
 Flag = Literal["rollover", "high", "low", "zero"]
 # Flags are stored comma-separated and leave as a list.
@@ -27,7 +35,7 @@ StoredFlags = Annotated[list[Flag], BeforeValidator(lambda v: split_flags(v) if 
 class ReadingIn(BaseModel):
     """A meter's cumulative register value for a period."""
 
-    period: Period = Field(description="`YYYY-MM`; one reading per meter and period.")
+    period: PeriodStr = Field(description="`YYYY-MM`; one reading per meter and period.")
     value: RegisterValue
     read_on: date | None = None
     kind: Literal["actual", "corrected"] = Field(

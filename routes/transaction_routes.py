@@ -9,7 +9,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_response
 
 from controllers import transaction_controller
-from controllers.coupon_controller import as_money
+from domain.money import round_money
 from models.payment_model import LedgerEntry
 from routes.common import ListQuery, MoneyStr, customer_required, db, problems, require_principal
 
@@ -51,7 +51,7 @@ def transaction_out(entry: LedgerEntry) -> TransactionOut:
     return TransactionOut(
         id=entry.id,
         kind=entry.kind,
-        amount=as_money(entry.amount, entry.currency),
+        amount=round_money(entry.amount, entry.currency),
         currency=entry.currency,
         reference=entry.reference,
         contract_numbers=list(entry.contract_numbers),

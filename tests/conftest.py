@@ -335,7 +335,7 @@ class MailServer:
 
     def smtp_settings(self, **overrides: Any) -> Any:
         """SmtpSettings that deliver to this server."""
-        from clients.smtp_client import SmtpSettings
+        from config import SmtpSettings
 
         return SmtpSettings(host="127.0.0.1", port=self.port, starttls=False, timeout=5.0, **overrides)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from app import create_app, worker_config
+from app import create_app
+from cli import worker_config
 from config import ConfigError, load_settings
 
 

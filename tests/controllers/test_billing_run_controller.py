@@ -13,7 +13,7 @@ from quart import Quart
 from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import billing_run_controller
+from clients import bulk_insert
 from controllers.billing_run_controller import SimulatedCrash, run_period, whole_months_between
 from controllers.errors import DomainValidationError
 from controllers.outbox_controller import OutboxMessage, enqueue
@@ -188,7 +188,7 @@ async def test_a_batch_that_fails_half_written_gives_its_numbers_back(
     for value in range(1, 6):
         await make_metered_contract(session, tenant, readings={PERIOD: (value * 10, value * 10)})
     await session.commit()
-    real_insert = billing_run_controller._FastInsert.run
+    real_insert = bulk_insert.FastInsert.run
     outbox_writes = 0
 
     async def insert_then_die(self: Any, conn: Any, rows: list[Any]) -> None:
@@ -199,14 +199,14 @@ async def test_a_batch_that_fails_half_written_gives_its_numbers_back(
                 raise RuntimeError("power cut")
         await real_insert(self, conn, rows)
 
-    monkeypatch.setattr(billing_run_controller._FastInsert, "run", insert_then_die)
+    monkeypatch.setattr(bulk_insert.FastInsert, "run", insert_then_die)
     with pytest.raises(RuntimeError, match="power cut"):
         await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY, batch_size=2)
     await session.refresh(tenant)
     assert await session.scalar(select(func.count()).select_from(Invoice)) == 2
     assert await _sequence(session, tenant) == 2
 
-    monkeypatch.setattr(billing_run_controller._FastInsert, "run", real_insert)
+    monkeypatch.setattr(bulk_insert.FastInsert, "run", real_insert)
     await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY, batch_size=2)
     await _assert_one_invoice_each_numbered_without_gaps(session, tenant, 5)
 

@@ -68,7 +68,7 @@ async def carried_setup(session: AsyncSession, tenant: Tenant) -> tuple[Metered,
 async def pay_by_card(
     session: AsyncSession, tenant: Tenant, gateway: SandboxGateway, reference: str, *, token: str = "tok_approved", key: str = "k-1",
     now: datetime = AFTER_RUN,
-) -> payment_controller.PaymentOutcome:
+) -> payment_controller.PaymentResult:
     try:
         return await payment_controller.pay_coupon(
             session=session, tenant=tenant, caller=ANONYMOUS, gateway=gateway, coupon_reference=reference,
@@ -140,7 +140,7 @@ async def test_paying_the_carrying_invoice_settles_the_carried_one_and_a_reversa
 ) -> None:
     metered, september_id, october = await carried_setup(session, tenant)
     coupon = await coupon_by_contract(session, tenant, metered)
-    body = (await pay_by_card(session, tenant, gateway, coupon.reference)).body
+    body = (await pay_by_card(session, tenant, gateway, coupon.reference)).payment.to_record()
     assert (body["status"], body["amount"]) == ("approved", "135760")
 
     assert await state(session, october.id) == ("paid", Decimal(0), None, True)
@@ -168,7 +168,7 @@ async def test_settling_and_reversing_follow_the_whole_chain(session: AsyncSessi
     assert november.arrears == OCTOBER_TOTAL
     coupon = await coupon_by_contract(session, tenant, metered, now=datetime.fromisoformat("2026-12-06T15:00:00+00:00"))
     assert coupon.invoices_total == november.total
-    body = (await pay_by_card(session, tenant, gateway, coupon.reference, now=datetime.fromisoformat("2026-12-06T16:00:00+00:00"))).body
+    body = (await pay_by_card(session, tenant, gateway, coupon.reference, now=datetime.fromisoformat("2026-12-06T16:00:00+00:00"))).payment.to_record()
 
     assert await state(session, november.id) == ("paid", Decimal(0), None, True)
     assert await state(session, october.id) == ("paid", Decimal(0), november.id, True)
@@ -238,7 +238,7 @@ async def test_a_bank_report_of_an_expired_coupon_for_a_carried_invoice_is_refus
 async def test_an_invoice_being_paid_is_not_carried(session: AsyncSession, tenant: Tenant, gateway: SandboxGateway) -> None:
     metered, september_id = await overdue_september(session, tenant)
     coupon = await coupon_by_contract(session, tenant, metered, now=BEFORE_RUN)
-    pending = (await pay_by_card(session, tenant, gateway, coupon.reference, token="tok_pending", now=BEFORE_RUN)).body
+    pending = (await pay_by_card(session, tenant, gateway, coupon.reference, token="tok_pending", now=BEFORE_RUN)).payment.to_record()
     assert pending["status"] == "pending"
 
     october = await bill(session, tenant)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway
 from controllers import collection_controller, payment_controller
-from controllers.coupon_controller import Caller
+from domain.caller import Caller
 from controllers.errors import AuthenticationFailed, Conflict, DomainError, DomainValidationError, Gone, NotFound
 from models.billing_model import Invoice
 from models.payment_model import BankApiKey, CollectionReceipt, Coupon, LedgerEntry, Payment, PaymentAllocation

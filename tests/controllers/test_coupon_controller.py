@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import coupon_controller
-from controllers.coupon_controller import Caller
+from domain.caller import Caller
 from controllers.errors import Conflict, DomainValidationError, NotFound
 from domain.coupon_codes import coupon_fields, luhn_is_valid
 from models.billing_model import Invoice

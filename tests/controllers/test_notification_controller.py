@@ -13,7 +13,8 @@ from quart import Quart
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clients.smtp_client import Attachment, SmtpClient, SmtpSettings
+from clients.smtp_client import Attachment, SmtpClient
+from config import SmtpSettings
 from clients.sql_client import SqlClient
 from controllers import notification_controller, outbox_controller
 from controllers.notification_controller import DeliveryPolicy, dispatch_due, message_id_for, retry_delay

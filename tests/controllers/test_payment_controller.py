@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway, signed_headers
 from controllers import payment_controller
-from controllers.coupon_controller import Caller
+from domain.caller import Caller
 from controllers import coupon_controller
 from controllers.errors import AuthenticationFailed, BadInput, Conflict, DomainError, DomainValidationError, Gone, NotFound
 from models.billing_model import Invoice
@@ -32,7 +32,7 @@ def gateway() -> SandboxGateway:
 
 async def pay(
     session: AsyncSession, tenant: Tenant, gateway: SandboxGateway, reference: str, token: str = "tok_approved", key: str = "k-1", **kw: object
-) -> payment_controller.PaymentOutcome:
+) -> payment_controller.PaymentResult:
     try:
         return await payment_controller.pay_coupon(
             session=session,
@@ -52,9 +52,10 @@ async def pay(
 
 async def reverse(session: AsyncSession, tenant: Tenant, payment_id: int, reason: str, **kw: object) -> dict[str, object]:
     try:
-        return await payment_controller.reverse_payment(
+        reversed_payment = await payment_controller.reverse_payment(
             session=session, tenant=tenant, admin_user_id=None, payment_id=payment_id, reason=reason, **kw  # type: ignore[arg-type]
         )
+        return reversed_payment.to_record()
     except DomainError:
         await session.refresh(tenant)
         raise
@@ -68,8 +69,8 @@ async def test_approval_applies_every_effect_once(session: AsyncSession, tenant:
     debtor = await make_debtor(session, tenant, amounts=("85000", "12000"))
     coupon = (await make_coupon(session, tenant, debtor)).coupon
     outcome = await pay(session, tenant, gateway, coupon.reference)
-    assert outcome.status_code == 201 and not outcome.replayed
-    body = outcome.body
+    assert not outcome.replayed
+    body = outcome.payment.to_record()
     assert (body["status"], body["amount"], body["currency"], body["coupon_reference"]) == ("approved", "97000", "COP", coupon.reference)
     assert await coupon_status(session, coupon.reference) == "paid"
     for invoice in debtor.invoices:
@@ -92,7 +93,7 @@ async def test_channel_fee_gets_its_own_allocation(session: AsyncSession, tenant
     await session.refresh(tenant)
     debtor = await make_debtor(session, tenant)
     coupon = (await make_coupon(session, tenant, debtor)).coupon
-    body = (await pay(session, tenant, gateway, coupon.reference)).body
+    body = (await pay(session, tenant, gateway, coupon.reference)).payment.to_record()
     rows = (await session.execute(select(PaymentAllocation.kind, PaymentAllocation.amount).where(PaymentAllocation.payment_id == body["id"]))).all()
     assert sorted(rows) == [("channel_fee", Decimal("1500")), ("invoice", Decimal("85000"))]
     assert body["amount"] == "86500"
@@ -104,7 +105,7 @@ async def test_a_decline_changes_nothing_but_history(
 ) -> None:
     debtor = await make_debtor(session, tenant)
     coupon = (await make_coupon(session, tenant, debtor)).coupon
-    body = (await pay(session, tenant, gateway, coupon.reference, token)).body
+    body = (await pay(session, tenant, gateway, coupon.reference, token)).payment.to_record()
     assert (body["status"], body["decline_code"]) == ("declined", code)
     assert await coupon_status(session, coupon.reference) == "active"
     invoice = await fresh(session, Invoice, debtor.invoices[0].id)
@@ -113,15 +114,15 @@ async def test_a_decline_changes_nothing_but_history(
     assert await ledger_kinds(session) == ["coupon_created", "payment_declined"]
     assert await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "invoice_paid")) == 0
     # The released coupon can be paid with another card.
-    assert (await pay(session, tenant, gateway, coupon.reference, key="k-2")).body["status"] == "approved"
+    assert (await pay(session, tenant, gateway, coupon.reference, key="k-2")).payment.to_record()["status"] == "approved"
 
 
 async def test_same_key_and_body_replays_the_first_response(session: AsyncSession, tenant: Tenant, gateway: SandboxGateway) -> None:
     coupon = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon
     first = await pay(session, tenant, gateway, coupon.reference)
     again = await pay(session, tenant, gateway, coupon.reference)
-    assert again.replayed and again.status_code == first.status_code == 201
-    assert again.body == first.body
+    assert again.replayed
+    assert again.payment == first.payment
     assert await session.scalar(select(func.count()).select_from(Payment)) == 1
 
 
@@ -141,7 +142,7 @@ async def test_keys_are_scoped_per_user(session: AsyncSession, tenant: Tenant, g
     await pay(session, tenant, gateway, coupon.reference, "tok_declined", key="shared")
     owner = Caller(user_id=user.id, role="customer", customer_id=debtor.customer.id)
     other = await pay(session, tenant, gateway, coupon.reference, "tok_approved", key="shared", caller=owner)
-    assert other.body["status"] == "approved" and not other.replayed
+    assert other.payment.status == "approved" and not other.replayed
     scopes = sorted((await session.scalars(select(IdempotencyKey.scope))).all())
     assert scopes == ["anonymous", f"user:{user.id}"]
 
@@ -219,7 +220,7 @@ async def test_a_voided_invoice_cancels_the_coupon(session: AsyncSession, tenant
 async def test_pending_then_webhook_approval_applies_once(session: AsyncSession, tenant: Tenant, gateway: SandboxGateway) -> None:
     debtor = await make_debtor(session, tenant)
     coupon = (await make_coupon(session, tenant, debtor)).coupon
-    body = (await pay(session, tenant, gateway, coupon.reference, "tok_pending")).body
+    body = (await pay(session, tenant, gateway, coupon.reference, "tok_pending")).payment.to_record()
     assert body["status"] == "pending"
     assert await coupon_status(session, coupon.reference) == "processing"
     payment = await fresh(session, Payment, body["id"])
@@ -240,12 +241,12 @@ async def test_pending_then_webhook_approval_applies_once(session: AsyncSession,
     assert await session.scalar(select(func.count()).select_from(PaymentAllocation)) == 1
     assert await ledger_kinds(session) == ["coupon_created", "payment_approved"]
     # The idempotent replay still answers with the first response.
-    assert (await pay(session, tenant, gateway, coupon.reference, "tok_pending")).body["status"] == "pending"
+    assert (await pay(session, tenant, gateway, coupon.reference, "tok_pending")).payment.to_record()["status"] == "pending"
 
 
 async def test_webhook_decline_releases_the_coupon(session: AsyncSession, tenant: Tenant, gateway: SandboxGateway) -> None:
     coupon = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon
-    body = (await pay(session, tenant, gateway, coupon.reference, "tok_pending")).body
+    body = (await pay(session, tenant, gateway, coupon.reference, "tok_pending")).payment.to_record()
     # Found by our merchant reference even without the gateway's.
     webhook_body, headers = gateway.settlement_webhook(
         gateway_reference="sbx_unknown", merchant_reference=str(body["id"]), status="declined", decline_code="expired_card"
@@ -294,7 +295,7 @@ async def test_reversal_restores_invoices_and_cancels_the_coupon(session: AsyncS
             invoice_ids=[late.invoices[0].id, on_time.invoices[0].id], now=BEFORE_DUE,
         )
     ).coupon
-    body = (await pay(session, tenant, gateway, coupon.reference)).body
+    body = (await pay(session, tenant, gateway, coupon.reference)).payment.to_record()
     reversed_body = await reverse(session, tenant, body["id"], "Cargo desconocido", now=datetime(2026, 11, 10, 15, 0, tzinfo=UTC))
     assert (reversed_body["status"], reversed_body["reversal_reason"]) == ("reversed", "Cargo desconocido")
     late_row = await fresh(session, Invoice, late.invoices[0].id)
@@ -314,7 +315,7 @@ async def test_reversal_restores_invoices_and_cancels_the_coupon(session: AsyncS
 
 async def test_only_approved_payments_can_be_reversed(session: AsyncSession, tenant: Tenant, gateway: SandboxGateway) -> None:
     coupon = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon
-    body = (await pay(session, tenant, gateway, coupon.reference, "tok_declined")).body
+    body = (await pay(session, tenant, gateway, coupon.reference, "tok_declined")).payment.to_record()
     with pytest.raises(Conflict) as err:
         await reverse(session, tenant, body["id"], "x y z")
     assert err.value.code == "payment_not_approved"
@@ -327,8 +328,8 @@ async def test_a_reversed_invoice_can_be_paid_again_and_is_announced_again(
 ) -> None:
     debtor = await make_debtor(session, tenant)
     first = (await make_coupon(session, tenant, debtor)).coupon
-    body = (await pay(session, tenant, gateway, first.reference)).body
+    body = (await pay(session, tenant, gateway, first.reference)).payment.to_record()
     await reverse(session, tenant, body["id"], "error de banco")
     second = (await make_coupon(session, tenant, debtor)).coupon
-    assert (await pay(session, tenant, gateway, second.reference, key="k-2")).body["status"] == "approved"
+    assert (await pay(session, tenant, gateway, second.reference, key="k-2")).payment.to_record()["status"] == "approved"
     assert await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "invoice_paid")) == 2

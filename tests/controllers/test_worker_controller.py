@@ -18,6 +18,7 @@ from clients.sql_client import SqlClient
 from controllers import worker_controller
 from controllers.notification_controller import DeliveryPolicy
 from controllers.outbox_controller import OutboxMessage, enqueue
+from domain.caller import Caller
 from controllers.worker_controller import PeriodicJob, WorkerConfig, run_cycle, run_jobs
 from models.notification_model import Notification
 from models.tenant_model import Tenant
@@ -93,7 +94,7 @@ async def test_the_default_jobs_expire_coupons_mark_overdue_and_remind(sql: SqlC
     late_id, soon_id = late.id, soon.id
     created = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
     view = await coupon_controller.create_coupon(
-        session=session, tenant=tenant, caller=coupon_controller.Caller(role="operator"), invoice_ids=[soon_id], now=created
+        session=session, tenant=tenant, caller=Caller(role="operator"), invoice_ids=[soon_id], now=created
     )
     reference = view.coupon.reference
     report = await run_jobs(sql=sql, now=datetime(2026, 11, 20, 20, 0, tzinfo=UTC))

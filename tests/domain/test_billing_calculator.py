@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from domain.billing_calculator import (
-    MINOR_UNITS,
     Block,
     FixedCharge,
     InvalidTariff,
@@ -16,9 +15,9 @@ from domain.billing_calculator import (
     TaxRule,
     calculate_bill,
     prepare_tariff,
-    round_money,
     validate_tariff,
 )
+from domain.money import MINOR_UNITS, round_money
 from domain.demo_tariffs import DEMO_TARIFFS
 
 COLOMBIAN_STRATA = {

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal as D
 
 import pytest
 
+from domain.period import Period
 from domain.readings import (
     RegisterDecreased,
     compute_consumption,
     estimate_reading,
     join_flags,
-    parse_period,
-    period_days,
-    previous_period,
     split_flags,
     vee_flags,
 )
@@ -109,9 +108,13 @@ def test_estimate_without_history_is_none() -> None:
 
 
 def test_periods() -> None:
-    assert parse_period("2026-10") == (2026, 10)
-    assert previous_period("2026-01") == "2025-12"
-    assert period_days("2028-02") == 29
-    for bad in ("2026-13", "2026-1", "26-10", "2026/10", "abcd-ef"):
+    assert Period.parse("2026-10") == Period(2026, 10)
+    assert str(Period.parse("2026-01").previous()) == "2025-12"
+    assert str(Period.parse("2025-12").next()) == "2026-01"
+    assert Period.parse("2028-02").days == 29
+    assert (Period.parse("2028-02").first_day, Period.parse("2028-02").last_day) == (date(2028, 2, 1), date(2028, 2, 29))
+    assert Period.parse("2025-12") < Period.parse("2026-01") < Period.parse("2026-10")
+    assert Period.parse("2026-10").has_started(date(2026, 10, 1)) and not Period.parse("2026-11").has_started(date(2026, 10, 31))
+    for bad in ("2026-13", "2026-1", "26-10", "2026/10", "abcd-ef", "1999-12", "2026-00"):
         with pytest.raises(ValueError):
-            parse_period(bad)
+            Period.parse(bad)
