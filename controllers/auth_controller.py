@@ -211,6 +211,18 @@ async def change_password(
     return user
 
 
+async def end_sessions(*, session: AsyncSession, user: User) -> None:
+    """Bump the session version so every cookie of the user is refused by every process (logout)."""
+    # The version lives in the database, so a process holding an old cookie sees the change on its next request.
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
 async def set_password(*, session: AsyncSession, user: User, new_password: str, rounds: int = 12) -> None:
     """Store a new hash, unlock, and end every session of the user (password change and reset)."""
     new_hash = await hash_password(new_password, rounds=rounds)

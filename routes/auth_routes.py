@@ -107,7 +107,9 @@ async def login(data: LoginIn) -> LoginOut:
 @no_content
 @problems(403)
 async def logout() -> tuple[str, int]:
-    """End this session."""
+    """End the user's sessions on every process (the cookie and its CSRF token stop working)."""
+    principal = await require_principal()
+    await auth_controller.end_sessions(session=db(), user=principal.user)
     logout_user()
     return "", 204
 

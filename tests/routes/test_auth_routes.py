@@ -201,3 +201,27 @@ async def test_users_are_scoped_to_their_tenant(app: Quart, session: AsyncSessio
     assert (await chile.login("same@example.com", headers={"X-Tenant-ID": "cge"})).status_code == 200
     me = await chile.get("/api/v1/auth/me", headers={"X-Tenant-ID": "default"})
     assert (await me.get_json())["tenant"]["code"] == "cge"
+
+
+async def test_logout_refuses_the_old_cookie_and_csrf_token_everywhere(app: Quart) -> None:
+    user = await make_user(app, role="customer", email="bye@example.com")
+    api = ApiClient(app)
+    login = await api.login(user.email)
+    cookie = login.headers["Set-Cookie"].split(";", 1)[0]
+    old_token = api.csrf_token
+    assert (await api.post("/api/v1/auth/logout")).status_code == 204
+    # A copy of the old cookie (another tab, a stolen one, another process) is anonymous now.
+    replay = app.test_client()
+    me = await replay.get("/api/v1/auth/me", headers={"Cookie": cookie})
+    assert me.status_code == 401
+    assert (await me.get_json())["code"] == "not_authenticated"
+    unsafe = await replay.post(
+        "/api/v1/auth/password",
+        headers={"Cookie": cookie, "X-CSRF-Token": old_token or ""},
+        json={"current_password": TEST_PASSWORD, "new_password": "a brand new secret"},
+    )
+    assert unsafe.status_code == 401
+    again = await replay.post("/api/v1/auth/logout", headers={"Cookie": cookie, "X-CSRF-Token": old_token or ""})
+    assert again.status_code == 401
+    # A fresh login works as before.
+    assert (await ApiClient(app).login(user.email)).status_code == 200
