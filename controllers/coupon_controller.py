@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers import sequence_controller, transaction_controller
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
-from domain.coupon_codes import CouponBarcode, build_coupon_barcode, make_reference, mask_name, render_barcode_svg
+from domain.coupon_codes import CouponBarcode, build_coupon_barcode, mask_name, render_barcode_svg
 from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
 from domain.money_format import currency_places
 from models.account_model import Contract, Customer
@@ -33,7 +33,6 @@ from models.tenant_model import Tenant
 from models.user_model import User
 
 UNPAID_STATUSES = ("issued", "overdue")
-REFERENCE_SEQUENCE = "coupon_reference"
 MAX_INVOICES_PER_COUPON = 50
 REMINDER_WINDOW = timedelta(hours=24)
 # Idempotency keys are promised for 24 h; twice that leaves room for slow retries.
@@ -324,8 +323,7 @@ async def create_coupon(
         now=now,
     )
     due_on = expires_at.astimezone(ZoneInfo(tenant.timezone)).date()
-    # Reserved last: the sequence row stays locked until commit.
-    reference = make_reference(await sequence_controller.reserve(session=session, tenant_id=tenant.id, name=REFERENCE_SEQUENCE))
+    reference = await sequence_controller.draw_coupon_reference(session=session, tenant_id=tenant.id)
     barcode = build_coupon_barcode(gln=tenant.gln, reference=reference, amount=amount, due_on=due_on)
     coupon = Coupon(
         tenant_id=tenant.id,

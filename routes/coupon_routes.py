@@ -79,6 +79,11 @@ async def current_caller() -> Caller:
     return Caller(user_id=principal.user.id, role=principal.role, customer_id=principal.user.customer_id)
 
 
+async def logged_in() -> bool:
+    """Skip the per-IP read limit for users with a session: only anonymous reads can count references."""
+    return await optional_principal() is not None
+
+
 def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
     """Serialise a coupon for this caller."""
     coupon = view.coupon
@@ -128,8 +133,9 @@ async def create_coupon(data: CouponIn) -> tuple[CouponOut, int]:
 
 
 @bp.get("/<reference>")
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
 @validate_response(CouponOut, 200)
-@problems(404)
+@problems(404, 429)
 async def get_coupon(reference: str) -> CouponOut:
     """A coupon by its reference (its customer, staff, or anyone holding the reference)."""
     caller = await current_caller()
@@ -138,7 +144,8 @@ async def get_coupon(reference: str) -> CouponOut:
 
 
 @bp.get("/<reference>/barcode.svg")
-@problems(404)
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
+@problems(404, 429)
 async def coupon_barcode(reference: str) -> Response:
     """The coupon's GS1-128 barcode as an SVG image."""
     svg = await coupon_controller.coupon_barcode_svg(
@@ -150,7 +157,8 @@ async def coupon_barcode(reference: str) -> Response:
 
 
 @bp.get("/<reference>/pdf")
-@problems(404)
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
+@problems(404, 429)
 async def coupon_pdf(reference: str) -> Response:
     """The printable coupon as a PDF: barcode, reference, invoices, amount and due date."""
     pdf = await coupon_controller.coupon_pdf(

@@ -306,3 +306,16 @@ async def test_a_carried_invoice_is_offered_only_through_the_invoice_that_carrie
     problem = await json_of(refused)
     assert problem["code"] == "invoice_carried" and f"SEP-9 is carried into {october_number}" in problem["detail"]
     assert [(e["field"], e["code"]) for e in problem["errors"]] == [("invoice_ids.0", "invoice_carried")]
+
+
+@pytest.mark.parametrize("suffix", ["", "/barcode.svg", "/pdf"])
+async def test_anonymous_coupon_reads_are_rate_limited_per_ip(
+    client: ApiClient, customer_client: ApiClient, debtor: Debtor, suffix: str
+) -> None:
+    reference = (await new_coupon(customer_client, debtor))["reference"]
+    codes = [(await client.get(f"/api/v1/coupons/{reference}{suffix}")).status_code for _ in range(31)]
+    assert codes == [200] * 30 + [429]
+    limited = await client.get(f"/api/v1/coupons/{reference}{suffix}")
+    assert limited.status_code == 429 and (await json_of(limited))["code"] == "rate_limited"
+    # The logged-in customer is not counted with the anonymous callers of that address.
+    assert (await customer_client.get(f"/api/v1/coupons/{reference}{suffix}")).status_code == 200
