@@ -411,3 +411,36 @@ async def test_the_runs_outbox_rows_are_the_ones_enqueue_would_write(session: As
     columns = [c.key for c in Notification.__table__.columns if c.key not in skip]
     assert {c: getattr(ours, c) for c in columns} == {c: getattr(theirs, c) for c in columns}
     assert ours.created_at.tzinfo is not None and ours.next_attempt_at <= theirs.next_attempt_at
+
+
+async def test_an_absurd_stored_tariff_fails_its_contracts_not_the_run(session: AsyncSession, tenant: Tenant) -> None:
+    # Stored directly, as if accepted before the bounds existed: a fixed charge of 1e30.
+    absurd = await make_tariff(session, tenant, "electricity")
+    absurd.fixed_charges = [{"name": "Cargo fijo", "amount": "1E+30"}]
+    await make_tariff(session, tenant, "water")
+    victims = [await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)}) for _ in range(2)]
+    fine = await make_metered_contract(session, tenant, service="water", readings={PERIOD: (10, 10)})
+    await session.commit()
+
+    run = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+
+    assert run.status == "completed"
+    assert (run.billed, run.failed) == (1, 2)
+    items = await _items(session, run.id)
+    assert [(cid, outcome) for cid, outcome, _ in items] == [(v.contract.id, "failed") for v in victims]
+    assert all(f"tariff {absurd.id} is not valid" in reason and "at most" in reason for _, _, reason in items)
+    assert [i.contract_id for i in await _invoices(session)] == [fine.contract.id]
+
+
+async def test_a_bill_too_large_for_the_columns_fails_that_contract_only(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    huge = await make_metered_contract(session, tenant, readings={PERIOD: (10**13, 10**13)})
+    plain = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    await session.commit()
+
+    run = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+
+    assert run.status == "completed" and (run.billed, run.failed) == (1, 1)
+    [(contract_id, outcome, reason)] = await _items(session, run.id)
+    assert (contract_id, outcome) == (huge.contract.id, "failed") and "above the maximum" in reason
+    assert [i.contract_id for i in await _invoices(session)] == [plain.contract.id]
