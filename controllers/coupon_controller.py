@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers import sequence_controller, transaction_controller
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many
-from domain.coupon_codes import CouponBarcode, build_coupon_barcode, mask_name, render_barcode_svg
+from domain.coupon_codes import MAX_BARCODE_AMOUNT, CouponBarcode, build_coupon_barcode, mask_name, render_barcode_svg
 from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
 from domain.money_format import currency_places
 from models.account_model import Contract, Customer
@@ -316,6 +316,9 @@ async def create_coupon(
     invoices_total = sum((inv.amount_due for inv in invoices), Decimal(0))
     fee = tenant.channel_fee if tenant.channel_fee and tenant.channel_fee > 0 else Decimal(0)
     amount = invoices_total + fee
+    if amount > MAX_BARCODE_AMOUNT:
+        await session.rollback()
+        raise DomainValidationError("The amount is too large for one coupon.", code="amount_too_large")
     expires_at = coupon_expiry(
         tenant=tenant,
         due_dates=[inv.due_on for inv in invoices],

@@ -29,6 +29,8 @@ _AI_LENGTHS: dict[str, tuple[int | None, int]] = {
 }
 
 _DUE_DATE_FORMAT = "%Y%m%d"
+# The barcode's (3900) amount holds at most 15 digits of whole currency units.
+MAX_BARCODE_AMOUNT = Decimal(10) ** _AI_LENGTHS[AI_AMOUNT][1] - 1
 
 
 def _is_ascii_digits(value: str) -> bool:

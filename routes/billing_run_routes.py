@@ -17,7 +17,7 @@ bp = Blueprint("billing_runs", __name__, url_prefix="/api/v1/billing-runs")
 class BillingRunIn(BaseModel):
     """The period to bill."""
 
-    period: str = Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-10"])
+    period: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}$", examples=["2026-10"])
 
 
 class BillingRunOut(BaseModel):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, model_validator
 from quart import Blueprint, Response
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
@@ -14,10 +13,11 @@ from controllers import coupon_controller
 from controllers.coupon_controller import Caller, CouponView, as_money
 from routes.common import MoneyStr, db, optional_principal, problems, request_tenant
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+from routes.fields import ContractNumberText
 
 bp = Blueprint("coupons", __name__, url_prefix="/api/v1/coupons")
 
-ContractNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+ContractNumber = ContractNumberText
 # The SVG's bars are drawn with inline styles; everything else stays forbidden.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 

@@ -112,5 +112,8 @@ def ascii_code(max_length: int, *, min_length: int = 1) -> Any:
 
 
 Name = single_line(200)
+ContractNumberText = ascii_code(30)
+NationalIdText = ascii_code(40)
+ReferenceText = ascii_code(30)
 Address = single_line(300, min_length=0)
 Period = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]

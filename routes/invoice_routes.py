@@ -29,7 +29,7 @@ from routes.common import (
 bp = Blueprint("invoices", __name__, url_prefix="/api/v1")
 
 InvoiceStatus = Literal["issued", "paid", "overdue", "void"]
-PERIOD_PATTERN = r"^\d{4}-\d{2}$"
+PERIOD_PATTERN = r"^[0-9]{4}-[0-9]{2}$"
 
 
 class InvoiceLineOut(BaseModel):

@@ -16,6 +16,7 @@ from routes.common import MoneyStr, db, problems, request_tenant, require_princi
 from routes.coupon_routes import current_caller
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
+from routes.fields import ReferenceText
 
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 
@@ -26,7 +27,7 @@ REPLAY_HEADER = "Idempotent-Replayed"
 class PaymentIn(BaseModel):
     """The coupon to pay and the gateway's card token (sandbox: tok_approved, tok_declined, tok_insufficient_funds, tok_pending)."""
 
-    coupon_reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    coupon_reference: ReferenceText
     card_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
@@ -14,11 +13,12 @@ from controllers import reading_controller
 from domain.readings import split_flags
 from models.account_model import Reading, ReadingCorrection
 from routes.common import DecimalStr, ListQuery, db, problems, request_tenant, require_principal, role_required
+from routes.fields import BusinessDate
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
 
-Period = Annotated[str, StringConstraints(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
-RegisterValue = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3)]
+Period = Annotated[str, StringConstraints(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$")]
+RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
 Flag = Literal["rollover", "high", "low", "zero"]
 # Flags are stored comma-separated and leave as a list.
 StoredFlags = Annotated[list[Flag], BeforeValidator(lambda v: split_flags(v) if isinstance(v, str) else v)]
@@ -29,7 +29,7 @@ class ReadingIn(BaseModel):
 
     period: Period = Field(description="`YYYY-MM`; one reading per meter and period.")
     value: RegisterValue
-    read_on: date | None = None
+    read_on: BusinessDate | None = None
     kind: Literal["actual", "corrected"] = Field(
         "actual", description='`corrected` accepts a register lower than the previous one (consumption 0).'
     )
@@ -39,7 +39,7 @@ class ReadingCorrectionIn(BaseModel):
     """The right register value for a reading, and why."""
 
     value: RegisterValue
-    read_on: date | None = None
+    read_on: BusinessDate | None = None
     reason: str = Field("", max_length=500)
 
 
