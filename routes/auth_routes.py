@@ -94,6 +94,7 @@ async def login(data: LoginIn) -> LoginOut:
         password=data.password,
         dummy_hash=svc.dummy_hash,
         policy=svc.lockout_policy,
+        ip=await client_ip(),
     )
     auth_id = auth_controller.new_auth_id(user)
     login_user(AuthUser(auth_id))
