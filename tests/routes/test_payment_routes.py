@@ -247,6 +247,9 @@ async def test_collections_by_bank_key(client: ApiClient, debtor: Debtor, sessio
     assert receipt["paid_at"].startswith("2026-11-10T15:30:00")
     duplicate = await client.post("/api/v1/collections", json=payload, headers=auth)
     assert duplicate.status_code == 200 and await json_of(duplicate) == receipt
+    # The same reference with another amount is not a repeat: a 409 instead of the first receipt.
+    other = await client.post("/api/v1/collections", json=dict(payload, amount="90000"), headers=auth)
+    assert other.status_code == 409 and (await json_of(other))["code"] == "collection_conflict"
     online = await pay(client, reference)
     assert online.status_code == 409 and (await json_of(online))["code"] == "already_paid"
 
