@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -93,10 +94,13 @@ class ReversalIn(BaseModel):
 @problems(403, 404, 409, 410, 429)
 async def create_payment(data: PaymentIn) -> tuple[dict[str, Any], int, dict[str, str]]:
     """Pay a coupon by card, exactly once per Idempotency-Key."""
+    caller = await current_caller()
+    if caller.anonymous:
+        caller = replace(caller, anonymous_namespace=data.coupon_reference)
     outcome = await payment_controller.pay_coupon(
         session=db(),
         tenant=await request_tenant(),
-        caller=await current_caller(),
+        caller=caller,
         gateway=services().payment_gateway,
         coupon_reference=data.coupon_reference,
         card_token=data.card_token,
