@@ -223,3 +223,12 @@ class PdfFile(BaseModel):
 def pdf_document(func: Callable[P, R]) -> Callable[P, R]:
     """Document a 200 response whose body is a PDF (see `CuponeraOpenAPIProvider`)."""
     return document_response(PdfFile, 200)(func)
+
+
+class SvgImage(BaseModel):
+    """An SVG image (`image/svg+xml`)."""
+
+
+def svg_image(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a 200 response whose body is an SVG image (see `CuponeraOpenAPIProvider`)."""
+    return document_response(SvgImage, 200)(func)

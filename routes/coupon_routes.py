@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import Blueprint, Response
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
 
 from controllers import coupon_controller
 from controllers.coupon_controller import Caller, CouponView, as_money
-from routes.common import MoneyStr, db, optional_principal, problems, request_tenant
+from routes.common import MoneyStr, db, optional_principal, pdf_document, problems, request_tenant, svg_image
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.fields import ContractNumberText
 
@@ -24,6 +24,16 @@ SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'
 
 class CouponIn(BaseModel):
     """What to pay: invoice ids (the payment cart, logged in) or a contract number (its unpaid invoices)."""
+
+    # The document says what `exactly_one` enforces, so clients and fuzzers send one of the two.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["invoice_ids"], "properties": {"invoice_ids": {"type": "array"}, "contract_number": {"type": "null"}}},
+                {"required": ["contract_number"], "properties": {"contract_number": {"type": "string"}, "invoice_ids": {"type": "null"}}},
+            ]
+        }
+    )
 
     invoice_ids: list[int] | None = Field(None, min_length=1, max_length=coupon_controller.MAX_INVOICES_PER_COUPON)
     contract_number: ContractNumber | None = None
@@ -144,6 +154,7 @@ async def get_coupon(reference: str) -> CouponOut:
 
 
 @bp.get("/<reference>/barcode.svg")
+@svg_image
 @rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
 @problems(404, 429)
 async def coupon_barcode(reference: str) -> Response:
@@ -157,6 +168,7 @@ async def coupon_barcode(reference: str) -> Response:
 
 
 @bp.get("/<reference>/pdf")
+@pdf_document
 @rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
 @problems(404, 429)
 async def coupon_pdf(reference: str) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_querystring, validate_response
@@ -22,7 +22,8 @@ bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 class LookupQuery(BaseModel):
     """The contract number printed on the bill."""
 
-    contract_number: ContractNumberText
+    # quart-schema marks a parameter required only from the property's own "required".
+    contract_number: ContractNumberText = Field(json_schema_extra={"required": True})
 
 
 class PublicInvoiceOut(BaseModel):

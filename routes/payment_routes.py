@@ -35,7 +35,8 @@ class PaymentIn(BaseModel):
 class PaymentHeaders(BaseModel):
     """Required on payment creation: a unique key per payment intent (e.g. a UUID); retries reuse it."""
 
-    idempotency_key: str = Field(alias=IDEMPOTENCY_HEADER, max_length=255)
+    # quart-schema marks a header required only from the property's own "required".
+    idempotency_key: str = Field(alias=IDEMPOTENCY_HEADER, max_length=255, json_schema_extra={"required": True})
 
 
 class PaymentOut(BaseModel):

@@ -280,6 +280,21 @@ async def test_openapi_documents_the_payment_routes(client: ApiClient) -> None:
         assert path in paths, path
 
 
+async def test_openapi_marks_the_rules_the_server_enforces(client: ApiClient) -> None:
+    paths = (await json_of(await client.get("/openapi.json")))["paths"]
+    [lookup_param] = paths["/api/v1/invoice-lookup"]["get"]["parameters"]
+    assert (lookup_param["name"], lookup_param.get("required")) == ("contract_number", True)
+    [key] = [p for p in paths["/api/v1/payments"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key.get("required") is True
+    body = paths["/api/v1/coupons"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [branch["required"] for branch in body["oneOf"]] == [["invoice_ids"], ["contract_number"]]
+    svg = paths["/api/v1/coupons/{reference}/barcode.svg"]["get"]["responses"]["200"]
+    pdf = paths["/api/v1/coupons/{reference}/pdf"]["get"]["responses"]["200"]
+    assert list(svg["content"]) == ["image/svg+xml"] and list(pdf["content"]) == ["application/pdf"]
+    for path in ("/api/v1/coupons/{reference}", "/api/v1/coupons/{reference}/barcode.svg", "/api/v1/coupons/{reference}/pdf"):
+        assert "429" in paths[path]["get"]["responses"], path
+
+
 async def test_a_carried_invoice_is_offered_only_through_the_invoice_that_carries_it(
     app: Quart, client: ApiClient, session: AsyncSession, tenant: Tenant
 ) -> None:
