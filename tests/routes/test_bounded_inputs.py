@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from quart import Quart
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import OutgoingEmail, SmtpClient, SmtpDeliveryError, SmtpSettings
 from controllers import collection_controller
+from models.billing_model import Invoice
 from models.tenant_model import Tenant
 from tests.conftest import ApiClient
 from tests.payment_builders import make_debtor
@@ -80,7 +83,11 @@ async def test_collection_fields_are_bounded(
 
 
 async def test_a_coupon_too_large_for_the_barcode_is_a_clear_422(client: ApiClient, session: AsyncSession, tenant: Tenant) -> None:
-    debtor = await make_debtor(session, tenant, amounts=("1000000000000000",), due_on=DUE)
+    debtor = await make_debtor(session, tenant, due_on=DUE)
+    # Stored directly (an invoice line's unit price column cannot hold it): an invoice of 10^15.
+    huge = Decimal(10) ** 15
+    await session.execute(update(Invoice).where(Invoice.id == debtor.invoices[0].id).values(total=huge, amount_due=huge))
+    await session.commit()
     response = await client.post("/api/v1/coupons", json={"contract_number": debtor.contract.contract_number})
     assert response.status_code == 422
     assert (await response.get_json())["code"] == "amount_too_large"
