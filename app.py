@@ -44,6 +44,7 @@ from routes import (
     tenant_routes,
     transaction_routes,
 )
+from routes.body_limits import install_body_limits
 from routes.common import close_request_session
 from routes.errors import CuponeraRequest, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider, IdConverter
@@ -121,6 +122,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     )
     app.extensions["cuponera"] = services
 
+    install_body_limits(app)
     install_security(app)
     QuartAuth(app)
     QuartSchema(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
@@ -81,7 +82,7 @@ class SmtpClient:
         message["Message-ID"] = self._message_id(email.message_id)
         message["Date"] = format_datetime(self._clock().astimezone(UTC))
         message["From"] = self.settings.mail_from
-        message["To"] = email.to
+        message["To"] = _single_recipient(email.to)
         message["Subject"] = email.subject
         for name, value in email.headers.items():
             if name.lower() in _RESERVED_HEADERS:
@@ -166,3 +167,12 @@ class SmtpClient:
             raise SmtpDeliveryError(
                 f"SMTP {where} unavailable: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+def _single_recipient(value: str) -> Address:
+    """Exactly one clean address: a stored "x,evil@evil.co" never becomes two recipients in `To:`."""
+    header = HeaderRegistry()("To", value)
+    if len(header.addresses) != 1 or header.defects or not header.addresses[0].domain:
+        raise SmtpDeliveryError(f"invalid recipient address {value!r}", permanent=True)
+    return header.addresses[0]
+

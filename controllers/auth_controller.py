@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 import bcrypt
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, case, literal, null, select, update
+from sqlalchemy import and_, case, delete, literal, null, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import (
@@ -22,7 +23,7 @@ from controllers.errors import (
 )
 from models.base_model import utcnow
 from models.tenant_model import Tenant
-from models.user_model import ROLES, User
+from models.user_model import ROLES, LoginThrottle, User
 
 MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores everything past 72 bytes; refuse rather than truncate
@@ -158,64 +159,78 @@ async def authenticate(
     password: str,
     dummy_hash: str,
     policy: LockoutPolicy,
+    ip: str = "unknown",
     now: datetime | None = None,
 ) -> User:
-    """Check credentials with lockout; every path runs bcrypt once so timing reveals nothing."""
+    """Check credentials with a lockout per email and address; real and unknown emails take the same path."""
     now = now or utcnow()
-    user = await session.scalar(
-        select(User).where(User.tenant_id == tenant.id, User.email == normalize_email(email))
+    email = normalize_email(email)
+    user = await session.scalar(select(User).where(User.tenant_id == tenant.id, User.email == email))
+    throttle = await session.scalar(
+        select(LoginThrottle).where(
+            LoginThrottle.tenant_id == tenant.id, LoginThrottle.email == email, LoginThrottle.ip == ip
+        )
     )
     # End the transaction before bcrypt's ~200 ms: on SQLite a write session's transaction holds
     # the database write lock, which would make every other writer wait for the hash.
     await session.commit()
-    if user is None:
-        await verify_password(password, dummy_hash)
-        raise AuthenticationFailed("The email or password is wrong.", code="invalid_credentials")
-    password_ok = await verify_password(password, user.password_hash)
-    if user.locked_until is not None and user.locked_until > now:
-        retry_after = int((user.locked_until - now).total_seconds()) + 1
+    # One bcrypt check on every path (the dummy hash for unknown emails), so timing reveals nothing.
+    password_ok = await verify_password(password, user.password_hash if user is not None else dummy_hash)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+        retry_after = int((throttle.locked_until - now).total_seconds()) + 1
         raise AccountLocked(
             "Too many failed logins. The account is locked for a while; try again later.",
             extra={"retry_after": retry_after},
         )
-    if not password_ok or user.status != "active":
-        await _record_failure(session=session, user=user, policy=policy, now=now)
-        raise AuthenticationFailed("The email or password is wrong.", code="invalid_credentials")
-    if user.failed_login_count or user.locked_until is not None:
-        await session.execute(
-            update(User)
-            .where(User.id == user.id)
-            .values(failed_login_count=0, failed_login_window_start=None, locked_until=None)
+    if user is None or not password_ok or user.status != "active":
+        await _record_failure(
+            session=session, tenant_id=tenant.id, email=email, ip=ip, throttle=throttle, policy=policy, now=now
         )
+        raise AuthenticationFailed("The email or password is wrong.", code="invalid_credentials")
+    if throttle is not None:
+        await session.execute(delete(LoginThrottle).where(LoginThrottle.id == throttle.id))
         await session.commit()
     return user
 
 
-async def _record_failure(*, session: AsyncSession, user: User, policy: LockoutPolicy, now: datetime) -> None:
-    """Count a failure inside the window; the threshold-th failure locks the account.
+async def _record_failure(
+    *,
+    session: AsyncSession,
+    tenant_id: int,
+    email: str,
+    ip: str,
+    throttle: LoginThrottle | None,
+    policy: LockoutPolicy,
+    now: datetime,
+) -> None:
+    """Count a failure of this email from this address; the threshold-th one in the window locks the pair.
 
-    One UPDATE computes the new count from the stored one (`failed_login_count + 1`), so concurrent
-    failed logins each count: a read-modify-write would let parallel guesses overwrite each other.
+    One UPDATE computes the new count from the stored one (`failed_count + 1`), so concurrent failed
+    logins each count: a read-modify-write would let parallel guesses overwrite each other.
     """
-    in_window = and_(
-        User.failed_login_window_start.is_not(None), User.failed_login_window_start > now - policy.window
-    )
-    count = case((in_window, User.failed_login_count + 1), else_=1)
+    in_window = and_(LoginThrottle.window_start.is_not(None), LoginThrottle.window_start > now - policy.window)
+    count = case((in_window, LoginThrottle.failed_count + 1), else_=1)
     locks = count >= policy.threshold
-    moment = User.failed_login_window_start.type  # binds go through the column's UTC type
-
-    await session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(
-            failed_login_count=case((locks, 0), else_=count),
-            failed_login_window_start=case(
-                (locks, null()), (in_window, User.failed_login_window_start), else_=literal(now, moment)
-            ),
-            locked_until=case((locks, literal(now + policy.lock_for, moment)), else_=User.locked_until),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    moment = LoginThrottle.window_start.type  # binds go through the column's UTC type
+    key = (LoginThrottle.tenant_id == tenant_id, LoginThrottle.email == email, LoginThrottle.ip == ip)
+    in_sql = {
+        "failed_count": case((locks, 0), else_=count),
+        "window_start": case((locks, null()), (in_window, LoginThrottle.window_start), else_=literal(now, moment)),
+        "locked_until": case((locks, literal(now + policy.lock_for, moment)), else_=null()),
+    }
+    counted = update(LoginThrottle).where(*key).values(**in_sql).execution_options(synchronize_session=False)
+    if throttle is not None:
+        await session.execute(counted)
+    else:
+        first: dict[str, object] = {"failed_count": 1, "window_start": now, "locked_until": None}
+        if policy.threshold <= 1:
+            first = {"failed_count": 0, "window_start": None, "locked_until": now + policy.lock_for}
+        try:
+            async with session.begin_nested():
+                session.add(LoginThrottle(tenant_id=tenant_id, email=email, ip=ip, **first))
+        except IntegrityError:
+            await session.execute(counted)  # a concurrent failure created the row first; count on it
+    await session.commit()
     await session.commit()
 
 
@@ -233,6 +248,18 @@ async def change_password(
     check_password_policy(new_password, field="new_password")
     await set_password(session=session, user=user, new_password=new_password, rounds=rounds)
     return user
+
+
+async def end_sessions(*, session: AsyncSession, user: User) -> None:
+    """Bump the session version so every cookie of the user is refused by every process (logout)."""
+    # The version lives in the database, so a process holding an old cookie sees the change on its next request.
+    await session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_version=User.session_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
 
 
 async def set_password(*, session: AsyncSession, user: User, new_password: str, rounds: int = 12) -> None:

@@ -60,6 +60,8 @@ DEFAULT_BATCH_SIZE = 5_000
 IN_CHUNK = 1_000
 INVOICE_SEQUENCE = "invoice"
 OPEN_STATUSES = ("issued", "overdue")
+# A run is done in minutes (30 000 contracts take ~15 s); one still `running` after this died with its process.
+STALE_RUN_AFTER = timedelta(hours=1)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -195,6 +197,7 @@ async def run_period(
     parsed = _validate_period(period, issued_on)
     tenant_id = tenant.id
     due_on = issued_on + timedelta(days=tenant.payment_terms_days)
+    await abandon_stale_runs(session=session, tenant_id=tenant_id, period=period)
     run = BillingRun(tenant_id=tenant_id, period=period, status="running", started_by=started_by)
     session.add(run)
     await session.commit()
@@ -226,6 +229,24 @@ async def run_period(
         raise
     await _finish(session, run_id, status="completed", counts=counts)
     return await _get_run(session, tenant_id, run_id)
+
+
+async def abandon_stale_runs(
+    *, session: AsyncSession, tenant_id: int, period: str, now: datetime | None = None
+) -> None:
+    """Mark runs of the period still `running` after STALE_RUN_AFTER as failed: their process died (SIGKILL)."""
+    now = now or utcnow()
+    await session.execute(
+        update(BillingRun)
+        .where(
+            BillingRun.tenant_id == tenant_id,
+            BillingRun.period == period,
+            BillingRun.status == "running",
+            BillingRun.started_at < now - STALE_RUN_AFTER,
+        )
+        .values(status="failed", finished_at=now, error="abandoned: still running after its process stopped")
+        .execution_options(synchronize_session=False)
+    )
 
 
 async def _finish(

@@ -75,6 +75,17 @@ async def _receipt(session: AsyncSession, tenant_id: int, reference: str) -> Col
     return None if row is None else CollectionOutcome(receipt=row[0], currency=row[1], created=False)
 
 
+def _same_report(first: CollectionOutcome, amount: Decimal) -> CollectionOutcome:
+    """A repeat gets the first receipt only when it reports the same amount; otherwise a 409 to look into."""
+    if first.receipt.amount != amount:
+        raise Conflict(
+            f"This reference was already collected for {first.receipt.amount} {first.currency}; "
+            "a repeat with another amount is not the same report.",
+            code="collection_conflict",
+        )
+    return first
+
+
 async def record_collection(
     *,
     session: AsyncSession,
@@ -91,7 +102,7 @@ async def record_collection(
     tenant_id, bank_key_id = bank_key.tenant_id, bank_key.id
     existing = await _receipt(session, tenant_id, reference)
     if existing is not None:
-        return existing
+        return _same_report(existing, amount)
     if paid_at > now + CLOCK_SKEW:
         raise DomainValidationError(
             "paid_at is in the future.", code="paid_at_in_future", errors=[FieldError("paid_at", "is in the future", "paid_at_in_future")]
@@ -109,7 +120,7 @@ async def record_collection(
     except (Conflict, Gone):
         repeated = await _receipt(session, tenant_id, reference)
         if repeated is not None:  # the same report, delivered twice at once, won the claim
-            return repeated
+            return _same_report(repeated, amount)
         raise
     payment = Payment(
         tenant_id=tenant_id,

@@ -29,7 +29,7 @@ from controllers.outbox_controller import (
     message_to_customer,
 )
 from domain.caller import Caller
-from domain.coupon_codes import CouponBarcode, build_coupon_barcode, make_reference, mask_name, render_barcode_svg
+from domain.coupon_codes import MAX_BARCODE_AMOUNT, CouponBarcode, build_coupon_barcode, mask_name, render_barcode_svg
 from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
 from domain.money import round_money
 from models.account_model import Contract, Customer
@@ -40,7 +40,6 @@ from models.payment_model import Coupon, CouponInvoice, IdempotencyKey
 from models.tenant_model import Tenant
 
 UNPAID_STATUSES = ("issued", "overdue")
-REFERENCE_SEQUENCE = "coupon_reference"
 MAX_INVOICES_PER_COUPON = 50
 REMINDER_WINDOW = timedelta(hours=24)
 # Idempotency keys are promised for 24 h; twice that leaves room for slow retries.
@@ -255,6 +254,9 @@ async def create_coupon(
     invoices_total = sum((inv.amount_due for inv in invoices), Decimal(0))
     fee = tenant.channel_fee if tenant.channel_fee and tenant.channel_fee > 0 else Decimal(0)
     amount = invoices_total + fee
+    if amount > MAX_BARCODE_AMOUNT:
+        await session.rollback()
+        raise DomainValidationError("The amount is too large for one coupon.", code="amount_too_large")
     expires_at = coupon_expiry(
         tenant=tenant,
         due_dates=[inv.due_on for inv in invoices],
@@ -262,8 +264,7 @@ async def create_coupon(
         now=now,
     )
     due_on = expires_at.astimezone(ZoneInfo(tenant.timezone)).date()
-    # Reserved last: the sequence row stays locked until commit.
-    reference = make_reference(await sequence_controller.reserve(session=session, tenant_id=tenant.id, name=REFERENCE_SEQUENCE))
+    reference = await sequence_controller.draw_coupon_reference(session=session, tenant_id=tenant.id)
     barcode = build_coupon_barcode(gln=tenant.gln, reference=reference, amount=amount, due_on=due_on)
     coupon = Coupon(
         tenant_id=tenant.id,

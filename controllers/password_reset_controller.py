@@ -79,33 +79,37 @@ async def request_reset(
             User.status == "active",
         )
     )
-    # A token is signed on both paths so an unknown address costs the same work.
+    # Both paths do the same work, so response time says nothing about the address: sign a token,
+    # build the message and insert it into the outbox inside a savepoint; for an unknown address the
+    # savepoint is rolled back, so nothing is sent.
     token = make_reset_token(
         secret_key=secret_key,
         user_id=user.id if user else 0,
         password_hash=user.password_hash if user else _NO_ACCOUNT_HASH,
         clock=clock,
     )
-    if user is not None:
-        await enqueue(
-            session=session,
-            message=OutboxMessage(
-                tenant_id=tenant.id,
-                event="password_reset",
-                # A fresh nonce: each request sends its own email, never deduplicated into silence.
-                dedupe_key=f"password_reset:{user.id}:{secrets.token_hex(8)}",
-                payload={
-                    "reset_url": reset_url(public_base_url, token),
-                    "expires_in_minutes": RESET_MAX_AGE_SECONDS // 60,
-                    "customer_name": user.full_name,
-                    "tenant_name": tenant.name,
-                },
-                recipient=user.email,
-                locale=user.locale,
-                user_id=user.id,
-                customer_id=user.customer_id,
-            ),
-        )
+    message = OutboxMessage(
+        tenant_id=tenant.id,
+        event="password_reset",
+        # A fresh nonce: each request sends its own email, never deduplicated into silence.
+        dedupe_key=f"password_reset:{user.id if user else 0}:{secrets.token_hex(8)}",
+        payload={
+            "reset_url": reset_url(public_base_url, token),
+            "expires_in_minutes": RESET_MAX_AGE_SECONDS // 60,
+            "customer_name": user.full_name if user else "",
+            "tenant_name": tenant.name,
+        },
+        recipient=user.email if user else auth_controller.normalize_email(email),
+        locale=user.locale if user else tenant.locale,
+        user_id=user.id if user else None,
+        customer_id=user.customer_id if user else None,
+    )
+    savepoint = await session.begin_nested()
+    await enqueue(session=session, message=message)
+    if user is None:
+        await savepoint.rollback()
+    else:
+        await savepoint.commit()
     await session.commit()
 
 

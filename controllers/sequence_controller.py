@@ -1,4 +1,4 @@
-"""Gap-free per-tenant numbering (invoice numbers, coupon references, PQR filing numbers)."""
+"""Per-tenant numbering: gap-free sequences (invoice numbers, PQR filing numbers) and random coupon references."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.coupon_codes import random_reference
+from models.payment_model import Coupon
 from models.sequence_model import TenantSequence
+
+# Drawing a taken reference from 9 * 10^14 is so rare that a handful of draws is already generous.
+REFERENCE_DRAWS = 8
 
 
 async def reserve(*, session: AsyncSession, tenant_id: int, name: str, count: int = 1) -> int:
@@ -39,3 +44,16 @@ async def reserve(*, session: AsyncSession, tenant_id: int, name: str, count: in
     )
     assert last is not None
     return int(last) - count + 1
+
+
+async def draw_coupon_reference(*, session: AsyncSession, tenant_id: int) -> str:
+    """A random coupon reference no coupon of the tenant has; counting references finds nothing."""
+    # The unique (tenant_id, reference) constraint still guards the race of two equal concurrent draws.
+    for _ in range(REFERENCE_DRAWS):
+        reference = random_reference()
+        taken = await session.scalar(
+            select(Coupon.id).where(Coupon.tenant_id == tenant_id, Coupon.reference == reference)
+        )
+        if taken is None:
+            return reference
+    raise RuntimeError("no free coupon reference after several random draws")

@@ -45,6 +45,14 @@ ARREARS_DESCRIPTION = "Saldo anterior"
 LATE_FEE_DESCRIPTION = "Intereses de mora"
 ROUNDING_DESCRIPTION = "Redondeo"
 
+# Ceilings no honest tariff or bill reaches: they keep every amount inside NUMERIC(18, 2) and a
+# coupon of 50 invoices inside the barcode's 15 digits (see routes.fields for request bounds).
+MAX_PRICE = Decimal(10) ** 9
+MAX_PRICE_PLACES = 6  # unit prices are stored as NUMERIC(18, 6) on invoice lines
+MAX_BLOCK_BOUND = Decimal(10) ** 12
+MAX_BLOCK_PLACES = 3
+MAX_BILL_TOTAL = Decimal(10) ** 12
+
 _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _HUNDRED = Decimal(100)
@@ -193,6 +201,26 @@ def _decimal_problem(value: object) -> str | None:
     return None
 
 
+def _places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def _bounded_problem(value: object, *, high: Decimal, places: int) -> str | None:
+    """Finite, not negative, at most `high` and with at most `places` decimals (so 1e30 and 1e-12 fail)."""
+    problem = _decimal_problem(value)
+    if problem is not None:
+        return problem
+    assert isinstance(value, Decimal)
+    if value < 0:
+        return "must not be negative"
+    if value > high:
+        return f"must be at most {high:f}"
+    if _places(value) > places:
+        return f"must have at most {places} decimals"
+    return None
+
+
 def _check_range(
     errors: list[tuple[str, str]], path: str, value: object, low: int, high: int
 ) -> None:
@@ -213,9 +241,7 @@ def validate_tariff(t: Tariff, *, tenant_currency: str) -> list[tuple[str, str]]
         errors.append(("currency", f"must be the tenant's currency {tenant_currency}"))
 
     for i, charge in enumerate(t.fixed_charges):
-        problem = _decimal_problem(charge.amount)
-        if problem is None and charge.amount < 0:
-            problem = "must not be negative"
+        problem = _bounded_problem(charge.amount, high=MAX_PRICE, places=MAX_PRICE_PLACES)
         if problem:
             errors.append((f"fixed_charges[{i}].amount", problem))
 
@@ -228,18 +254,21 @@ def validate_tariff(t: Tariff, *, tenant_currency: str) -> list[tuple[str, str]]
         if block.up_to is None:
             if i != last:
                 errors.append((path, "only the last block may be open"))
-        elif problem := _decimal_problem(block.up_to):
+        elif problem := _bounded_problem(block.up_to, high=MAX_BLOCK_BOUND, places=MAX_BLOCK_PLACES):
             errors.append((path, problem))
         elif block.up_to <= (previous if previous is not None else 0):
             bound = f"blocks[{i - 1}].up_to" if previous is not None else "0"
             errors.append((path, f"must be greater than {bound}"))
         else:
             previous = block.up_to
-        problem = _decimal_problem(block.unit_price)
-        if problem is None and block.unit_price < 0:
-            problem = "must not be negative"
+        problem = _bounded_problem(block.unit_price, high=MAX_PRICE, places=MAX_PRICE_PLACES)
         if problem:
             errors.append((f"blocks[{i}].unit_price", problem))
+
+    closed_last = f"blocks[{last}].up_to"
+    if t.blocks and t.blocks[-1].up_to is not None and all(path != closed_last for path, _ in errors):
+        # A closed last block leaves consumption above it without a price.
+        errors.append((closed_last, "the last block must be open (null)"))
 
     for stratum, adjustment in t.stratum_adjustments.items():
         path = f"stratum_adjustments[{stratum}]"
@@ -499,6 +528,9 @@ def calculate_bill(
             lines.append(line)
             total += amount
 
+    if abs(total) > MAX_BILL_TOTAL:
+        # The run records this contract as failed instead of writing an amount no column holds.
+        raise ValueError(f"the bill total {total:f} is above the maximum {MAX_BILL_TOTAL:f}")
     return Bill(
         tuple(lines),
         subtotal.quantize(quantum),

@@ -12,6 +12,8 @@ class Caller:
     user_id: int | None = None
     role: str | None = None
     customer_id: int | None = None
+    # Anonymous payers share no identity: their keys are namespaced by what they pay (the coupon reference).
+    anonymous_namespace: str = ""
 
     @property
     def anonymous(self) -> bool:
@@ -26,4 +28,7 @@ class Caller:
     @property
     def idempotency_scope(self) -> str:
         """The namespace of this caller's Idempotency-Keys within a tenant."""
-        return "anonymous" if self.user_id is None else f"user:{self.user_id}"
+        if self.user_id is not None:
+            return f"user:{self.user_id}"
+        # The scope column holds 40 characters: "anon:" plus a reference of at most 30.
+        return f"anon:{self.anonymous_namespace}" if self.anonymous_namespace else "anonymous"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +29,8 @@ _AI_LENGTHS: dict[str, tuple[int | None, int]] = {
 }
 
 _DUE_DATE_FORMAT = "%Y%m%d"
+# The barcode's (3900) amount holds at most 15 digits of whole currency units.
+MAX_BARCODE_AMOUNT = Decimal(10) ** _AI_LENGTHS[AI_AMOUNT][1] - 1
 
 
 def _is_ascii_digits(value: str) -> bool:
@@ -65,6 +68,17 @@ def make_reference(sequence: int, *, width: int = 11) -> str:
     # Silently growing past `width` would make references of uneven length.
     if len(body) > width:
         raise ValueError(f"sequence {sequence} does not fit in {width} digits")
+    return body + luhn_check_digit(body)
+
+
+# 15 random digits (the first never 0, so no bank system drops a leading zero) plus the Luhn digit:
+# 9 * 10^14 references per tenant, and 16 digits never collide with the older 12-digit sequential ones.
+RANDOM_REFERENCE_DIGITS = 15
+
+
+def random_reference() -> str:
+    """An unguessable coupon reference: 15 random digits from `secrets` plus the Luhn check digit."""
+    body = str(secrets.randbelow(9 * 10 ** (RANDOM_REFERENCE_DIGITS - 1)) + 10 ** (RANDOM_REFERENCE_DIGITS - 1))
     return body + luhn_check_digit(body)
 
 

@@ -17,7 +17,7 @@ from models.payment_model import (
 )
 from models.sequence_model import TenantSequence
 from models.tenant_model import Tenant
-from models.user_model import User
+from models.user_model import LoginThrottle, User
 
 __all__ = [
     "BankApiKey",
@@ -33,6 +33,7 @@ __all__ = [
     "Invoice",
     "InvoiceLine",
     "LedgerEntry",
+    "LoginThrottle",
     "Meter",
     "Notification",
     "Pqr",

@@ -40,3 +40,19 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     password_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class LoginThrottle(Base):
+    """Failed logins of one email from one address: the lockout key, the same for real and unknown emails."""
+
+    __tablename__ = "login_throttles"
+    # Per email AND address: a stranger's guesses lock only the stranger's address out of that email.
+    __table_args__ = (UniqueConstraint("tenant_id", "email", "ip"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    email: Mapped[str] = mapped_column(Unicode(254))
+    ip: Mapped[str] = mapped_column(String(45))  # the longest textual IPv6 address
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

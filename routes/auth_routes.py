@@ -94,6 +94,7 @@ async def login(data: LoginIn) -> LoginOut:
         password=data.password,
         dummy_hash=svc.dummy_hash,
         policy=svc.lockout_policy,
+        ip=await client_ip(),
     )
     auth_id = auth_controller.new_auth_id(user)
     login_user(AuthUser(auth_id))
@@ -107,7 +108,9 @@ async def login(data: LoginIn) -> LoginOut:
 @no_content
 @problems(403)
 async def logout() -> tuple[str, int]:
-    """End this session."""
+    """End the user's sessions on every process (the cookie and its CSRF token stop working)."""
+    principal = await require_principal()
+    await auth_controller.end_sessions(session=db(), user=principal.user)
     logout_user()
     return "", 204
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 from quart import Blueprint, request
 from quart_schema import document_headers, validate_request, validate_response
 
@@ -14,6 +14,7 @@ from controllers.collection_controller import CollectionOutcome
 from domain.money import round_money
 from routes.common import MoneyStr, db, problems
 from routes.security import csrf_exempt
+from routes.fields import BusinessDateTime, Money
 
 bp = Blueprint("collections", __name__, url_prefix="/api/v1/collections")
 
@@ -22,8 +23,8 @@ class CollectionIn(BaseModel):
     """The coupon reference scanned at the counter, the amount collected and when."""
 
     reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30, pattern=r"^[0-9]+$")]
-    amount: MoneyStr = Field(gt=0)
-    paid_at: AwareDatetime
+    amount: Money = Field(gt=0)
+    paid_at: BusinessDateTime
 
 
 class BankAuthHeaders(BaseModel):

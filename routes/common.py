@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import wraps
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
-from pydantic import BaseModel, Field, PlainSerializer, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
 from quart import current_app, g, request
 from quart_auth import current_user
 from quart_schema import document_response, security_scheme
@@ -20,20 +19,16 @@ from domain.caller import Caller
 from domain.period import PERIOD_PATTERN
 from models.tenant_model import Tenant
 from models.user_model import User
+# Re-exported for the routes that import them from here; the rules live in routes.fields.
+from routes.fields import DecimalStr as DecimalStr
+from routes.fields import Email as Email
+from routes.fields import Id as Id
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# A pragmatic email check; the real proof of an address is the mail we send to it.
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-]
-
 # A billing period `YYYY-MM` (month 01-12), as the domain's Period parses it.
 PeriodStr = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
-
-# Ids in request bodies and queries: the range of an INTEGER column on every supported database.
-Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 ROLE_RANK = {"customer": 0, "operator": 1, "admin": 2}
 TENANT_HEADER = "X-Tenant-ID"
@@ -212,8 +207,7 @@ def no_content(func: Callable[P, R]) -> Callable[P, R]:
     return document_response(NoContent, 204)(func)
 
 
-# Decimals travel as JSON strings (`"20870"`, `"1520.50"`) so that no client parses them into floats.
-DecimalStr = Annotated[Decimal, PlainSerializer(lambda d: str(d), return_type=str, when_used="json")]
+# Output money: any stored Decimal, as a JSON string. Inputs use the bounded types of routes.fields.
 MoneyStr = DecimalStr
 
 
@@ -241,3 +235,12 @@ class PdfFile(BaseModel):
 def pdf_document(func: Callable[P, R]) -> Callable[P, R]:
     """Document a 200 response whose body is a PDF (see `CuponeraOpenAPIProvider`)."""
     return document_response(PdfFile, 200)(func)
+
+
+class SvgImage(BaseModel):
+    """An SVG image (`image/svg+xml`)."""
+
+
+def svg_image(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a 200 response whose body is an SVG image (see `CuponeraOpenAPIProvider`)."""
+    return document_response(SvgImage, 200)(func)

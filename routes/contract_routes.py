@@ -12,6 +12,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import contract_controller
 from models.account_model import Contract
 from routes.common import Id, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.fields import single_line
 
 bp = Blueprint("contracts", __name__, url_prefix="/api/v1/contracts")
 
@@ -21,8 +22,8 @@ ContractStatus = Literal["active", "suspended", "terminated"]
 ContractNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 ]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-TariffClass = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+Address = single_line(300)
+TariffClass = single_line(30)
 
 
 class ContractIn(BaseModel):

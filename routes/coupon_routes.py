@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from quart import Blueprint, Response
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
@@ -14,18 +13,38 @@ from controllers import coupon_controller
 from controllers.coupon_controller import CouponView
 from domain.caller import Caller
 from domain.money import round_money
-from routes.common import MoneyStr, current_caller, db, problems, request_tenant
+from routes.common import (
+    MoneyStr,
+    current_caller,
+    db,
+    optional_principal,
+    pdf_document,
+    problems,
+    request_tenant,
+    svg_image,
+)
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+from routes.fields import ContractNumberText
 
 bp = Blueprint("coupons", __name__, url_prefix="/api/v1/coupons")
 
-ContractNumber = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+ContractNumber = ContractNumberText
 # The SVG's bars are drawn with inline styles; everything else stays forbidden.
 SVG_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
 
 
 class CouponIn(BaseModel):
     """What to pay: invoice ids (the payment cart, logged in) or a contract number (its unpaid invoices)."""
+
+    # The document says what `exactly_one` enforces, so clients and fuzzers send one of the two.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["invoice_ids"], "properties": {"invoice_ids": {"type": "array"}, "contract_number": {"type": "null"}}},
+                {"required": ["contract_number"], "properties": {"contract_number": {"type": "string"}, "invoice_ids": {"type": "null"}}},
+            ]
+        }
+    )
 
     invoice_ids: list[int] | None = Field(None, min_length=1, max_length=coupon_controller.MAX_INVOICES_PER_COUPON)
     contract_number: ContractNumber | None = None
@@ -71,6 +90,11 @@ class CouponOut(BaseModel):
     invoices: list[CouponInvoiceOut]
     barcode: BarcodeOut
     created_at: datetime
+
+
+async def logged_in() -> bool:
+    """Skip the per-IP read limit for users with a session: only anonymous reads can count references."""
+    return await optional_principal() is not None
 
 
 def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
@@ -122,8 +146,9 @@ async def create_coupon(data: CouponIn) -> tuple[CouponOut, int]:
 
 
 @bp.get("/<reference>")
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
 @validate_response(CouponOut, 200)
-@problems(404)
+@problems(404, 429)
 async def get_coupon(reference: str) -> CouponOut:
     """A coupon by its reference (its customer, staff, or anyone holding the reference)."""
     caller = await current_caller()
@@ -132,7 +157,9 @@ async def get_coupon(reference: str) -> CouponOut:
 
 
 @bp.get("/<reference>/barcode.svg")
-@problems(404)
+@svg_image
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
+@problems(404, 429)
 async def coupon_barcode(reference: str) -> Response:
     """The coupon's GS1-128 barcode as an SVG image."""
     svg = await coupon_controller.coupon_barcode_svg(
@@ -144,7 +171,9 @@ async def coupon_barcode(reference: str) -> Response:
 
 
 @bp.get("/<reference>/pdf")
-@problems(404)
+@pdf_document
+@rate_limit(LOOKUP_PER_MINUTE, timedelta(minutes=1), key_function=client_ip, skip_function=logged_in)
+@problems(404, 429)
 async def coupon_pdf(reference: str) -> Response:
     """The printable coupon as a PDF: barcode, reference, invoices, amount and due date."""
     pdf = await coupon_controller.coupon_pdf(

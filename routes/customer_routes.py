@@ -12,16 +12,15 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import customer_controller
 from models.account_model import Customer
 from routes.common import Email, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.fields import Address, Name, NationalIdText
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")
 
 NationalIdType = Literal["rut", "nit", "cc", "cpf", "cnpj"]
 CustomerStatus = Literal["active", "inactive"]
 Locale = Literal["es", "en", "pt"]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-RawNationalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+RawNationalId = NationalIdText
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{5,29}$")]
-Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
 
 
 class CustomerIn(BaseModel):

@@ -66,6 +66,10 @@ class MalformedJson(BadRequest):
     """The request body is not valid JSON."""
 
 
+class JsonTooDeep(BadRequest):
+    """The JSON body nests deeper than the API allows (see routes.body_limits)."""
+
+
 def problem_response(
     status: int,
     code: str,
@@ -135,6 +139,10 @@ def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(MalformedJson)
     async def malformed_json(exc: MalformedJson) -> Response:
         return problem_response(400, "malformed_json", "The request body is not valid JSON.")
+
+    @app.errorhandler(JsonTooDeep)
+    async def json_too_deep(exc: JsonTooDeep) -> Response:
+        return problem_response(400, "json_too_deep", exc.description or "The JSON body nests too deeply.")
 
     @app.errorhandler(RateLimitExceeded)
     async def rate_limited(exc: RateLimitExceeded) -> Response:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_querystring, validate_response
@@ -15,6 +14,7 @@ from domain.money import round_money
 from controllers.lookup_controller import LookupResult
 from routes.common import MoneyStr, customer_required, db, problems, request_tenant, require_principal
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+from routes.fields import ContractNumberText
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
@@ -22,7 +22,8 @@ bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 class LookupQuery(BaseModel):
     """The contract number printed on the bill."""
 
-    contract_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    # quart-schema marks a parameter required only from the property's own "required".
+    contract_number: ContractNumberText = Field(json_schema_extra={"required": True})
 
 
 class PublicInvoiceOut(BaseModel):

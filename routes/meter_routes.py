@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -13,6 +13,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import meter_controller
 from models.account_model import Meter
 from routes.common import Id, DecimalStr, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.fields import BusinessDate
 
 bp = Blueprint("meters", __name__, url_prefix="/api/v1/meters")
 
@@ -21,10 +22,10 @@ Serial = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 ]
 RegisterDigits = Annotated[int, Field(ge=1, le=12)]
-Multiplier = Annotated[Decimal, Field(gt=0, max_digits=10, decimal_places=3)]
-RegisterValue = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3)]
-Latitude = Annotated[Decimal, Field(ge=-90, le=90, decimal_places=6)]
-Longitude = Annotated[Decimal, Field(ge=-180, le=180, decimal_places=6)]
+Multiplier = Annotated[DecimalStr, Field(gt=0, max_digits=10, decimal_places=3)]
+RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
+Latitude = Annotated[DecimalStr, Field(ge=-90, le=90, decimal_places=6)]
+Longitude = Annotated[DecimalStr, Field(ge=-180, le=180, decimal_places=6)]
 
 
 class MeterIn(BaseModel):
@@ -35,7 +36,7 @@ class MeterIn(BaseModel):
     register_digits: RegisterDigits = Field(5, description="Digits of the register; it rolls over at 10^digits.")
     multiplier: Multiplier = Decimal(1)
     initial_value: RegisterValue = Field(Decimal(0), description="The register at installation: the first reading's previous value.")
-    installed_on: date
+    installed_on: BusinessDate
     status: MeterStatus = "active"
     latitude: Latitude | None = None
     longitude: Longitude | None = None
@@ -51,7 +52,7 @@ class MeterPatch(PatchModel):
     register_digits: RegisterDigits | None = None
     multiplier: Multiplier | None = None
     initial_value: RegisterValue | None = None
-    installed_on: date | None = None
+    installed_on: BusinessDate | None = None
     status: MeterStatus | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
@@ -66,7 +67,7 @@ class MeterOut(BaseModel):
     register_digits: int
     multiplier: DecimalStr
     initial_value: DecimalStr
-    installed_on: date
+    installed_on: BusinessDate
     status: str
     latitude: DecimalStr | None
     longitude: DecimalStr | None

@@ -7,7 +7,7 @@ from typing import Any
 from quart_schema import OpenAPIProvider
 from werkzeug.routing import IntegerConverter
 
-from routes.common import NoContent, PdfFile, Problem
+from routes.common import NoContent, PdfFile, Problem, SvgImage
 
 
 class CuponeraOpenAPIProvider(OpenAPIProvider):
@@ -20,6 +20,9 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
         if model is PdfFile:
             pdf = {"schema": {"type": "string", "format": "binary"}}
             return {"description": "A PDF document", "content": {"application/pdf": pdf}}, {}
+        if model is SvgImage:
+            svg = {"schema": {"type": "string"}}
+            return {"description": "An SVG image", "content": {"image/svg+xml": svg}}, {}
         response, definitions = super().build_response_object(model, headers_model)
         if model is Problem:
             response["content"] = {"application/problem+json": response["content"]["application/json"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -31,6 +31,7 @@ from routes.common import (
 )
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
+from routes.fields import ReferenceText
 
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 
@@ -41,14 +42,19 @@ REPLAY_HEADER = "Idempotent-Replayed"
 class PaymentIn(BaseModel):
     """The coupon to pay and the gateway's card token (sandbox: tok_approved, tok_declined, tok_insufficient_funds, tok_pending)."""
 
-    coupon_reference: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    coupon_reference: ReferenceText
     card_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class PaymentHeaders(BaseModel):
     """Required on payment creation: a unique key per payment intent (e.g. a UUID); retries reuse it."""
 
-    idempotency_key: str = Field(alias=IDEMPOTENCY_HEADER, max_length=payment_controller.MAX_IDEMPOTENCY_KEY_LENGTH)
+    # quart-schema marks a header required only from the property's own "required".
+    idempotency_key: str = Field(
+        alias=IDEMPOTENCY_HEADER,
+        max_length=payment_controller.MAX_IDEMPOTENCY_KEY_LENGTH,
+        json_schema_extra={"required": True},
+    )
 
 
 class PaymentOut(BaseModel):
@@ -112,10 +118,13 @@ class ReversalIn(BaseModel):
 @problems(403, 404, 409, 410, 429)
 async def create_payment(data: PaymentIn) -> tuple[PaymentOut, int, dict[str, str]]:
     """Pay a coupon by card, exactly once per Idempotency-Key."""
+    caller = await current_caller()
+    if caller.anonymous:
+        caller = replace(caller, anonymous_namespace=data.coupon_reference)
     outcome = await payment_controller.pay_coupon(
         session=db(),
         tenant=await request_tenant(),
-        caller=await current_caller(),
+        caller=caller,
         gateway=services().payment_gateway,
         coupon_reference=data.coupon_reference,
         card_token=data.card_token,

@@ -13,6 +13,9 @@ from controllers import pqr_controller
 from controllers.pqr_controller import PqrFilters, PqrView
 from models.pqr_model import ANSWER_MAX, DESCRIPTION_MAX, SUBJECT_MAX
 from routes.common import Id, ListQuery, db, login_required, problems, require_principal, role_required
+from routes.fields import single_line
+
+Subject = single_line(SUBJECT_MAX)
 
 bp = Blueprint("pqrs", __name__, url_prefix="/api/v1/pqrs")
 
@@ -25,7 +28,7 @@ class PqrIn(BaseModel):
     """A new PQR. `customer_id` is for staff filing at the counter; customers file for themselves."""
 
     type: PqrType
-    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUBJECT_MAX)]
+    subject: Subject
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=DESCRIPTION_MAX)]
     contract_id: Id | None = None
     invoice_id: Id | None = None

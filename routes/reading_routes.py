@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -23,10 +22,11 @@ from routes.common import (
     require_principal,
     role_required,
 )
+from routes.fields import BusinessDate
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
 
-RegisterValue = Annotated[Decimal, Field(ge=0, max_digits=15, decimal_places=3)]
+RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
 Flag = Literal["rollover", "high", "low", "zero"]
 # Flags are stored comma-separated and leave as a list.
 StoredFlags = Annotated[list[Flag], BeforeValidator(lambda v: split_flags(v) if isinstance(v, str) else v)]
@@ -37,7 +37,7 @@ class ReadingIn(BaseModel):
 
     period: PeriodStr = Field(description="`YYYY-MM`; one reading per meter and period.")
     value: RegisterValue
-    read_on: date | None = None
+    read_on: BusinessDate | None = None
     kind: Literal["actual", "corrected"] = Field(
         "actual", description='`corrected` accepts a register lower than the previous one (consumption 0).'
     )
@@ -47,7 +47,7 @@ class ReadingCorrectionIn(BaseModel):
     """The right register value for a reading, and why."""
 
     value: RegisterValue
-    read_on: date | None = None
+    read_on: BusinessDate | None = None
     reason: str = Field("", max_length=500)
 
 

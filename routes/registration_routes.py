@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
@@ -15,6 +15,7 @@ from routes.auth_routes import UserOut, user_out
 from routes.common import Email, db, problems, request_tenant, services
 from routes.rate_limits import LOGIN_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
+from routes.fields import ContractNumberText, Name, NationalIdText
 
 bp = Blueprint("registration", __name__, url_prefix="/api/v1/auth")
 
@@ -24,10 +25,10 @@ class RegisterIn(BaseModel):
 
     email: Email
     password: str = Field(max_length=1024)
-    full_name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    full_name: Name
     national_id_type: Literal["rut", "nit", "cc", "cpf", "cnpj"]
-    national_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-    contract_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+    national_id: NationalIdText
+    contract_number: ContractNumberText
 
 
 @bp.post("/register")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -12,6 +12,12 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import tariff_controller
 from models.billing_model import Tariff
 from routes.common import ListQuery, MoneyStr, db, no_content, problems, request_tenant, role_required
+from routes.fields import BusinessDate, single_line
+
+# The tariff's prices and bounds are checked, with their ceilings and decimals, by the billing
+# calculator's validate_tariff (a 422 `invalid_tariff` naming each field); names and dates here.
+ChargeName = single_line(120)
+TariffName = single_line(200, min_length=0)
 
 bp = Blueprint("tariffs", __name__, url_prefix="/api/v1/tariffs")
 
@@ -22,7 +28,7 @@ Stratum = Literal["1", "2", "3", "4", "5", "6", "commercial", "industrial", "off
 class FixedChargeIn(BaseModel):
     """A named charge billed every period."""
 
-    name: str = Field(min_length=1, max_length=120)
+    name: ChargeName
     amount: MoneyStr
 
 
@@ -43,7 +49,7 @@ class StratumAdjustmentIn(BaseModel):
 class TaxIn(BaseModel):
     """A tax: a rate in percent levied on the listed line kinds."""
 
-    name: str = Field(min_length=1, max_length=120)
+    name: ChargeName
     rate: MoneyStr
     applies_to: list[str] = Field(max_length=10)
 
@@ -52,9 +58,9 @@ class TariffIn(BaseModel):
     """A tariff version for one service, in force from `effective_from`."""
 
     service: Service
-    effective_from: date
+    effective_from: BusinessDate
     currency: str = Field(min_length=3, max_length=3)
-    name: str = Field("", max_length=200)
+    name: TariffName = ""
     fixed_charges: list[FixedChargeIn] = Field(default_factory=list, max_length=20)
     blocks: list[BlockIn] = Field(min_length=1, max_length=20)
     stratum_adjustments: dict[Stratum, StratumAdjustmentIn] = Field(default_factory=dict)
@@ -67,9 +73,9 @@ class TariffPatch(BaseModel):
     """Any tariff fields to change; the result is validated as a whole."""
 
     service: Service | None = None
-    effective_from: date | None = None
+    effective_from: BusinessDate | None = None
     currency: str | None = Field(None, min_length=3, max_length=3)
-    name: str | None = Field(None, max_length=200)
+    name: TariffName | None = None
     fixed_charges: list[FixedChargeIn] | None = Field(None, max_length=20)
     blocks: list[BlockIn] | None = Field(None, min_length=1, max_length=20)
     stratum_adjustments: dict[Stratum, StratumAdjustmentIn] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint
@@ -12,6 +12,7 @@ from controllers import transaction_controller
 from domain.money import round_money
 from models.payment_model import LedgerEntry
 from routes.common import ListQuery, MoneyStr, customer_required, db, problems, require_principal
+from routes.fields import BusinessDate
 
 bp = Blueprint("transactions", __name__, url_prefix="/api/v1/me/transactions")
 
@@ -23,8 +24,8 @@ class TransactionQuery(ListQuery):
 
     contract_number: str | None = Field(None, max_length=30)
     contract_id: int | None = None
-    date_from: date | None = Field(None, alias="from")
-    date_to: date | None = Field(None, alias="to")
+    date_from: BusinessDate | None = Field(None, alias="from")
+    date_to: BusinessDate | None = Field(None, alias="to")
 
 
 class TransactionOut(BaseModel):

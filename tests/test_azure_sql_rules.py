@@ -19,7 +19,7 @@ from controllers.customer_controller import like_pattern
 from models.base_model import utcnow
 from models.payment_model import IdempotencyKey
 from models.tenant_model import Tenant
-from models.user_model import User
+from models.user_model import LoginThrottle, User
 from tests.conftest import ApiClient, make_user
 from tests.factories import make_customer
 
@@ -56,41 +56,40 @@ async def test_a_name_with_brackets_is_found_literally(operator_client: ApiClien
     assert [c["name"] for c in (await response.get_json())["items"]] == ["Taller [Norte]"]
 
 
-async def test_failed_logins_are_counted_in_sql_even_from_stale_reads(app: Quart, session: AsyncSession) -> None:
+async def _throttle_row(session: AsyncSession, email: str) -> LoginThrottle:
+    session.expire_all()
+    row = await session.scalar(select(LoginThrottle).where(LoginThrottle.email == email))
+    assert row is not None
+    return row
+
+
+async def test_failed_logins_are_counted_in_sql_even_from_stale_reads(session: AsyncSession, tenant: Tenant) -> None:
     """Two failures computed from the same stale row still count twice: the UPDATE adds to the stored value."""
-    user = await make_user(app, role="operator")
-    stale = await session.get(User, user.id)
-    assert stale is not None and stale.failed_login_count == 0
     policy = auth_controller.LockoutPolicy(threshold=3, window=timedelta(minutes=15))
     now = utcnow()
-    for _ in range(2):
-        await auth_controller._record_failure(session=session, user=stale, policy=policy, now=now)  # noqa: SLF001
-    session.expire_all()
-    row = await session.get(User, user.id)
-    assert row is not None
-    assert (row.failed_login_count, row.failed_login_window_start, row.locked_until) == (2, now, None)
-    await auth_controller._record_failure(session=session, user=stale, policy=policy, now=now)  # noqa: SLF001
-    session.expire_all()
-    row = await session.get(User, user.id)
-    assert row is not None
-    assert (row.failed_login_count, row.failed_login_window_start) == (0, None)
+    key = {"tenant_id": tenant.id, "email": "stale@example.com", "ip": "203.0.113.7"}
+    await auth_controller._record_failure(session=session, throttle=None, policy=policy, now=now, **key)  # noqa: SLF001
+    stale = await _throttle_row(session, key["email"])
+    await auth_controller._record_failure(session=session, throttle=stale, policy=policy, now=now, **key)  # noqa: SLF001
+    row = await _throttle_row(session, key["email"])
+    assert (row.failed_count, row.window_start, row.locked_until) == (2, now, None)
+    await auth_controller._record_failure(session=session, throttle=stale, policy=policy, now=now, **key)  # noqa: SLF001
+    row = await _throttle_row(session, key["email"])
+    assert (row.failed_count, row.window_start) == (0, None)
     assert row.locked_until == now + policy.lock_for
 
 
-async def test_a_failure_after_the_window_starts_a_new_count(app: Quart, session: AsyncSession) -> None:
-    user = await make_user(app, role="operator")
+async def test_a_failure_after_the_window_starts_a_new_count(session: AsyncSession, tenant: Tenant) -> None:
     policy = auth_controller.LockoutPolicy(threshold=3, window=timedelta(minutes=15))
     then = utcnow() - timedelta(hours=1)
-    row = await session.get(User, user.id)
-    assert row is not None
-    await auth_controller._record_failure(session=session, user=row, policy=policy, now=then)  # noqa: SLF001
-    await auth_controller._record_failure(session=session, user=row, policy=policy, now=then)  # noqa: SLF001
+    key = {"tenant_id": tenant.id, "email": "window@example.com", "ip": "203.0.113.8"}
+    await auth_controller._record_failure(session=session, throttle=None, policy=policy, now=then, **key)  # noqa: SLF001
+    row = await _throttle_row(session, key["email"])
+    await auth_controller._record_failure(session=session, throttle=row, policy=policy, now=then, **key)  # noqa: SLF001
     now = utcnow()
-    await auth_controller._record_failure(session=session, user=row, policy=policy, now=now)  # noqa: SLF001
-    session.expire_all()
-    row = await session.get(User, user.id)
-    assert row is not None
-    assert (row.failed_login_count, row.failed_login_window_start, row.locked_until) == (1, now, None)
+    await auth_controller._record_failure(session=session, throttle=row, policy=policy, now=now, **key)  # noqa: SLF001
+    row = await _throttle_row(session, key["email"])
+    assert (row.failed_count, row.window_start, row.locked_until) == (1, now, None)
 
 
 @pytest.mark.parametrize(("value", "warns"), [(1, False), (0, True)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from controllers.billing_run_controller import SimulatedCrash, run_period, whole
 from controllers.errors import DomainValidationError
 from controllers.outbox_controller import OutboxMessage, enqueue
 from models.account_model import Reading
+from models.base_model import utcnow
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine
 from models.notification_model import Notification
 from models.sequence_model import TenantSequence
@@ -411,3 +412,58 @@ async def test_the_runs_outbox_rows_are_the_ones_enqueue_would_write(session: As
     columns = [c.key for c in Notification.__table__.columns if c.key not in skip]
     assert {c: getattr(ours, c) for c in columns} == {c: getattr(theirs, c) for c in columns}
     assert ours.created_at.tzinfo is not None and ours.next_attempt_at <= theirs.next_attempt_at
+
+
+async def test_an_absurd_stored_tariff_fails_its_contracts_not_the_run(session: AsyncSession, tenant: Tenant) -> None:
+    # Stored directly, as if accepted before the bounds existed: a fixed charge of 1e30.
+    absurd = await make_tariff(session, tenant, "electricity")
+    absurd.fixed_charges = [{"name": "Cargo fijo", "amount": "1E+30"}]
+    await make_tariff(session, tenant, "water")
+    victims = [await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)}) for _ in range(2)]
+    fine = await make_metered_contract(session, tenant, service="water", readings={PERIOD: (10, 10)})
+    await session.commit()
+
+    run = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+
+    assert run.status == "completed"
+    assert (run.billed, run.failed) == (1, 2)
+    items = await _items(session, run.id)
+    assert [(cid, outcome) for cid, outcome, _ in items] == [(v.contract.id, "failed") for v in victims]
+    assert all(f"tariff {absurd.id} is not valid" in reason and "at most" in reason for _, _, reason in items)
+    assert [i.contract_id for i in await _invoices(session)] == [fine.contract.id]
+
+
+async def test_a_bill_too_large_for_the_columns_fails_that_contract_only(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    huge = await make_metered_contract(session, tenant, readings={PERIOD: (10**13, 10**13)})
+    plain = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    await session.commit()
+
+    run = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+
+    assert run.status == "completed" and (run.billed, run.failed) == (1, 1)
+    [(contract_id, outcome, reason)] = await _items(session, run.id)
+    assert (contract_id, outcome) == (huge.contract.id, "failed") and "above the maximum" in reason
+    assert [i.contract_id for i in await _invoices(session)] == [plain.contract.id]
+
+
+async def test_a_killed_run_left_running_is_marked_failed_when_the_period_runs_again(
+    session: AsyncSession, tenant: Tenant
+) -> None:
+    await make_tariff(session, tenant, "electricity")
+    await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    killed = BillingRun(tenant_id=tenant.id, period=PERIOD, status="running", started_at=utcnow() - timedelta(hours=2))
+    recent = BillingRun(tenant_id=tenant.id, period=PERIOD, status="running", started_at=utcnow() - timedelta(minutes=1))
+    session.add_all([killed, recent])
+    await session.commit()
+    killed_id, recent_id = killed.id, recent.id
+
+    run = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+
+    assert run.status == "completed" and run.billed == 1
+    session.expire_all()
+    old = await session.get(BillingRun, killed_id)
+    assert old is not None and old.status == "failed" and old.finished_at is not None
+    assert old.error is not None and old.error.startswith("abandoned")
+    # A run started a minute ago may still be working in another process: left alone.
+    assert (await session.get(BillingRun, recent_id)).status == "running"  # type: ignore[union-attr]

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import coupon_controller
+from controllers import coupon_controller, sequence_controller
 from domain.caller import Caller
 from controllers.errors import Conflict, DomainValidationError, NotFound
-from domain.coupon_codes import coupon_fields, luhn_is_valid
+from domain.coupon_codes import coupon_fields, luhn_is_valid, make_reference
 from models.billing_model import Invoice
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, LedgerEntry
@@ -46,11 +46,39 @@ async def test_reference_is_numeric_with_luhn_and_barcode_decodes(session: Async
     assert coupon.barcode_human_readable == f"(415)7709998000018(8020){coupon.reference}(3900)85000(96)20261116"
 
 
-async def test_references_are_unique_and_consecutive(session: AsyncSession, tenant: Tenant) -> None:
-    first = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon.reference
+async def test_counting_references_around_real_ones_finds_nothing(session: AsyncSession, tenant: Tenant) -> None:
+    references = [(await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon.reference for _ in range(3)]
+    assert len(set(references)) == 3
+    assert all(len(r) == 16 and r[0] != "0" and luhn_is_valid(r) for r in references)
+    # An attacker who holds one slip counts 10 000 valid references around it.
+    body = int(references[0][:-1])
+    guesses = [make_reference(n, width=15) for n in range(body - 5000, body + 5001) if n != body]
+    assert len(guesses) == 10_000
+    found = 0
+    for start in range(0, len(guesses), 1000):  # well under every database's parameter limit
+        chunk = guesses[start : start + 1000]
+        found += await session.scalar(
+            select(func.count()).select_from(Coupon).where(Coupon.tenant_id == tenant.id, Coupon.reference.in_(chunk))
+        ) or 0
+    assert found == 0
+
+
+async def test_a_taken_reference_is_drawn_again(
+    session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon.reference
+    draws = iter([taken, taken, "4000000000000002"])
+    monkeypatch.setattr(sequence_controller, "random_reference", lambda: next(draws))
     second = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon.reference
-    assert first != second
-    assert int(second[:-1]) == int(first[:-1]) + 1
+    assert second == "4000000000000002"
+
+
+async def test_old_sequential_references_keep_working(session: AsyncSession, tenant: Tenant) -> None:
+    coupon = (await make_coupon(session, tenant, await make_debtor(session, tenant))).coupon
+    await session.execute(update(Coupon).where(Coupon.id == coupon.id).values(reference="000000000026"))
+    await session.commit()
+    found = await coupon_controller.find_coupon(session=session, tenant_id=tenant.id, caller=STAFF, reference="000000000026")
+    assert found.id == coupon.id
 
 
 async def test_expiry_is_the_end_of_the_earliest_due_day_in_the_tenant_zone(session: AsyncSession, tenant: Tenant) -> None:

@@ -201,11 +201,17 @@ def test_subsidy_stops_at_the_subsistence_boundary(consumption, subsidy):
     assert amounts(bill, "subsidy") == [subsidy]
 
 
-def test_consumption_above_a_closed_last_block_is_refused():
+def test_a_tariff_with_a_closed_last_block_cannot_bill():
     tariff = replace(COP, blocks=(Block(D("130"), D("800")), Block(D("400"), D("900"))))
-    assert len(calculate_bill(tariff=tariff, stratum="4", consumption=D("400")).lines) == 3
-    with pytest.raises(ValueError, match="last block"):
-        calculate_bill(tariff=tariff, stratum="4", consumption=D("400.1"))
+    # Consumption above 400 would have no price: the tariff is refused before any bill.
+    with pytest.raises(ValueError, match="last block must be open"):
+        calculate_bill(tariff=tariff, stratum="4", consumption=D("400"))
+
+
+def test_a_bill_above_the_maximum_total_is_refused():
+    tariff = replace(COP, blocks=(Block(None, D("1000000000")),))
+    with pytest.raises(ValueError, match="above the maximum"):
+        calculate_bill(tariff=tariff, stratum="4", consumption=D("1000000"))
 
 
 # --- Money rounding per currency -------------------------------------------------------------
@@ -551,7 +557,14 @@ def test_tariff_containers_are_frozen():
         ({"blocks": (Block(D("100"), D("1")), Block(D("50"), D("1")), Block(None, D("1")))},
          "blocks[1].up_to"),
         ({"blocks": (Block(D("100"), D("1")), Block(D("100"), D("1")))}, "blocks[1].up_to"),
-        ({"blocks": (Block(None, D("1")), Block(D("100"), D("1")))}, "blocks[0].up_to"),
+        ({"blocks": (Block(None, D("1")), Block(D("100"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D("130"), D("800")), Block(D("400"), D("900")))}, "blocks[1].up_to"),  # closed last block
+        ({"blocks": (Block(None, D("1e-12")),)}, "blocks[0].unit_price"),
+        ({"blocks": (Block(None, D("1e30")),)}, "blocks[0].unit_price"),
+        ({"blocks": (Block(D("1e13"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D("0.0001"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
+        ({"fixed_charges": (FixedCharge("Cargo fijo", D("1e30")),)}, "fixed_charges[0].amount"),
+        ({"fixed_charges": (FixedCharge("Cargo fijo", D("1e-12")),)}, "fixed_charges[0].amount"),
         ({"blocks": (Block(D("0"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
         ({"blocks": (Block(D("-5"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
         ({"blocks": (Block(D("130"), D("800")), Block(None, D("-1")))}, "blocks[1].unit_price"),
@@ -593,7 +606,8 @@ def test_validate_tariff_names_the_field(changes, path):
     "changes",
     [
         {},
-        {"blocks": (Block(D("130"), D("800")), Block(D("400"), D("900")))},  # closed last block
+        {"blocks": (Block(D("130"), D("800")), Block(None, D("900.123456")))},
+        {"fixed_charges": (FixedCharge("Cargo fijo", D("1000000000")),)},
         {"blocks": (Block(None, D("0")),)},
         {"stratum_adjustments": {"1": StratumAdjustment(D("-100"), "subsistence")}},
         {"taxes": (TaxRule("IVA", D("100"), ("fixed", "late_fee", "adjustment")),)},
@@ -618,6 +632,7 @@ def test_validate_tariff_reports_every_problem():
         "currency",
         "blocks[0].up_to",
         "blocks[0].unit_price",
+        "blocks[1].up_to",
         "late_fee_monthly_rate",
         "rounding_increment",
     ]

@@ -19,6 +19,7 @@ from domain.coupon_codes import (
     luhn_check_digit,
     luhn_is_valid,
     make_reference,
+    random_reference,
     mask_name,
     parse_element_string,
     render_barcode_svg,
@@ -67,6 +68,12 @@ def test_luhn_is_valid(number: str, valid: bool) -> None:
 def test_make_reference(sequence: int, width: int, reference: str) -> None:
     assert make_reference(sequence, width=width) == reference
     assert luhn_is_valid(reference)
+
+
+def test_random_references_are_16_digits_with_luhn_and_differ() -> None:
+    drawn = {random_reference() for _ in range(1000)}
+    assert len(drawn) == 1000
+    assert all(len(r) == 16 and r.isascii() and r.isdigit() and r[0] != "0" and luhn_is_valid(r) for r in drawn)
 
 
 @pytest.mark.parametrize(("sequence", "width"), [(-1, 11), (100000000000, 11), (12345, 4)])

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from quart import Quart
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.base_model import utcnow
-from models.user_model import User
+from models.user_model import LoginThrottle, User
 from tests.conftest import TEST_PASSWORD, ApiClient, logged_in_client, make_user
 
 
@@ -87,10 +88,14 @@ async def test_logout_ends_the_session(operator_client: ApiClient) -> None:
     assert me.status_code == 401
 
 
-async def test_five_failures_lock_the_account_for_fifteen_minutes(
+def _throttle(email: str) -> Any:
+    return select(LoginThrottle).where(LoginThrottle.email == email)
+
+
+async def test_five_failures_lock_the_email_from_that_address_for_fifteen_minutes(
     app: Quart, client: ApiClient, session: AsyncSession
 ) -> None:
-    user = await make_user(app, role="customer", email="lock@example.com")
+    await make_user(app, role="customer", email="lock@example.com")
     for _ in range(4):
         assert (await client.login("lock@example.com", "wrong password!")).status_code == 401
     fifth = await client.login("lock@example.com", "wrong password!")
@@ -100,24 +105,56 @@ async def test_five_failures_lock_the_account_for_fifteen_minutes(
     body = await locked.get_json()
     assert body["code"] == "account_locked"
     assert 850 <= int(locked.headers["Retry-After"]) <= 901
-    row = await session.scalar(select(User).where(User.id == user.id))
+    row = await session.scalar(_throttle("lock@example.com"))
     assert row is not None and row.locked_until is not None
     assert timedelta(minutes=14) < row.locked_until - utcnow() <= timedelta(minutes=15)
     # When the lock has passed, the right password works again and the counters reset.
-    await session.execute(update(User).where(User.id == user.id).values(locked_until=utcnow() - timedelta(seconds=1)))
+    await session.execute(update(LoginThrottle).where(LoginThrottle.id == row.id).values(locked_until=utcnow() - timedelta(seconds=1)))
     await session.commit()
     assert (await client.login("lock@example.com")).status_code == 200
     session.expire_all()
-    row = await session.scalar(select(User).where(User.id == user.id))
-    assert row is not None and row.locked_until is None and row.failed_login_count == 0
+    assert await session.scalar(_throttle("lock@example.com")) is None
+
+
+async def test_the_lockout_looks_the_same_for_real_and_unknown_emails(app: Quart, client: ApiClient) -> None:
+    await make_user(app, role="customer", email="real@example.com")
+    answers = {}
+    for email in ("real@example.com", "ghost@example.com"):
+        for _ in range(5):
+            assert (await client.login(email, "wrong password!")).status_code == 401
+        answers[email] = await client.login(email, "wrong password!")
+    real, ghost = answers["real@example.com"], answers["ghost@example.com"]
+    assert real.status_code == ghost.status_code == 423
+    real_body, ghost_body = await real.get_json(), await ghost.get_json()
+    real_body.pop("request_id"), ghost_body.pop("request_id")
+    assert real_body["retry_after"] - ghost_body["retry_after"] in (-1, 0, 1)
+    real_body.pop("retry_after"), ghost_body.pop("retry_after")
+    assert real_body == ghost_body and real_body["code"] == "account_locked"
+    # The per-IP rate-limit headers count this address's requests, not the account's.
+    ignored = {"x-request-id", "retry-after", "content-length", "date", "ratelimit-remaining", "ratelimit-reset"}
+    assert {(k.lower(), v) for k, v in real.headers.items() if k.lower() not in ignored} == {
+        (k.lower(), v) for k, v in ghost.headers.items() if k.lower() not in ignored
+    }
+
+
+async def test_a_stranger_cannot_lock_a_customer_out_from_another_address(app: Quart) -> None:
+    await make_user(app, role="customer", email="victim@example.com")
+    stranger = ApiClient(app)
+    for _ in range(6):
+        await stranger.login("victim@example.com", "wrong password!", scope_base={"client": ("203.0.113.9", 4000)})
+    assert (await stranger.login("victim@example.com", scope_base={"client": ("203.0.113.9", 4000)})).status_code == 423
+    customer = ApiClient(app)
+    assert (await customer.login("victim@example.com", scope_base={"client": ("198.51.100.7", 5000)})).status_code == 200
 
 
 async def test_failures_outside_the_window_do_not_lock(app: Quart, client: ApiClient, session: AsyncSession) -> None:
-    user = await make_user(app, role="customer", email="slow@example.com")
+    await make_user(app, role="customer", email="slow@example.com")
     for _ in range(4):
         await client.login("slow@example.com", "wrong password!")
     await session.execute(
-        update(User).where(User.id == user.id).values(failed_login_window_start=utcnow() - timedelta(minutes=16))
+        update(LoginThrottle)
+        .where(LoginThrottle.email == "slow@example.com")
+        .values(window_start=utcnow() - timedelta(minutes=16))
     )
     await session.commit()
     assert (await client.login("slow@example.com", "wrong password!")).status_code == 401
@@ -125,7 +162,7 @@ async def test_failures_outside_the_window_do_not_lock(app: Quart, client: ApiCl
 
 
 async def test_login_is_rate_limited_per_ip(app: Quart, client: ApiClient) -> None:
-    statuses = [(await client.login("nobody@example.com", "whatever-pass")).status_code for _ in range(31)]
+    statuses = [(await client.login(f"nobody{i}@example.com", "whatever-pass")).status_code for i in range(31)]
     assert statuses[:30] == [401] * 30
     assert statuses[30] == 429
     last = await client.login("nobody@example.com", "whatever-pass")
@@ -201,3 +238,27 @@ async def test_users_are_scoped_to_their_tenant(app: Quart, session: AsyncSessio
     assert (await chile.login("same@example.com", headers={"X-Tenant-ID": "cge"})).status_code == 200
     me = await chile.get("/api/v1/auth/me", headers={"X-Tenant-ID": "default"})
     assert (await me.get_json())["tenant"]["code"] == "cge"
+
+
+async def test_logout_refuses_the_old_cookie_and_csrf_token_everywhere(app: Quart) -> None:
+    user = await make_user(app, role="customer", email="bye@example.com")
+    api = ApiClient(app)
+    login = await api.login(user.email)
+    cookie = login.headers["Set-Cookie"].split(";", 1)[0]
+    old_token = api.csrf_token
+    assert (await api.post("/api/v1/auth/logout")).status_code == 204
+    # A copy of the old cookie (another tab, a stolen one, another process) is anonymous now.
+    replay = app.test_client()
+    me = await replay.get("/api/v1/auth/me", headers={"Cookie": cookie})
+    assert me.status_code == 401
+    assert (await me.get_json())["code"] == "not_authenticated"
+    unsafe = await replay.post(
+        "/api/v1/auth/password",
+        headers={"Cookie": cookie, "X-CSRF-Token": old_token or ""},
+        json={"current_password": TEST_PASSWORD, "new_password": "a brand new secret"},
+    )
+    assert unsafe.status_code == 401
+    again = await replay.post("/api/v1/auth/logout", headers={"Cookie": cookie, "X-CSRF-Token": old_token or ""})
+    assert again.status_code == 401
+    # A fresh login works as before.
+    assert (await ApiClient(app).login(user.email)).status_code == 200

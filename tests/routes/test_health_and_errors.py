@@ -8,6 +8,7 @@ import pytest
 from quart import Quart
 
 from app import create_app
+from domain.json_limits import json_nesting_exceeds
 from tests.conftest import ApiClient, TestDatabase, app_config
 
 
@@ -176,3 +177,27 @@ async def test_ids_beyond_the_integer_range_are_404_not_500(operator_client: Api
     assert parameter["schema"] == {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}
     patch = await operator_client.patch(f"/api/v1/pqrs/{2**40}", json={"status": "in_progress"})
     assert patch.status_code == 404
+
+
+@pytest.mark.parametrize("levels", [33, 1_000, 100_000])
+@pytest.mark.parametrize("path", ["/api/v1/auth/login", "/api/v1/coupons", "/api/v1/payments", "/api/v1/no-such-route"])
+async def test_deeply_nested_json_is_a_400_problem_before_parsing(client: ApiClient, path: str, levels: int) -> None:
+    for body in (b"[" * levels + b"]" * levels, b'{"email": ' + b'{"a": ' * levels + b"1" + b"}" * levels + b"}"):
+        response = await client.post(path, data=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 400
+        assert response.content_type == "application/problem+json"
+        assert (await response.get_json())["code"] == "json_too_deep"
+
+
+async def test_brackets_inside_strings_do_not_count_as_nesting(client: ApiClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login", json={"email": "x@example.com", "password": '[{"\\' * 250}
+    )
+    assert response.status_code == 401  # parsed and checked as credentials, not refused as too deep
+
+
+def test_json_nesting_is_measured_without_recursion() -> None:
+    assert not json_nesting_exceeds(b"[" * 32 + b"]" * 32, 32)
+    assert json_nesting_exceeds(b"[" * 33 + b"]" * 33, 32)
+    assert not json_nesting_exceeds(b'["[[[[", {"k": "\\"{{{{"}]', 2)
+    assert json_nesting_exceeds(b"{" * 1_000_000, 32)

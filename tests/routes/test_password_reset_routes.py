@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from quart import Quart
+from sqlalchemy import select
 
+from controllers import password_reset_controller
 from controllers.notification_controller import DeliveryPolicy, dispatch_due
 from controllers.password_reset_controller import RESET_MAX_AGE_SECONDS, make_reset_token
+from models.notification_model import Notification
 from tests.conftest import TEST_PASSWORD, TEST_SECRET, ApiClient, MailServer, make_user
 
 RESET = "/api/v1/auth/password-reset"
@@ -144,3 +147,29 @@ async def test_a_logged_in_browser_needs_no_csrf_token_here(app: Quart, operator
     response = await operator_client.raw.post(RESET, json={"email": operator_client.user["email"]})  # type: ignore[index]
 
     assert response.status_code == 202
+
+
+async def test_real_and_unknown_emails_do_the_same_work(
+    app: Quart, client: ApiClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_user(app, role="customer", email="known@example.com")
+    work: dict[str, list[str]] = {"tokens": [], "inserts": []}
+    real_token, real_enqueue = password_reset_controller.make_reset_token, password_reset_controller.enqueue
+
+    def counting_token(**kwargs: Any) -> str:
+        work["tokens"].append(str(kwargs["user_id"]))
+        return real_token(**kwargs)
+
+    async def counting_enqueue(**kwargs: Any) -> None:
+        work["inserts"].append(kwargs["message"].recipient)
+        await real_enqueue(**kwargs)
+
+    monkeypatch.setattr(password_reset_controller, "make_reset_token", counting_token)
+    monkeypatch.setattr(password_reset_controller, "enqueue", counting_enqueue)
+    assert (await client.post(RESET, json={"email": "known@example.com"})).status_code == 202
+    assert (await client.post(RESET, json={"email": "unknown@example.com"})).status_code == 202
+    # One token signed and one outbox insert on each path; only the real one survives its savepoint.
+    assert len(work["tokens"]) == 2 and work["inserts"] == ["known@example.com", "unknown@example.com"]
+    async with app.extensions["cuponera"].sql.session_scope() as session:
+        recipients = (await session.scalars(select(Notification.recipient).where(Notification.event == "password_reset"))).all()
+    assert recipients == ["known@example.com"]

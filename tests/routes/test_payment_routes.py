@@ -247,6 +247,9 @@ async def test_collections_by_bank_key(client: ApiClient, debtor: Debtor, sessio
     assert receipt["paid_at"].startswith("2026-11-10T15:30:00")
     duplicate = await client.post("/api/v1/collections", json=payload, headers=auth)
     assert duplicate.status_code == 200 and await json_of(duplicate) == receipt
+    # The same reference with another amount is not a repeat: a 409 instead of the first receipt.
+    other = await client.post("/api/v1/collections", json=dict(payload, amount="90000"), headers=auth)
+    assert other.status_code == 409 and (await json_of(other))["code"] == "collection_conflict"
     online = await pay(client, reference)
     assert online.status_code == 409 and (await json_of(online))["code"] == "already_paid"
 
@@ -275,6 +278,21 @@ async def test_openapi_documents_the_payment_routes(client: ApiClient) -> None:
     assert "Idempotency-Key" in parameters
     for path in ("/api/v1/coupons/{reference}/barcode.svg", "/api/v1/coupons/{reference}/pdf", "/api/v1/me/transactions", "/api/v1/payments/webhook"):
         assert path in paths, path
+
+
+async def test_openapi_marks_the_rules_the_server_enforces(client: ApiClient) -> None:
+    paths = (await json_of(await client.get("/openapi.json")))["paths"]
+    [lookup_param] = paths["/api/v1/invoice-lookup"]["get"]["parameters"]
+    assert (lookup_param["name"], lookup_param.get("required")) == ("contract_number", True)
+    [key] = [p for p in paths["/api/v1/payments"]["post"]["parameters"] if p["name"] == "Idempotency-Key"]
+    assert key.get("required") is True
+    body = paths["/api/v1/coupons"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert [branch["required"] for branch in body["oneOf"]] == [["invoice_ids"], ["contract_number"]]
+    svg = paths["/api/v1/coupons/{reference}/barcode.svg"]["get"]["responses"]["200"]
+    pdf = paths["/api/v1/coupons/{reference}/pdf"]["get"]["responses"]["200"]
+    assert list(svg["content"]) == ["image/svg+xml"] and list(pdf["content"]) == ["application/pdf"]
+    for path in ("/api/v1/coupons/{reference}", "/api/v1/coupons/{reference}/barcode.svg", "/api/v1/coupons/{reference}/pdf"):
+        assert "429" in paths[path]["get"]["responses"], path
 
 
 async def test_a_carried_invoice_is_offered_only_through_the_invoice_that_carries_it(
@@ -306,3 +324,37 @@ async def test_a_carried_invoice_is_offered_only_through_the_invoice_that_carrie
     problem = await json_of(refused)
     assert problem["code"] == "invoice_carried" and f"SEP-9 is carried into {october_number}" in problem["detail"]
     assert [(e["field"], e["code"]) for e in problem["errors"]] == [("invoice_ids.0", "invoice_carried")]
+
+
+@pytest.mark.parametrize("suffix", ["", "/barcode.svg", "/pdf"])
+async def test_anonymous_coupon_reads_are_rate_limited_per_ip(
+    client: ApiClient, customer_client: ApiClient, debtor: Debtor, suffix: str
+) -> None:
+    reference = (await new_coupon(customer_client, debtor))["reference"]
+    codes = []
+    # 30 a minute refill one every 2 s, so a slow machine may serve a 31st: look for the 429 a bit further.
+    while len(codes) < 60 and 429 not in codes:
+        codes.append((await client.get(f"/api/v1/coupons/{reference}{suffix}")).status_code)
+    assert codes[:30] == [200] * 30 and codes[-1] == 429
+    limited = await client.get(f"/api/v1/coupons/{reference}{suffix}")
+    assert limited.status_code == 429 and (await json_of(limited))["code"] == "rate_limited"
+    # The logged-in customer is not counted with the anonymous callers of that address.
+    assert (await customer_client.get(f"/api/v1/coupons/{reference}{suffix}")).status_code == 200
+
+
+async def test_anonymous_payers_with_the_same_key_do_not_collide(
+    app: Quart, session: AsyncSession, tenant: Tenant, debtor: Debtor
+) -> None:
+    other = await make_debtor(session, tenant, name="Pedro Ruiz", due_on=DUE)
+    first_payer, second_payer = ApiClient(app), ApiClient(app)
+    first_ref = (await new_coupon(first_payer, debtor))["reference"]
+    second_ref = (await new_coupon(second_payer, other))["reference"]
+    first = await pay(first_payer, first_ref, key="1")
+    second = await pay(second_payer, second_ref, key="1")
+    assert first.status_code == second.status_code == 201
+    assert second.headers["Idempotent-Replayed"] == "false"
+    assert (await json_of(first))["coupon_reference"] == first_ref
+    assert (await json_of(second))["coupon_reference"] == second_ref
+    # The same payer retrying the same coupon with the same key still gets the replay.
+    replay = await pay(first_payer, first_ref, key="1")
+    assert replay.headers["Idempotent-Replayed"] == "true" and await json_of(replay) == await json_of(first)

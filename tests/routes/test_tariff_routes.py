@@ -107,6 +107,15 @@ async def test_an_invalid_tariff_names_every_field_at_fault(admin_client: ApiCli
         ({"late_fee_monthly_rate": "101"}, "late_fee_monthly_rate"),
         ({"stratum_adjustments": {"2": {"percent": "-120", "applies_to": "subsistence"}}}, "stratum_adjustments[2].percent"),
         ({"currency": "BRL"}, "currency"),
+        ({"fixed_charges": [{"name": "Cargo", "amount": "1e30"}]}, "fixed_charges[0].amount"),
+        ({"blocks": [{"up_to": None, "unit_price": "1e-12"}]}, "blocks[0].unit_price"),
+        ({"blocks": [{"up_to": None, "unit_price": "1e30"}]}, "blocks[0].unit_price"),
+        ({"blocks": [{"up_to": "11", "unit_price": "1"}, {"up_to": "40", "unit_price": "2"}]}, "blocks[1].up_to"),
+        ({"effective_from": "0001-01-01"}, "effective_from"),
+        ({"effective_from": "2101-01-01"}, "effective_from"),
+        ({"fixed_charges": [{"name": "Cargo", "amount": "１２"}]}, "fixed_charges.0.amount"),
+        ({"name": "Tarifa\u202egnp.exe"}, "name"),
+        ({"fixed_charges": [{"name": "Cargo\u0000", "amount": "1"}]}, "fixed_charges.0.name"),
     ],
 )
 async def test_each_rule_is_a_422_on_its_field(admin_client: ApiClient, changes: dict[str, Any], field: str) -> None:
