@@ -122,3 +122,41 @@ async def served_in_process(application: Quart, **config: Any) -> AsyncIterator[
     finally:
         shutdown.set()
         await server
+
+
+@dataclass
+class WorkerProcess:
+    """A `quart --app app worker` subprocess and the file with its output."""
+
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+
+@asynccontextmanager
+async def worker_process(
+    *, database_url: str, schema: str | None, var_dir: Path, env: dict[str, str] | None = None, name: str = "worker"
+) -> AsyncIterator[WorkerProcess]:
+    """Run the notification worker in a subprocess on the test database until the block ends (SIGTERM then)."""
+    environment = process_env(database_url=database_url, schema=schema, var_dir=var_dir, env=env)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    log_path = var_dir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "quart", "--app", "app", "worker",
+            cwd=ROOT, env=environment, stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        yield WorkerProcess(process=process, log_path=log_path)
+    finally:
+        await stop_process(process)
+
+
+async def wait_for_text(path: Path, text: str, process: asyncio.subprocess.Process | None = None) -> None:
+    """Wait until a process's log file contains `text`; fail with the log if the process exits first."""
+    for _ in range(1200):
+        if path.exists() and text in path.read_text():
+            return
+        if process is not None and process.returncode is not None:
+            break
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never appeared in {path}:\n{path.read_text() if path.exists() else ''}")
