@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from quart import Quart
@@ -14,8 +16,9 @@ from controllers import coupon_controller
 from controllers.coupon_controller import Caller
 from models.billing_model import BillingRun
 from models.tenant_model import Tenant
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, TestDatabase
 from tests.payment_builders import make_debtor
+from tests.served_app import app_process
 
 TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -115,3 +118,25 @@ async def test_running_bill_runs_show_their_progress(app: Quart, client: ApiClie
     }
     assert progress == {"billed": 7, "skipped": 2, "estimated": 0, "flagged": 0, "failed": 1}
     assert not [labels for (name, labels) in found if name == "cuponera_billing_run_contracts" and ("period", "2026-09") in labels]
+
+
+async def test_several_hypercorn_workers_report_together_in_multiprocess_mode(
+    database_url: str, test_database: TestDatabase, tmp_path: Path
+) -> None:
+    directory = tmp_path / "prometheus"
+    directory.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(directory), "METRICS_TOKEN": TOKEN, "RATE_LIMIT_ENABLED": "false"}
+    async with app_process(
+        database_url=database_url, schema=test_database.schema, var_dir=tmp_path / "var", env=env, args=("--workers", "2")
+    ) as served:
+        for n in range(10):
+            async with httpx.AsyncClient() as fresh_connection:  # a new connection each time, so both workers serve some
+                response = await fresh_connection.get(f"{served.base_url}/api/v1/invoice-lookup?contract_number=N-{n}")
+                assert response.status_code == 404
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"{served.base_url}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200, response.text
+    found = samples(response.text)
+    lookup = frozenset({("route", "/api/v1/invoice-lookup"), ("method", "GET"), ("status", "404")})
+    assert found[("cuponera_http_requests_total", lookup)] == 10
+    assert len(list(directory.glob("*.db"))) >= 1
