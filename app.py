@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +17,7 @@ from quart_schema import Info, QuartSchema
 
 import cli
 from cli import worker_config
+from clients.metrics_client import Metrics
 from clients.payment_client import PaymentGateway, SandboxGateway
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
@@ -47,6 +48,10 @@ from routes import (
 from routes.body_limits import install_body_limits
 from routes.common import close_request_session
 from routes.errors import CuponeraRequest, register_error_handlers
+from routes.json_logs import JsonFormatter
+from routes.metrics_routes import install_metrics
+from routes.proxies import install_trusted_proxies
+from routes.rate_limits import rate_limit_store
 from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.security import CSRF_HEADER, REQUEST_ID_HEADER, install_security
 from routes.unit_of_work import retry_transient_requests
@@ -63,6 +68,7 @@ class AppServices:
     sql: SqlClient | None
     dummy_hash: str
     lockout_policy: auth_controller.LockoutPolicy
+    metrics: Metrics = field(default_factory=Metrics)
     smtp: SmtpClient | None = None
     worker: worker_controller.BackgroundWorker | None = None
     payment_gateway: PaymentGateway | None = None
@@ -77,11 +83,12 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    """One console handler with the request id in every line."""
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """One console handler with the request id in every line (JSON lines when LOG_FORMAT=json)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
+    text = logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if log_format == "json" else text)
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if not getattr(h, "_cuponera", False)]
     handler._cuponera = True  # type: ignore[attr-defined]
@@ -92,7 +99,7 @@ def configure_logging(level: str) -> None:
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the Quart app: defaults, then the environment, then `config` overrides."""
     settings = load_settings(config)
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
 
     app = Quart(__name__)
     app.request_class = CuponeraRequest
@@ -122,6 +129,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     )
     app.extensions["cuponera"] = services
 
+    install_metrics(app)  # first, so its timer starts before any other hook can answer
     install_body_limits(app)
     install_security(app)
     QuartAuth(app)
@@ -138,7 +146,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         scalar_ui_path=None,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "Núñez", not "N\u00fa\u00f1ez"
-    RateLimiter(app, enabled=settings.RATE_LIMIT_ENABLED)
+    RateLimiter(
+        app, enabled=settings.RATE_LIMIT_ENABLED, store=rate_limit_store(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX)
+    )
     if settings.CORS_ORIGINS:
         app = cors(
             app,
@@ -149,6 +159,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
             expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Idempotent-Replayed"],
             max_age=600,
         )
+    install_trusted_proxies(
+        app, hops=settings.TRUSTED_PROXY_HOPS, mode=settings.TRUSTED_PROXY_MODE, networks=settings.TRUSTED_PROXIES
+    )
     register_error_handlers(app)
     app.url_map.converters["int"] = IdConverter
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -179,9 +178,7 @@ def worker_command(once: bool) -> None:
                 click.echo(f"jobs run: {', '.join(report.jobs_run) or 'none'}; dispatch: {report.dispatch}")
                 return
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, stop.set)
+            worker_controller.stop_on_signals(stop)
             await worker_controller.run_worker(sql=sql, smtp=smtp, config=worker_config(settings), stop=stop)
         finally:
             await sql.dispose()

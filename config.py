@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -127,6 +128,17 @@ class Settings:
     WORKER_IN_PROCESS: bool | None = None
     PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
     PAYMENT_WEBHOOK_SECRET: str = ""
+    # Behind a reverse proxy: how many proxies append to X-Forwarded-For / Forwarded (0: trust no header),
+    # which header (legacy: X-Forwarded-*, modern: Forwarded) and, optionally, the only peers allowed to send it.
+    TRUSTED_PROXY_HOPS: int = 0
+    TRUSTED_PROXY_MODE: str = "legacy"
+    TRUSTED_PROXIES: tuple[str, ...] = ()
+    # Rate limits shared by every process through Redis when set; in process memory otherwise.
+    REDIS_URL: str = field(default="", repr=False)
+    RATE_LIMIT_KEY_PREFIX: str = "cuponera"
+    # Bearer token for GET /metrics; empty means /metrics answers 404.
+    METRICS_TOKEN: str = field(default="", repr=False)
+    LOG_FORMAT: str = "text"
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -197,6 +209,8 @@ _CONVERTERS = {
     "NOTIFY_LEASE_SECONDS": float,
     "WORKER_JOBS_SECONDS": float,
     "WORKER_IN_PROCESS": _bool,
+    "TRUSTED_PROXY_HOPS": int,
+    "TRUSTED_PROXIES": _list,
 }
 
 
@@ -246,6 +260,15 @@ def load_settings(
         raise ConfigError(str(exc)) from exc
     if settings.NOTIFY_MAX_ATTEMPTS < 1 or settings.NOTIFY_POLL_SECONDS <= 0 or settings.NOTIFY_BATCH_SIZE < 1:
         raise ConfigError("NOTIFY_MAX_ATTEMPTS and NOTIFY_BATCH_SIZE must be at least 1, NOTIFY_POLL_SECONDS positive")
+    if settings.TRUSTED_PROXY_HOPS < 0 or settings.TRUSTED_PROXY_MODE not in {"legacy", "modern"}:
+        raise ConfigError("TRUSTED_PROXY_HOPS must be 0 or more and TRUSTED_PROXY_MODE legacy or modern")
+    try:
+        for network in settings.TRUSTED_PROXIES:
+            ipaddress.ip_network(network, strict=False)
+    except ValueError as exc:
+        raise ConfigError(f"TRUSTED_PROXIES: {exc}") from exc
+    if settings.LOG_FORMAT not in {"text", "json"}:
+        raise ConfigError("LOG_FORMAT must be text or json")
     return settings
 
 

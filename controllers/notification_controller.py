@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import random as random_module
@@ -169,6 +170,17 @@ async def claim(
     return token, list(rows)
 
 
+async def release(*, session: AsyncSession, ids: Sequence[int], token: str) -> None:
+    """Hand claimed, unsent messages back as pending (only while this claim still holds them)."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.id.in_(ids), Notification.claim_token == token, Notification.status == "sending")
+        .values(status="pending", claim_token=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    await session.commit()
+
+
 async def dispatch_due(
     *,
     sql: SqlClient,
@@ -177,8 +189,13 @@ async def dispatch_due(
     now: datetime | None = None,
     random: Callable[[], float] = random_module.random,
     attachment_builders: Mapping[str, AttachmentBuilder] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> DispatchReport:
-    """Claim due messages batch by batch and deliver each; sending happens outside any transaction."""
+    """Claim due messages batch by batch and deliver each; sending happens outside any transaction.
+
+    Once `stop` is set (SIGTERM), the message being sent is finished and the rest of the batch is
+    handed back at once, instead of waiting out its lease.
+    """
     builders = ATTACHMENT_BUILDERS if attachment_builders is None else attachment_builders
     report = DispatchReport()
     async with sql.session(write=True) as writer, sql.session() as reader:
@@ -188,13 +205,16 @@ async def dispatch_due(
             ids = await due_notification_ids(session=writer, now=moment, limit=policy.batch_size)
             token, rows = await claim(session=writer, ids=ids, now=moment, lease=policy.lease)
             report.claimed += len(rows)
-            for row in rows:
+            for position, row in enumerate(rows):
+                if stop is not None and stop.is_set():
+                    await release(session=writer, ids=[r.id for r in rows[position:]], token=token)
+                    return report
                 outcome = await _deliver_one(
                     writer=writer, reader=reader, tenants=tenants, row=row, token=token, smtp=smtp,
                     policy=policy, now=moment, random=random, builders=builders,
                 )
                 setattr(report, outcome, getattr(report, outcome) + 1)
-            if len(ids) < policy.batch_size:
+            if len(ids) < policy.batch_size or (stop is not None and stop.is_set()):
                 break
     return report
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import contextlib
 import logging
 import random as random_module
@@ -85,11 +86,12 @@ async def run_cycle(
     with_jobs: bool = True,
     now: datetime | None = None,
     random: Callable[[], float] = random_module.random,
+    stop: asyncio.Event | None = None,
 ) -> CycleReport:
-    """One cycle: the periodic jobs (which may queue messages), then a dispatch of everything due."""
+    """One cycle: the periodic jobs (which may queue messages), then a dispatch of everything due (until `stop`)."""
     report = await run_jobs(sql=sql, jobs=jobs, now=now) if with_jobs else CycleReport()
     report.dispatch = await notification_controller.dispatch_due(
-        sql=sql, smtp=smtp, policy=config.policy, now=now, random=random
+        sql=sql, smtp=smtp, policy=config.policy, now=now, random=random, stop=stop
     )
     return report
 
@@ -110,7 +112,7 @@ async def run_worker(
         if with_jobs:
             next_jobs_at = time.monotonic() + config.jobs_seconds
         try:
-            report = await run_cycle(sql=sql, smtp=smtp, config=config, jobs=jobs, with_jobs=with_jobs)
+            report = await run_cycle(sql=sql, smtp=smtp, config=config, jobs=jobs, with_jobs=with_jobs, stop=stop)
             if report.dispatch and report.dispatch.claimed:
                 log.info("dispatch: %s", report.dispatch)
         except Exception:  # the database or a job is down; try again next round
@@ -118,6 +120,18 @@ async def run_worker(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
     log.info("worker stopped")
+
+
+def stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGINT/SIGTERM set `stop`: the message being sent finishes, the rest of its batch is handed back."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: signal.Signals) -> None:
+        log.info("%s received: finishing the current message, then exiting", signum.name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
 
 
 class BackgroundWorker:

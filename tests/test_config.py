@@ -76,3 +76,20 @@ def test_bad_values_are_startup_errors(tmp_path: Path, environ: dict[str, str], 
 def test_overrides_win_over_environment(tmp_path: Path) -> None:
     settings = load_settings({"VAR_DIR": tmp_path, "PORT": 8123}, environ={"PORT": "9000"})
     assert settings.PORT == 8123
+
+
+def test_proxy_redis_metrics_and_log_settings_are_typed_and_checked(tmp_path: Path) -> None:
+    environ = {"TRUSTED_PROXY_HOPS": "2", "TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8", "REDIS_URL": "redis://127.0.0.1:6379/0",
+               "METRICS_TOKEN": "s3cret-token", "LOG_FORMAT": "json"}
+    settings = load_settings({"VAR_DIR": tmp_path}, environ=environ)
+    assert (settings.TRUSTED_PROXY_HOPS, settings.TRUSTED_PROXIES) == (2, ("10.0.0.0/8", "fd00::/8"))
+    assert settings.TRUSTED_PROXY_MODE == "legacy" and settings.LOG_FORMAT == "json"
+    assert "s3cret-token" not in repr(settings) and "redis://" not in repr(settings)
+    for bad, message in (
+        ({"TRUSTED_PROXY_HOPS": "-1"}, "TRUSTED_PROXY_HOPS"),
+        ({"TRUSTED_PROXY_MODE": "rfc"}, "TRUSTED_PROXY_MODE"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            load_settings({"VAR_DIR": tmp_path}, environ=bad)

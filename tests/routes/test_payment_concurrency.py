@@ -14,8 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
 from quart import Quart
 from sqlalchemy import func, select, true
 
@@ -25,8 +23,9 @@ from controllers.coupon_controller import Caller
 from models.billing_model import Invoice
 from models.payment_model import Coupon, Payment, PaymentAllocation
 from models.tenant_model import Tenant
-from tests.conftest import TestDatabase, app_config, free_port
+from tests.conftest import TestDatabase, app_config
 from tests.payment_builders import make_debtor
+from tests.served_app import served_in_process
 
 ATTEMPTS = 50
 RACES = 10
@@ -44,26 +43,8 @@ class Served:
 async def served(database_url: str, test_database: TestDatabase, tmp_path: Path) -> AsyncIterator[Served]:
     """The app served by hypercorn on a free loopback port, on this test's database."""
     application = create_app(app_config(database_url, test_database, tmp_path, RATE_LIMIT_ENABLED=False))
-    config = Config()
-    config.bind = [f"127.0.0.1:{free_port()}"]
-    config.graceful_timeout = 1
-    shutdown = asyncio.Event()
-    server = asyncio.create_task(serve(application, config, shutdown_trigger=shutdown.wait))  # type: ignore[arg-type]
-    base_url = f"http://{config.bind[0]}"
-    async with httpx.AsyncClient(base_url=base_url) as probe:
-        for _ in range(200):
-            try:
-                if (await probe.get("/healthz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                await asyncio.sleep(0.05)
-        else:
-            raise RuntimeError("the served app did not start")
-    try:
+    async with served_in_process(application) as base_url:
         yield Served(app=application, base_url=base_url)
-    finally:
-        shutdown.set()
-        await server
 
 
 def sql(served: Served) -> Any:
