@@ -54,6 +54,7 @@ from routes import (
     notification_routes,
     password_reset_routes,
     payment_routes,
+    portal_routes,
     pqr_routes,
     reading_routes,
     registration_routes,
@@ -141,6 +142,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         QUART_SCHEMA_CONVERSION_PREFERENCE="pydantic",
         # JSON mode: dates and datetimes leave as ISO 8601 and Decimals as strings, not HTTP dates and floats.
         QUART_SCHEMA_PYDANTIC_DUMP_OPTIONS={"mode": "json"},
+        # /docs loads Swagger UI from this app, never a CDN, so it works offline.
+        QUART_SCHEMA_SWAGGER_JS_URL=portal_routes.SWAGGER_JS_URL,
+        QUART_SCHEMA_SWAGGER_CSS_URL=portal_routes.SWAGGER_CSS_URL,
     )
     services = AppServices(
         settings=settings,
@@ -204,6 +208,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         tariff_routes.bp,
         billing_run_routes.bp,
         invoice_routes.bp,
+        portal_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
