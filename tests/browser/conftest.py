@@ -67,7 +67,7 @@ async def seed(database_url: str, schema: str | None) -> dict[str, object]:
             contract = await make_contract(session, customer)
             invoices = [
                 await make_invoice(session, contract, period="2026-10", total="85000", due_on=due),
-                await make_invoice(session, contract, period="2026-09", total="1520.50", due_on=due),
+                await make_invoice(session, contract, period="2026-09", total="1520", due_on=due),
             ]
             await make_invoice(session, contract, period="2026-08", total="70000", status="paid", due_on=due)
             user = await make_customer_user(session, customer, email="juana@example.com", password=TEST_PASSWORD)
