@@ -17,10 +17,10 @@ from tests.conftest import TEST_SECRET, free_port
 
 @asynccontextmanager
 async def served_app(
-    *, database_url: str, schema: str | None, var_dir: Path, env: dict[str, str] | None = None
+    *, database_url: str, schema: str | None, var_dir: Path, env: dict[str, str] | None = None, port: int | None = None
 ) -> AsyncIterator[str]:
     """Run `hypercorn app:create_app()` in a subprocess on the test database; yields its base URL."""
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "ENV": "test",

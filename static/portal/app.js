@@ -5,7 +5,7 @@
   const API = (document.querySelector('meta[name="cuponera-api"]') || {}).content || "";
   const TEXTS = window.PORTAL_TEXTS;
   const LANGS = Object.keys(TEXTS);
-  const state = { me: null, csrf: null, tenant: null, lang: "es", coupon: null, payKey: null };
+  const state = { me: null, csrf: null, tenant: null, lang: "es", coupon: null, payKey: null, notice: null, started: false };
 
   // ---- small helpers -------------------------------------------------------------------------
   const t = (key) => TEXTS[state.lang][key] || TEXTS.es[key] || key;
@@ -49,6 +49,13 @@
   }
 
   const statusText = (status) => t(`status_${status}`);
+
+  // Navigate, and show `notice` once the next page has rendered (a hash change re-renders asynchronously).
+  function go(hash, notice) {
+    state.notice = notice || null;
+    if (location.hash === hash) route();
+    else location.hash = hash;
+  }
 
   function flash(message) {
     $("#error").textContent = "";
@@ -132,7 +139,8 @@
     view.textContent = "";
     view.append(h("h2", { id: "view-title", tabindex: "-1" }, title), ...content);
     document.title = `${title} · ${state.tenant ? state.tenant.name : t("portal")}`;
-    $("#view-title").focus();
+    // Move focus to the new heading on navigation (screen readers announce it); not on first load, so Tab reaches the skip link.
+    if (state.started) $("#view-title").focus();
   }
 
   // ---- session -------------------------------------------------------------------------------
@@ -170,8 +178,7 @@
     state.me = null;
     state.csrf = null;
     renderNav();
-    location.hash = "#login";
-    flash(t("logged_out"));
+    go("#login", t("logged_out"));
   }
 
   // ---- views ---------------------------------------------------------------------------------
@@ -193,8 +200,7 @@
   views.register = () => render(t("register_title"),
     h("form", { id: "register-form", onsubmit: formHandler(async (data) => {
       await api("POST", "/api/v1/auth/register", Object.fromEntries(data));
-      location.hash = "#login";
-      flash(t("registered"));
+      go("#login", t("registered"));
     }) },
       field(t("full_name"), "full_name", { required: true, autocomplete: "name" }),
       field(t("email"), "email", { type: "email", required: true, autocomplete: "email" }),
@@ -380,8 +386,7 @@
         const body = { type: data.get("type"), subject: data.get("subject"), description: data.get("description") };
         if (data.get("contract_id")) body.contract_id = Number(data.get("contract_id"));
         const { data: pqr } = await api("POST", "/api/v1/pqrs", body);
-        location.hash = `#pqr/${pqr.id}`;
-        flash(`${t("filed")} ${pqr.filing_number}`);
+        go(`#pqr/${pqr.id}`, `${t("filed")} ${pqr.filing_number}`);
       }) },
         selectField(t("type"), "type", types.map((k) => [k, t(`type_${k}`)])),
         selectField(t("contract_optional"), "contract_id",
@@ -417,14 +422,16 @@
     let view = name || (state.me ? "invoices" : "login");
     if (location.pathname === "/reset-password") view = "reset";
     if (!views[view]) view = "login";
+    let notice = state.notice;
+    state.notice = null;
     if (PRIVATE.has(view) && !state.me) {
       view = "login";
-      flash(t("login_needed"));
-    } else if (view !== "login" || !$("#flash").textContent) {
-      showError(null);
+      notice = t("login_needed");
     }
+    showError(null);
     try {
       await views[view](arg && decodeURIComponent(arg));
+      if (notice) flash(notice);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       if (error.status === 401) {
@@ -474,6 +481,7 @@
     renderNav();
     window.addEventListener("hashchange", route);
     await route();
+    state.started = true;
     document.body.dataset.ready = "true";
   }
 

@@ -16,7 +16,7 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from clients.sql_client import SqlClient
 from config import ROOT
 from controllers import tenant_controller
-from tests.conftest import TEST_PASSWORD, TestDatabase
+from tests.conftest import TEST_PASSWORD, TestDatabase, free_port
 from tests.factories import make_contract, make_customer, make_customer_user, make_invoice
 from tests.served_app import served_app
 
@@ -42,6 +42,8 @@ class Portal:
     quickpay_contract: str
     register_national_id: str
     register_contract: str
+    database_url: str
+    schema: str | None
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -106,9 +108,15 @@ async def portal(
     """The real app served on a free loopback port with seeded data."""
     data = await seed(database_url, test_database.schema)
     var_dir = tmp_path / "var"
-    env = {**WORKER_ENV, **portal_env}
-    async with served_app(database_url=database_url, schema=test_database.schema, var_dir=var_dir, env=env) as base_url:
-        yield Portal(base_url=base_url, var_dir=var_dir, env=env, **data)  # type: ignore[arg-type]
+    port = free_port()
+    # Emails link to this very server, so a test can follow them.
+    env = {**WORKER_ENV, "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}", **portal_env}
+    async with served_app(
+        database_url=database_url, schema=test_database.schema, var_dir=var_dir, env=env, port=port
+    ) as base_url:
+        yield Portal(
+            base_url=base_url, var_dir=var_dir, env=env, database_url=database_url, schema=test_database.schema, **data
+        )  # type: ignore[arg-type]
 
 
 @pytest.fixture
