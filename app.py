@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import click
 from quart import Quart, Request, g, has_request_context
 from quart_auth import QuartAuth
-from quart_cors import cors
 from quart_rate_limiter import RateLimiter
 from quart_schema import Info, QuartSchema
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clients.payment_client import PaymentGateway, SandboxGateway
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
-from config import Settings, load_settings
+from config import ConfigError, Settings, load_settings
 from controllers import (
     auth_controller,
     billing_run_controller,
@@ -63,9 +62,10 @@ from routes import (
     transaction_routes,
 )
 from routes.common import close_request_session
+from routes.cors import install_cors, is_preflight
 from routes.errors import MalformedJson, register_error_handlers
 from routes.openapi import CuponeraOpenAPIProvider, IdConverter
-from routes.security import CSRF_HEADER, REQUEST_ID_HEADER, install_security
+from routes.security import CSRF_HEADER, install_security
 
 T = TypeVar("T")
 
@@ -124,7 +124,11 @@ def configure_logging(level: str) -> None:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the Quart app: defaults, then the environment, then `config` overrides."""
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        # One line naming the setting, no traceback: the operator fixes the environment, not the code.
+        raise SystemExit(f"Configuration error: {exc}") from None
     configure_logging(settings.LOG_LEVEL)
 
     app = Quart(__name__)
@@ -173,17 +177,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         scalar_ui_path=None,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "Núñez", not "N\u00fa\u00f1ez"
-    RateLimiter(app, enabled=settings.RATE_LIMIT_ENABLED)
-    if settings.CORS_ORIGINS:
-        app = cors(
-            app,
-            allow_origin=list(settings.CORS_ORIGINS),
-            allow_credentials=True,
-            allow_headers=["Content-Type", CSRF_HEADER, "Idempotency-Key", "X-Tenant-ID", REQUEST_ID_HEADER],
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Idempotent-Replayed"],
-            max_age=600,
-        )
+    RateLimiter(app, enabled=settings.RATE_LIMIT_ENABLED, skip_function=is_preflight)
+    app = install_cors(app, settings.CORS_ORIGINS)
     register_error_handlers(app)
     app.url_map.converters["int"] = IdConverter
 

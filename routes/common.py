@@ -18,6 +18,7 @@ from controllers import auth_controller, tenant_controller
 from controllers.errors import AuthenticationFailed, Forbidden
 from models.tenant_model import Tenant
 from models.user_model import User
+from routes.cors import unauthenticated_detail
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -129,7 +130,7 @@ async def require_principal() -> Principal:
     """The logged-in user; a 401 problem otherwise."""
     principal = await optional_principal()
     if principal is None:
-        raise AuthenticationFailed("Log in to use this endpoint.", code="not_authenticated")
+        raise AuthenticationFailed(unauthenticated_detail(), code="not_authenticated")
     return principal
 
 

@@ -28,6 +28,7 @@ LAUNCH_ARGS = [
 ]
 SCREENSHOTS = ROOT / "var" / "screenshots"
 PHONE = {"width": 390, "height": 844}
+LOOPBACK = {"127.0.0.1", "localhost", None}
 
 
 @dataclass
@@ -141,7 +142,7 @@ async def context(browser: Browser) -> AsyncIterator[BrowserContext]:
     context = await browser.new_context(locale="es-CO", viewport=PHONE, accept_downloads=True)
     context.set_default_timeout(15_000)
     offsite = OffsiteRequests()
-    context.on("request", lambda r: offsite.append(r.url) if urlsplit(r.url).hostname not in {"127.0.0.1", None} else None)
+    context.on("request", lambda r: offsite.append(r.url) if urlsplit(r.url).hostname not in LOOPBACK else None)
     context.offsite = offsite  # type: ignore[attr-defined]
     try:
         yield context
