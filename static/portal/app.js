@@ -247,20 +247,22 @@
       api("GET", "/api/v1/me/contracts?limit=200"), api("GET", "/api/v1/me/invoices?limit=200"),
     ]);
     const contractList = h("ul", { class: "cards" }, contracts.data.items.map((c) =>
-      h("li", { class: "card" }, h("strong", {}, c.contract_number), ` · ${c.service} · ${c.supply_address} · `,
+      h("li", { class: "card" }, h("strong", {}, c.contract_number), ` · ${t(`service_${c.service}`)} · ${c.supply_address} · `,
         h("span", { class: `badge ${c.status}` }, statusText(c.status) || c.status))));
     const payable = (inv) => inv.status === "issued" || inv.status === "overdue";
+    // data-label lets a phone show each row as a card with its own captions (see portal.css).
+    const cell = (key, content, attrs) => h("td", { "data-label": t(key), ...(attrs || {}) }, content);
     const rows = invoices.data.items.map((inv) => h("tr", { "data-invoice": inv.number },
-      h("td", {}, payable(inv)
+      cell("select", payable(inv)
         ? h("input", { type: "checkbox", name: "invoice_ids", value: inv.id, "aria-label": `${t("select")} ${inv.number}` })
         : ""),
-      h("td", {}, inv.number), h("td", {}, inv.contract_number), h("td", {}, inv.period),
-      h("td", {}, when(inv.due_on)),
-      h("td", {}, h("span", { class: `badge ${inv.status}` }, statusText(inv.status))),
-      h("td", { class: "num" }, money(inv.amount_due, inv.currency)),
-      h("td", {}, h("a", { href: `${API}/api/v1/me/invoices/${inv.id}/pdf`, download: `${inv.number}.pdf` }, t("pdf")))));
+      cell("number", inv.number), cell("contract_number", inv.contract_number), cell("period", inv.period),
+      cell("due_on", when(inv.due_on)),
+      cell("status", h("span", { class: `badge ${inv.status}` }, statusText(inv.status))),
+      cell("amount_due", money(inv.amount_due, inv.currency), { class: "num" }),
+      cell("pdf", h("a", { href: `${API}/api/v1/me/invoices/${inv.id}/pdf`, download: `${inv.number}.pdf` }, t("pdf")))));
     const table = rows.length
-      ? h("div", { class: "scroll" }, h("table", {},
+      ? h("div", { class: "scroll" }, h("table", { class: "stack" },
           h("thead", {}, h("tr", {}, ["select", "number", "contract_number", "period", "due_on", "status", "amount_due", "pdf"]
             .map((k) => h("th", { scope: "col" }, t(k))))),
           h("tbody", {}, rows)))

@@ -1,6 +1,7 @@
 // The portal's texts: Spanish first, then English and Portuguese. Keys are shared by all three.
 window.PORTAL_TEXTS = {
   es: {
+    service_electricity: "Energía", service_water: "Agua", service_gas: "Gas",
     skip: "Saltar al contenido", portal: "Portal de clientes", language: "Idioma", api_docs: "Documentación de la API",
     nav_invoices: "Mis facturas", nav_transactions: "Movimientos", nav_notifications: "Notificaciones",
     nav_pqrs: "PQR", nav_account: "Mi cuenta", nav_quickpay: "Pago rápido", nav_login: "Ingresar",
@@ -46,6 +47,7 @@ window.PORTAL_TEXTS = {
     login_needed: "Ingresa para ver esta página.", loading: "Cargando…", more: "Ver más",
   },
   en: {
+    service_electricity: "Electricity", service_water: "Water", service_gas: "Gas",
     skip: "Skip to content", portal: "Customer portal", language: "Language", api_docs: "API documentation",
     nav_invoices: "My invoices", nav_transactions: "Transactions", nav_notifications: "Notifications",
     nav_pqrs: "Requests", nav_account: "My account", nav_quickpay: "Quick pay", nav_login: "Log in",
@@ -91,6 +93,7 @@ window.PORTAL_TEXTS = {
     login_needed: "Log in to see this page.", loading: "Loading…", more: "More",
   },
   pt: {
+    service_electricity: "Energia", service_water: "Água", service_gas: "Gás",
     skip: "Pular para o conteúdo", portal: "Portal do cliente", language: "Idioma", api_docs: "Documentação da API",
     nav_invoices: "Minhas faturas", nav_transactions: "Movimentações", nav_notifications: "Notificações",
     nav_pqrs: "Solicitações", nav_account: "Minha conta", nav_quickpay: "Pagamento rápido", nav_login: "Entrar",
