@@ -11,7 +11,6 @@ from typing import Any
 
 from quart import Quart, g, has_request_context
 from quart_auth import QuartAuth
-from quart_cors import cors
 from quart_rate_limiter import RateLimiter
 from quart_schema import Info, QuartSchema
 
@@ -21,7 +20,7 @@ from clients.metrics_client import Metrics
 from clients.payment_client import PaymentGateway, SandboxGateway
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
-from config import Settings, load_settings
+from config import ConfigError, Settings, load_settings
 from controllers import auth_controller, worker_controller
 from routes import (
     auth_routes,
@@ -38,6 +37,7 @@ from routes import (
     notification_routes,
     password_reset_routes,
     payment_routes,
+    portal_routes,
     pqr_routes,
     reading_routes,
     registration_routes,
@@ -47,13 +47,14 @@ from routes import (
 )
 from routes.body_limits import install_body_limits
 from routes.common import close_request_session
+from routes.cors import install_cors, is_preflight
 from routes.errors import CuponeraRequest, register_error_handlers
 from routes.json_logs import JsonFormatter
 from routes.metrics_routes import install_metrics
 from routes.proxies import install_trusted_proxies
 from routes.rate_limits import rate_limit_store
 from routes.openapi import CuponeraOpenAPIProvider, IdConverter
-from routes.security import CSRF_HEADER, REQUEST_ID_HEADER, install_security
+from routes.security import CSRF_HEADER, install_security
 from routes.unit_of_work import retry_transient_requests
 
 API_VERSION = "1.0.0"
@@ -98,7 +99,11 @@ def configure_logging(level: str, log_format: str = "text") -> None:
 
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     """Build the Quart app: defaults, then the environment, then `config` overrides."""
-    settings = load_settings(config)
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        # One line naming the setting, no traceback: the operator fixes the environment, not the code.
+        raise SystemExit(f"Configuration error: {exc}") from None
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
 
     app = Quart(__name__)
@@ -116,6 +121,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         QUART_SCHEMA_CONVERSION_PREFERENCE="pydantic",
         # JSON mode: dates and datetimes leave as ISO 8601 and Decimals as strings, not HTTP dates and floats.
         QUART_SCHEMA_PYDANTIC_DUMP_OPTIONS={"mode": "json"},
+        # /docs loads Swagger UI from this app, never a CDN, so it works offline.
+        QUART_SCHEMA_SWAGGER_JS_URL=portal_routes.SWAGGER_JS_URL,
+        QUART_SCHEMA_SWAGGER_CSS_URL=portal_routes.SWAGGER_CSS_URL,
     )
     services = AppServices(
         settings=settings,
@@ -147,18 +155,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # "Núñez", not "N\u00fa\u00f1ez"
     RateLimiter(
-        app, enabled=settings.RATE_LIMIT_ENABLED, store=rate_limit_store(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX)
+        app,
+        enabled=settings.RATE_LIMIT_ENABLED,
+        store=rate_limit_store(settings.REDIS_URL, settings.RATE_LIMIT_KEY_PREFIX),
+        skip_function=is_preflight,
     )
-    if settings.CORS_ORIGINS:
-        app = cors(
-            app,
-            allow_origin=list(settings.CORS_ORIGINS),
-            allow_credentials=True,
-            allow_headers=["Content-Type", CSRF_HEADER, "Idempotency-Key", "X-Tenant-ID", REQUEST_ID_HEADER],
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            expose_headers=[REQUEST_ID_HEADER, "Retry-After", "Idempotent-Replayed"],
-            max_age=600,
-        )
+    app = install_cors(app, settings.CORS_ORIGINS)
     install_trusted_proxies(
         app, hops=settings.TRUSTED_PROXY_HOPS, mode=settings.TRUSTED_PROXY_MODE, networks=settings.TRUSTED_PROXIES
     )
@@ -186,6 +188,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         tariff_routes.bp,
         billing_run_routes.bp,
         invoice_routes.bp,
+        portal_routes.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_VAR_DIR = ROOT / "var"
@@ -39,6 +40,31 @@ def _list(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(value)
     return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _origins(value: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Browser origins, exactly as a browser sends them in `Origin`: scheme://host[:port], nothing more.
+
+    Anything else ("https://x.example/", a path, no scheme) never equals an Origin header, which would
+    silently turn CORS off, so it stops start-up instead.
+    """
+    origins = _list(value)
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+            or origin != f"{parts.scheme}://{parts.netloc}"
+        ):
+            raise ConfigError(
+                f"{origin!r} is not an origin; write scheme://host[:port] with no path or trailing slash, "
+                "e.g. https://pagos.example.com"
+            )
+    return origins
 
 
 @dataclass(frozen=True)
@@ -190,7 +216,7 @@ _CONVERTERS = {
     "LOCKOUT_THRESHOLD": int,
     "LOCKOUT_WINDOW_MINUTES": int,
     "LOCKOUT_MINUTES": int,
-    "CORS_ORIGINS": _list,
+    "CORS_ORIGINS": _origins,
     "COOKIE_SECURE": _bool,
     "DEMO_DATA": _bool,
     "RATE_LIMIT_ENABLED": _bool,

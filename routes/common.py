@@ -23,6 +23,7 @@ from models.user_model import User
 from routes.fields import DecimalStr as DecimalStr
 from routes.fields import Email as Email
 from routes.fields import Id as Id
+from routes.cors import unauthenticated_detail
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -137,7 +138,7 @@ async def require_principal() -> Principal:
     """The logged-in user; a 401 problem otherwise."""
     principal = await optional_principal()
     if principal is None:
-        raise AuthenticationFailed("Log in to use this endpoint.", code="not_authenticated")
+        raise AuthenticationFailed(unauthenticated_detail(), code="not_authenticated")
     return principal
 
 

@@ -27,6 +27,7 @@ from controllers.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
+from routes.cors import unauthenticated_detail
 
 log = logging.getLogger("cuponera.errors")
 
@@ -153,7 +154,7 @@ def register_error_handlers(app: Quart) -> None:
 
     @app.errorhandler(Unauthorized)
     async def unauthorized(exc: Unauthorized) -> Response:
-        return problem_response(401, "not_authenticated", "Log in to use this endpoint.")
+        return problem_response(401, "not_authenticated", unauthenticated_detail())
 
     @app.errorhandler(IntegrityError)
     async def integrity_error(exc: IntegrityError) -> Response:

@@ -76,10 +76,16 @@ async def stop_process(process: asyncio.subprocess.Process, timeout: float = 15)
 
 @asynccontextmanager
 async def app_process(
-    *, database_url: str, schema: str | None, var_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    *,
+    database_url: str,
+    schema: str | None,
+    var_dir: Path,
+    env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
+    port: int | None = None,
 ) -> AsyncIterator[AppProcess]:
     """Run `hypercorn app:create_app()` (plus `args`) in a subprocess on the test database until the block ends."""
-    port = free_port()
+    port = port or free_port()
     environment = process_env(database_url=database_url, schema=schema, var_dir=var_dir, env=env)
     log_path = var_dir / f"hypercorn-{port}.log"
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -98,10 +104,10 @@ async def app_process(
 
 @asynccontextmanager
 async def served_app(
-    *, database_url: str, schema: str | None, var_dir: Path, env: dict[str, str] | None = None
+    *, database_url: str, schema: str | None, var_dir: Path, env: dict[str, str] | None = None, port: int | None = None
 ) -> AsyncIterator[str]:
     """Run `hypercorn app:create_app()` in a subprocess on the test database; yields its base URL."""
-    async with app_process(database_url=database_url, schema=schema, var_dir=var_dir, env=env) as served:
+    async with app_process(database_url=database_url, schema=schema, var_dir=var_dir, env=env, port=port) as served:
         yield served.base_url
 
 

@@ -134,7 +134,9 @@ async def test_openapi_documents_routes_and_their_statuses(client: ApiClient) ->
     spec = await response.get_json()
     login = spec["paths"]["/api/v1/auth/login"]["post"]
     assert set(login["responses"]) >= {"200", "400", "401", "422", "423", "429", "500"}
-    assert "application/problem+json" in login["responses"]["401"]["content"]
+    # Errors share one problem+json response by reference (routes/openapi.py).
+    assert login["responses"]["401"] == {"$ref": "#/components/responses/Problem"}
+    assert "application/problem+json" in spec["components"]["responses"]["Problem"]["content"]
     logout = spec["paths"]["/api/v1/auth/logout"]["post"]
     assert "content" not in logout["responses"]["204"]
     assert set(logout["responses"]) >= {"204", "401", "403", "500"}

@@ -1,0 +1,61 @@
+"""The OpenAPI document is shaped for client generators: tags, clean unique ids, required headers, one problem response."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from tests.conftest import ApiClient
+
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+async def _document(client: ApiClient) -> dict[str, Any]:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    return await response.get_json()
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, item in document["paths"].items() for method, op in item.items() if method in METHODS]
+
+
+async def test_operation_ids_are_unique_and_never_stutter(client: ApiClient) -> None:
+    operations = _operations(await _document(client))
+    ids = [op["operationId"] for _, _, op in operations]
+    assert [i for i, n in Counter(ids).items() if n > 1] == []
+    assert [i for i in ids if re.match(r"^(get|post|put|patch|delete)_(get|post|put|patch|delete|list|create|update)_", i)] == []
+    by_route = {(path, method): op["operationId"] for path, method, op in operations}
+    assert by_route[("/api/v1/invoices/{invoice_id}", "get")] == "get_invoice"
+    assert by_route[("/api/v1/payments", "post")] == "create_payment"
+
+
+async def test_every_operation_has_a_resource_tag_listed_once(client: ApiClient) -> None:
+    document = await _document(client)
+    operations = _operations(document)
+    assert all(len(op.get("tags", [])) == 1 for _, _, op in operations)
+    tags = {op["tags"][0] for _, _, op in operations}
+    assert [t["name"] for t in document["tags"]] == sorted(tags)
+    by_route = {(path, method): op["tags"][0] for path, method, op in operations}
+    assert by_route[("/api/v1/billing-runs", "post")] == "Billing runs"
+    assert by_route[("/api/v1/me/invoices", "get")] == "Invoices"
+
+
+async def test_idempotency_key_is_a_required_header(client: ApiClient) -> None:
+    document = await _document(client)
+    parameters = document["paths"]["/api/v1/payments"]["post"]["parameters"]
+    header = next(p for p in parameters if p["name"] == "Idempotency-Key")
+    assert header["in"] == "header" and header["required"] is True
+
+
+async def test_problems_are_one_shared_response_by_reference(client: ApiClient) -> None:
+    document = await _document(client)
+    shared = document["components"]["responses"]["Problem"]
+    assert shared["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert set(document["components"]["schemas"]["Problem"]["properties"]) >= {"type", "title", "status", "code", "detail"}
+    error_responses = [
+        response for _, _, op in _operations(document) for status, response in op["responses"].items() if int(status) >= 400
+    ]
+    assert len(error_responses) > 100
+    assert all(response == {"$ref": "#/components/responses/Problem"} for response in error_responses)
