@@ -8,7 +8,8 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, build_gs1_128, code128_input, render_coupon_pdf
+from domain.coupon_codes import build_gs1_128, code128_input
+from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
 
 START_A, START_B, START_C, FNC1, STOP = 103, 104, 105, 102, 106
 GS = "\x1d"
@@ -76,7 +77,7 @@ def decode_code128(symbols: list[int]) -> str:
 
 def symbols_for(element: str) -> list[int]:
     """Return the Code 128 symbol values reportlab encodes for an element string."""
-    barcode = build_gs1_128(element)
+    barcode = build_gs1_128(element, bar_width=1, bar_height=10)
     barcode.validate()
     return barcode.encode()
 
