@@ -40,6 +40,7 @@ from controllers import sequence_controller, tariff_controller
 from controllers.errors import DomainValidationError, FieldError, NotFound
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
+from domain.coupon_codes import invoice_reference
 from domain.readings import estimate_reading, join_flags, parse_period, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
 from models.base_model import utcnow
@@ -159,7 +160,7 @@ def _same(value: Any) -> Any:
 _INVOICE_COLUMNS = (
     "tenant_id", "number", "contract_id", "customer_id", "billing_run_id", "tariff_id", "reading_id", "period",
     "issued_on", "due_on", "status", "disputed", "currency", "consumption", "arrears", "subtotal", "tax", "total",
-    "amount_due", "created_at",
+    "amount_due", "created_at", "payment_reference",
 )
 _LINE_COLUMNS = ("invoice_id", "position", "kind", "description", "quantity", "unit_price", "amount")
 # The outbox row of controllers/outbox_controller.enqueue, written here with the batch's fast executemany:
@@ -763,6 +764,7 @@ async def _write_invoices(
             run.tariffs[contract.service].tariff_id, contract.reading_id, period, issued_on, due_on, "issued",
             not_disputed, bill.currency, quantity(contract.consumption), num(entry.arrears),
             num(bill.subtotal), num(bill.tax), total, total, created_at,
+            invoice_reference(invoice_number(year, first + offset)),
         ))
     await invoices.run(conn, invoice_rows)
 

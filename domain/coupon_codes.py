@@ -70,6 +70,21 @@ def make_reference(sequence: int, *, width: int = 11) -> str:
     return body + luhn_check_digit(body)
 
 
+INVOICE_REFERENCE_BODY = 13
+
+
+def invoice_reference(number: str) -> str:
+    """An invoice's own payment reference: the digits of its number (FAC-2026-000123) padded to 13, plus a Luhn digit.
+
+    Fourteen digits, so it never meets a coupon reference (twelve); unique per tenant because the number is.
+    """
+    digits = "".join(char for char in number if char.isascii() and char.isdigit())
+    if not digits or len(digits) > INVOICE_REFERENCE_BODY:
+        raise ValueError(f"invoice number {number!r} has no room for a reference")
+    body = digits.zfill(INVOICE_REFERENCE_BODY)
+    return body + luhn_check_digit(body)
+
+
 def gln_check_digit(body: str) -> str:
     """The GS1 mod-10 check digit of a 12-digit GLN body (weights 3,1 from the right)."""
     if not _is_ascii_digits(body) or len(body) != 12:

@@ -139,18 +139,20 @@ _MARGIN = 15 * mm
 _CONTENT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
 
 
-def fitted_barcode(human_readable: str, element_string: str, max_width: float) -> Drawing:
+def fitted_barcode(
+    human_readable: str, element_string: str, max_width: float, bar_height: float = _BAR_HEIGHT
+) -> Drawing:
     """The coupon barcode drawing at 0.33 mm modules, narrowed only as far as `max_width` needs."""
     barcode = CouponBarcode(human_readable=human_readable, element_string=element_string)
-    drawing = barcode_drawing(barcode, module=_BAR_WIDTH, bar_height=_BAR_HEIGHT)
+    drawing = barcode_drawing(barcode, module=_BAR_WIDTH, bar_height=bar_height)
     if drawing.width > max_width:
         module = max(_MIN_BAR_WIDTH, _BAR_WIDTH * max_width / drawing.width)
-        drawing = barcode_drawing(barcode, module=module, bar_height=_BAR_HEIGHT)
+        drawing = barcode_drawing(barcode, module=module, bar_height=bar_height)
     drawing.hAlign = "CENTER"
     return drawing
 
 
-class _CutLine(Flowable):
+class CutLine(Flowable):
     """A dashed tear-off line with a small caption."""
 
     def __init__(self, width: float, caption: str) -> None:
@@ -206,7 +208,7 @@ def render_coupon_pdf(doc: CouponDocument) -> bytes:
         Spacer(1, 4 * mm),
         para(labels["instructions"], styles.muted),
         Spacer(1, 8 * mm),
-        _CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
+        CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
         Spacer(1, 6 * mm),
         _header(doc, lang, styles, labels["bank_copy"]),
         Spacer(1, 3 * mm),

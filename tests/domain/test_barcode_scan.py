@@ -40,12 +40,13 @@ def rasterise_svg(svg: bytes, zoom: float) -> bytes:
     ).stdout
 
 
-def pdf_page_png(pdf: bytes, tmp_path: Path, dpi: int = 150) -> bytes:
-    """The PDF's first page as a PNG, rendered by poppler's pdftoppm."""
+def pdf_page_png(pdf: bytes, tmp_path: Path, dpi: int = 150, page: int = 1) -> bytes:
+    """One page of the PDF as a PNG, rendered by poppler's pdftoppm."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     source = tmp_path / "doc.pdf"
     source.write_bytes(pdf)
     subprocess.run(
-        [_tool("pdftoppm"), "-r", str(dpi), "-f", "1", "-l", "1", "-png", "-singlefile", str(source), str(tmp_path / "page")],
+        [_tool("pdftoppm"), "-r", str(dpi), "-f", str(page), "-l", str(page), "-png", "-singlefile", str(source), str(tmp_path / "page")],
         check=True, capture_output=True,
     )
     return (tmp_path / "page.png").read_bytes()

@@ -139,3 +139,48 @@ def test_any_number_of_lines_renders(count: int) -> None:
     assert data.startswith(b"%PDF")
     if count:
         assert "Ajuste 39" in pdf_text(data)
+
+
+def test_paid_invoice_shows_the_mark_and_asks_for_nothing() -> None:
+    text = pdf_text(render_invoice_pdf(sample_invoice(
+        status="paid", amount_due=Decimal(0), paid_on=date(2026, 11, 10), paid_channel="card"
+    )))
+    for expected in ("PAGADA", "Pagada el 10 de noviembre de 2026", "Canal de pago: pago en línea", "Total factura"):
+        assert expected in text, expected
+    for absent in ("Total a pagar", "Pague antes del", "suspensión", "Desprendible para el banco"):
+        assert absent not in text, absent
+
+
+def test_void_invoice_shows_the_reason() -> None:
+    text = pdf_text(render_invoice_pdf(sample_invoice(status="void", amount_due=Decimal(0), void_reason="Lectura errada")))
+    assert "ANULADA" in text and "Motivo: Lectura errada" in text and "no debe pagarse" in text
+    assert "Total a pagar" not in text and "Pague antes del" not in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "notice", "absent"),
+    [
+        ("es", "Factura vencida: su pago no se ha registrado.", "Overdue"),
+        ("en", "Overdue: we have not received your payment.", "Factura vencida"),
+        ("pt", "Fatura vencida: seu pagamento não foi registrado.", "Overdue"),
+    ],
+)
+def test_overdue_invoice_carries_the_arrears_notice(locale: str, notice: str, absent: str) -> None:
+    text = pdf_text(render_invoice_pdf(sample_invoice(status="overdue", locale=locale)))
+    assert notice in text and absent not in text
+
+
+def test_issued_invoice_has_no_overdue_notice() -> None:
+    assert "Factura vencida" not in pdf_text(render_invoice_pdf(sample_invoice()))
+
+
+@pytest.mark.parametrize("locale", ["es", "en", "pt"])
+@pytest.mark.parametrize(("id_type", "display"), [("nit", "900.123.456-7"), ("cc", "1.020.304.050"), ("cpf", "123.456.789-09")])
+def test_id_labels_follow_the_id_type_not_the_locale(locale: str, id_type: str, display: str) -> None:
+    doc = sample_invoice(locale=locale, customer_national_id_type=id_type, customer_national_id_display=display,
+                         tenant_country="CO", tenant_tax_id="900.555.111-2")
+    text = pdf_text(render_invoice_pdf(doc))
+    assert f"{id_type.upper()} {display}" in text.replace("\n", " ") or f"{id_type.upper()}{display}" in text
+    assert "NIT 900.555.111-2" in text
+    if id_type != "cpf":
+        assert "CPF" not in text and "CNPJ" not in text
