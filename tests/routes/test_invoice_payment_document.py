@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import collection_controller
+from controllers.billing_run_controller import run_period
 from controllers.coupon_controller import invoice_payable_amount
 from domain.coupon_codes import coupon_fields, invoice_reference, luhn_is_valid
 from models.billing_model import Invoice
 from models.payment_model import Payment
 from models.tenant_model import Tenant
+from tests.billing_builders import make_metered_contract, make_tariff
 from tests.conftest import ApiClient
 from tests.domain.test_barcode_scan import decode, pdf_page_png
 from tests.payment_builders import fresh, make_debtor
@@ -93,3 +95,13 @@ async def test_unknown_reference_is_still_a_404(admin_client: ApiClient, session
         headers={"Authorization": f"Bearer {raw}"},
     )
     assert response.status_code == 404 and (await response.get_json())["code"] == "coupon_not_found"
+
+
+async def test_the_bill_run_gives_each_invoice_its_reference(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    await make_metered_contract(session, tenant, readings={"2026-10": (100, 100)}, name="Ana Gómez")
+    await make_metered_contract(session, tenant, readings={"2026-10": (100, 120)}, name="Luis Díaz")
+    await run_period(session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5))
+    rows = (await session.execute(select(Invoice.number, Invoice.payment_reference).where(Invoice.tenant_id == tenant.id))).all()
+    assert len(rows) == 2
+    assert all(reference == invoice_reference(number) for number, reference in rows)
