@@ -58,8 +58,8 @@ def smtp_server():
 def invoice_email() -> OutgoingEmail:
     return OutgoingEmail(
         to="María Pérez <maria@example.co>",
-        subject="Tu factura FAC-2026-000123 de octubre ya está disponible — pago único",
-        text="Hola, María:\nTu factura está lista.\n",
+        subject="Su factura FAC-2026-000123 de octubre ya está disponible — pago único",
+        text="Hola, María:\nSu factura está lista.\n",
         html="<p>Hola, <b>María</b>: tu factura está lista.</p>",
         attachments=(Attachment("FAC-2026-000123.pdf", PDF_BYTES, "application/pdf"),),
         message_id="<outbox-42.invoice_issued@cuponera.local>",
