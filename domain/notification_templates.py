@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
-from babel.numbers import format_currency, get_currency_precision
+
+from domain.money_format import format_money
 
 EVENTS = (
     "invoice_issued",
@@ -35,12 +36,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # Language used when the tenant's country has no CLDR locale for it (there is no en_CO).
 _LANGUAGE_LOCALES = {"es": "es_CO", "en": "en_US", "pt": "pt_BR"}
-# Amounts follow the conventions of the bill's country, whatever the reader's language.
+# Dates read in the reader's language, in the regional variant of the bill's country.
 _CURRENCY_LOCALES = {"CLP": "es_CL", "COP": "es_CO", "BRL": "pt_BR"}
-# The domain's minor units; CLDR still lists 2 decimals for COP.
-_MINOR_UNITS = {"CLP": 0, "COP": 0}
-_FRACTION_IN_PATTERN = re.compile(r"\.[0#]+")
-_CURRENCY_SIGN = re.compile(r"¤\s*")
 
 
 class NotificationTemplateError(ValueError):
@@ -133,22 +130,9 @@ class _Formatter:
         # Dates read in the customer's language, in the tenant's regional variant when CLDR has one.
         self.text_locale = _existing_locale(f"{language}_{territory}") if territory else None
         self.text_locale = self.text_locale or Locale.parse(_LANGUAGE_LOCALES[language])
-        # Not the text locale: es_BR, for one, writes R$1,520.50 where a Brazilian bill says 1.520,50.
-        self.money_locale = Locale.parse(country_locale or _LANGUAGE_LOCALES[language])
 
     def money(self, value: Any) -> str:
-        amount = _to_decimal(value)
-        digits = _MINOR_UNITS.get(self.currency, get_currency_precision(self.currency))
-        amount = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
-        pattern = self.money_locale.currency_formats["standard"].pattern
-        if digits == 0:
-            pattern = _FRACTION_IN_PATTERN.sub("", pattern)
-        if self.money_locale.language != self.language:
-            # "$20.870" reads as twenty dollars to an English reader; "COP 20.870" does not.
-            pattern = _CURRENCY_SIGN.sub("¤¤\u00a0", pattern)
-        return format_currency(
-            amount, self.currency, format=pattern, locale=self.money_locale, currency_digits=False
-        )
+        return format_money(_to_decimal(value), self.currency, self.language)
 
     def date(self, value: Any) -> str:
         return format_date(self._to_date(value), format="long", locale=self.text_locale)

@@ -70,7 +70,7 @@ EXPECTED_SUBJECTS = {
     ("invoice_paid", "en"): "We received payment for invoice FAC-2026-000123",
     ("invoice_paid", "pt"): "Recebemos o pagamento da sua fatura FAC-2026-000123",
     ("coupon_created", "es"): "Su cupón de pago 4500012345674 por $20.870",
-    ("coupon_created", "en"): "Your payment coupon 4500012345674 for COP 20.870",
+    ("coupon_created", "en"): "Your payment coupon 4500012345674 for COP 20,870",
     ("coupon_created", "pt"): "Seu cupom de pagamento 4500012345674 de COP 20.870",
     ("coupon_expiring", "es"): "Su cupón de pago 4500012345674 vence pronto",
     ("coupon_expiring", "en"): "Your payment coupon 4500012345674 expires soon",
@@ -148,18 +148,21 @@ def test_key_facts_appear_in_text_and_html(event, facts):
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
-def test_cop_amounts_use_colombian_grouping_and_no_decimals(locale):
+def test_cop_amounts_have_no_decimals_and_the_readers_grouping(locale):
     rendered = _render("invoice_issued", locale, currency="COP")
 
-    assert "20.870" in rendered.text
-    assert "20.870,00" not in rendered.text
+    # One formatter (domain/money_format.py): the reader's separators, the ISO code for a non-Spanish reader.
+    expected = {"es": "$20.870", "en": "COP\u00a020,870", "pt": "COP\u00a020.870"}[locale]
+    assert expected in rendered.text
+    assert "20.870,00" not in rendered.text and "20,870.00" not in rendered.text
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_brl_amounts_keep_centavos(locale):
     rendered = _render("invoice_issued", locale, currency="BRL", timezone="America/Sao_Paulo", amount_due="1520.50")
 
-    assert "1.520,50" in rendered.text
+    expected = {"es": "BRL\u00a01,520.50", "en": "BRL\u00a01,520.50", "pt": "R$\u00a01.520,50"}[locale]
+    assert expected in rendered.text
 
 
 def test_brl_for_a_portuguese_reader_uses_the_real_sign():
