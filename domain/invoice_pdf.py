@@ -1,5 +1,6 @@
 """Renders a customer invoice as a printable A4 PDF with readings, charges and a consumption chart."""
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -337,6 +338,61 @@ _CHANNELS = {
 # Tax-ID names by the tenant's country; people's IDs are named by their type.
 _TAX_ID_BY_COUNTRY = {"CO": "NIT", "CL": "RUT", "BR": "CNPJ"}
 _ID_TYPE_NAMES = {"rut": "RUT", "nit": "NIT", "cc": "CC", "ce": "CE", "cpf": "CPF", "cnpj": "CNPJ"}
+
+# The bill run stores its lines' descriptions in Spanish (the calculator's words); the PDF says them in
+# the reader's language. Names a tenant gave its own charges and taxes ("IVA 19 %") stay as written,
+# except the common ones below.
+_LINE_WORDS = {
+    "en": {
+        "Saldo anterior": "Previous balance",
+        "Intereses de mora": "Late-payment interest",
+        "Redondeo": "Rounding",
+        "Cargo fijo": "Fixed charge",
+        "Cargo fijo acueducto": "Fixed charge, water supply",
+        "Cargo fijo alcantarillado": "Fixed charge, sewerage",
+    },
+    "pt": {
+        "Saldo anterior": "Saldo anterior",
+        "Intereses de mora": "Juros de mora",
+        "Redondeo": "Arredondamento",
+        "Cargo fijo": "Tarifa fixa",
+        "Cargo fijo acueducto": "Tarifa fixa de água",
+        "Cargo fijo alcantarillado": "Tarifa fixa de esgoto",
+    },
+}
+_LINE_PATTERNS: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
+    (re.compile(r"^Consumo (?P<a>\S+)-(?P<b>\S+) (?P<u>\S+)$"),
+     {"es": "Consumo {a}-{b} {u}", "en": "Consumption {a}-{b} {u}", "pt": "Consumo {a}-{b} {u}"}),
+    (re.compile(r"^Consumo > (?P<a>\S+) (?P<u>\S+)$"),
+     {"es": "Consumo superior a {a} {u}", "en": "Consumption above {a} {u}", "pt": "Consumo acima de {a} {u}"}),
+    (re.compile(r"^Consumo \((?P<u>[^)]+)\)$"),
+     {"es": "Consumo ({u})", "en": "Consumption ({u})", "pt": "Consumo ({u})"}),
+    (re.compile(r"^Subsidio estrato (?P<n>\S+) \((?P<p>[^)]+)\)$"),
+     {"es": "Subsidio estrato {n} ({p})", "en": "Subsidy, stratum {n} ({p})", "pt": "Subsídio, estrato {n} ({p})"}),
+    (re.compile(r"^Contribución estrato (?P<n>\S+) \((?P<p>[^)]+)\)$"),
+     {"es": "Contribución estrato {n} ({p})", "en": "Contribution, stratum {n} ({p})",
+      "pt": "Contribuição, estrato {n} ({p})"}),
+)
+
+
+def _localized_number(text: str, lang: str) -> str:
+    """ "12.5" -> "12,5" in es/pt; "+20 %" keeps its sign; anything else (a unit) is returned as is."""
+    sign, body = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    number, percent = (body[:-2], " %") if body.endswith(" %") else (body, "")
+    try:
+        return sign + format_number(Decimal(number), lang) + percent
+    except ArithmeticError:
+        return text
+
+
+def describe_line(description: str, lang: str) -> str:
+    """A stored (Spanish) line description in the reader's language; unknown tenant names stay as given."""
+    for pattern, texts in _LINE_PATTERNS:
+        match = pattern.match(description)
+        if match:
+            return texts[lang].format(**{key: _localized_number(value, lang) for key, value in match.groupdict().items()})
+    return _LINE_WORDS.get(lang, {}).get(description, description)
+
 
 _PAGE_WIDTH, _PAGE_HEIGHT = A4
 _MARGIN = 15 * mm
@@ -697,7 +753,7 @@ def _charges(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
         unit_price = "" if line.unit_price is None else format_unit_price(line.unit_price, doc.currency, lang)
         rows.append(
             [
-                para(line.description, styles.body),
+                para(describe_line(line.description, lang), styles.body),
                 para(quantity, styles.right),
                 para(unit_price, styles.right),
                 para(_money(doc, line.amount), styles.right),

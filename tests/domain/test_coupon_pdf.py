@@ -152,3 +152,20 @@ def test_many_invoices_still_render() -> None:
 def test_naive_expiry_is_refused() -> None:
     with pytest.raises(ValueError):
         render_coupon_pdf(sample_coupon(expires_at=datetime(2026, 11, 16, 23, 59)))
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("es", ["CUPÓN DE PAGO", "Referencia de pago", "Valor a pagar", "$152.050", "$98.050", "16 de noviembre de 2026",
+                "Desprendible para el banco", "Octubre 2026"]),
+        ("en", ["PAYMENT SLIP", "Payment reference", "Amount to pay", "COP 152,050", "COP 98,050", "November 16, 2026",
+                "Bank copy", "October 2026"]),
+        ("pt", ["GUIA DE PAGAMENTO", "Referência de pagamento", "Valor a pagar", "COP 152.050", "COP 98.050",
+                "16 de novembro de 2026", "Via do banco", "Outubro 2026"]),
+    ],
+)
+def test_coupon_in_every_locale(locale: str, expected: list[str]) -> None:
+    text = " ".join(pdf_text(render_coupon_pdf(sample_coupon(locale=locale))).split())
+    for fact in expected:
+        assert fact in text, fact

@@ -184,3 +184,43 @@ def test_id_labels_follow_the_id_type_not_the_locale(locale: str, id_type: str, 
     assert "NIT 900.555.111-2" in text
     if id_type != "cpf":
         assert "CPF" not in text and "CNPJ" not in text
+
+
+EVERY_KIND = (
+    DocLine("fixed", "Cargo fijo", None, None, Decimal("3580")),
+    DocLine("consumption", "Consumo 0-173 kWh", Decimal("173"), Decimal("160.55"), Decimal("27775")),
+    DocLine("consumption", "Consumo > 173 kWh", Decimal("26839.533"), Decimal("160.55"), Decimal("4309091")),
+    DocLine("subsidy", "Subsidio estrato 1 (-60 %)", None, None, Decimal("-16665")),
+    DocLine("adjustment", "Saldo anterior", None, None, Decimal("629790")),
+    DocLine("late_fee", "Intereses de mora", None, None, Decimal("12596")),
+    DocLine("tax", "IVA 19 %", None, None, Decimal("3332")),
+    DocLine("rounding", "Redondeo", None, None, Decimal("-2")),
+)
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected", "absent"),
+    [
+        ("es", ["Cargo fijo", "Consumo 0-173 kWh", "Consumo superior a 173 kWh", "Subsidio estrato 1 (-60 %)",
+                "Saldo anterior", "Intereses de mora", "Redondeo", "26.839,533 kWh", "$629.790", "$160,55",
+                "Total a pagar", "Pague antes del", "16 de noviembre de 2026", "CC 12.345.678"],
+         ["Consumption", "COP"]),
+        ("en", ["Fixed charge", "Consumption 0-173 kWh", "Consumption above 173 kWh", "Subsidy, stratum 1 (-60 %)",
+                "Previous balance", "Late-payment interest", "Rounding", "26,839.533 kWh", "COP 629,790",
+                "COP 160.55", "Amount due", "Please pay by", "November 16, 2026", "CC 12.345.678"],
+         ["Cargo fijo", "Saldo anterior", "Redondeo", "$629"]),
+        ("pt", ["Tarifa fixa", "Consumo 0-173 kWh", "Consumo acima de 173 kWh", "Subsídio, estrato 1 (-60 %)",
+                "Saldo anterior", "Juros de mora", "Arredondamento", "26.839,533 kWh", "COP 629.790",
+                "COP 160,55", "Total a pagar", "Pague até", "16 de novembro de 2026", "CC 12.345.678"],
+         ["Cargo fijo", "Intereses", "CPF", "CNPJ"]),
+    ],
+)
+def test_every_line_kind_in_every_locale(locale: str, expected: list[str], absent: list[str]) -> None:
+    doc = sample_invoice(locale=locale, currency="COP", lines=EVERY_KIND, customer_national_id_type="cc",
+                         customer_national_id_display="12.345.678", tenant_country="CO")
+    # Table cells come out on their own lines; one space between words compares what a reader sees.
+    text = " ".join(pdf_text(render_invoice_pdf(doc)).split())
+    for fact in expected:
+        assert fact in text, fact
+    for fact in absent:
+        assert fact not in text, fact
