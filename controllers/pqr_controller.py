@@ -152,7 +152,7 @@ async def _notify(
             tenant_id=tenant.id,
             event=event,
             dedupe_key=f"{event}:{pqr_id}",
-            payload={"customer_name": customer.name, "tenant_name": tenant.name, **payload},
+            payload={"customer_name": customer.name, "tenant_name": tenant.name, "pqr_id": pqr_id, **payload},
             recipient=customer.email,
             locale=customer.locale,
             user_id=await _customer_login_id(session, tenant.id, customer.id),

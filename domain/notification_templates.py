@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,15 +60,42 @@ def normalise_locale(locale: str | None) -> str:
     return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE
 
 
+def portal_page_path(event: str, payload: Mapping[str, Any]) -> str | None:
+    """The portal page an email is about: the invoice, the coupon or the PQR (None when the payload cannot name it)."""
+    if event.startswith("invoice_") and payload.get("invoice_id") is not None:
+        return f"/portal/#/invoices/{quote(str(payload['invoice_id']), safe='')}"
+    if (event.startswith("coupon_") or event == "payment_reversed") and payload.get("coupon_reference"):
+        return f"/portal/#/coupons/{quote(str(payload['coupon_reference']), safe='')}"
+    if event.startswith("pqr_") and payload.get("pqr_id") is not None:
+        return f"/portal/#/pqrs/{quote(str(payload['pqr_id']), safe='')}"
+    return None
+
+
 def render_email(
-    event: str, locale: str, payload: Mapping[str, Any], *, currency: str, timezone: str
+    event: str,
+    locale: str,
+    payload: Mapping[str, Any],
+    *,
+    currency: str,
+    timezone: str,
+    public_base_url: str | None = None,
 ) -> RenderedEmail:
-    """Render the subject, plain text and HTML of one event for one customer."""
+    """Render the subject, plain text and HTML of one event for one customer.
+
+    With `public_base_url`, the email links to its portal page (`page_url`) and the portal (`portal_url`).
+    """
     if event not in EVENTS:
         raise NotificationTemplateError(f"unknown notification event {event!r}")
     language = normalise_locale(locale)
     formatter = _Formatter(language, currency.upper(), ZoneInfo(timezone))
-    context = {**payload, "locale": language, "_fmt": formatter}
+    links: dict[str, str] = {}
+    if public_base_url:
+        base = public_base_url.rstrip("/")
+        links["portal_url"] = f"{base}/portal/"
+        path = portal_page_path(event, payload)
+        if path is not None:
+            links["page_url"] = base + path
+    context = {**links, **payload, "locale": language, "_fmt": formatter}
     env = _environment()
     base = f"email/{event}/{language}"
     try:

@@ -76,3 +76,10 @@ def test_bad_values_are_startup_errors(tmp_path: Path, environ: dict[str, str], 
 def test_overrides_win_over_environment(tmp_path: Path) -> None:
     settings = load_settings({"VAR_DIR": tmp_path, "PORT": 8123}, environ={"PORT": "9000"})
     assert settings.PORT == 8123
+
+
+def test_public_base_url_follows_port_unless_set(tmp_path) -> None:
+    assert load_settings({"VAR_DIR": tmp_path}, environ={"PORT": "8106"}).PUBLIC_BASE_URL == "http://127.0.0.1:8106"
+    assert load_settings({"VAR_DIR": tmp_path}, environ={}).PUBLIC_BASE_URL == "http://127.0.0.1:8000"
+    chosen = load_settings({"VAR_DIR": tmp_path}, environ={"PORT": "8106", "PUBLIC_BASE_URL": "https://pagos.example.co"})
+    assert chosen.PUBLIC_BASE_URL == "https://pagos.example.co"

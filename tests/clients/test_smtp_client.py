@@ -264,3 +264,21 @@ def test_settings_from_env_parses_starttls(raw, expected):
 def test_settings_from_env_rejects_bad_values(env):
     with pytest.raises(ValueError, match=next(iter(env))):
         SmtpSettings.from_env(env, var_dir=Path("var"))
+
+
+@pytest.mark.parametrize(
+    ("sender_name", "display"),
+    [
+        (None, "Cuponera"),
+        ("Aguas del Valle S.A. E.S.P.", "Aguas del Valle S.A. E.S.P."),
+        ("Energía \"Sur\", Ltda.", "Energía \"Sur\", Ltda."),
+        ("Evil\r\nBcc: victim@example.com", "Evil Bcc: victim@example.com"),
+    ],
+)
+def test_from_carries_the_tenant_name_on_the_configured_address(sender_name, display):
+    client = SmtpClient(SmtpSettings(host=None, mail_from="Cuponera <no-reply@pagos.example.co>"))
+    built = client.build_message(OutgoingEmail(to="a@example.com", subject="s", text="t", html=None, sender_name=sender_name))
+    parsed = message_from_bytes(built.as_bytes(), policy=policy.default)
+    [address] = parsed["From"].addresses
+    assert (address.display_name, address.addr_spec) == (display, "no-reply@pagos.example.co")
+    assert parsed["Bcc"] is None
