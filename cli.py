@@ -51,6 +51,7 @@ def worker_config(settings: Settings) -> worker_controller.WorkerConfig:
             max_attempts=settings.NOTIFY_MAX_ATTEMPTS,
             batch_size=settings.NOTIFY_BATCH_SIZE,
             lease=timedelta(seconds=settings.NOTIFY_LEASE_SECONDS),
+            public_base_url=settings.PUBLIC_BASE_URL,
         ),
     )
 

@@ -152,7 +152,8 @@ class Settings:
     NOTIFY_LEASE_SECONDS: float = 900.0
     WORKER_JOBS_SECONDS: float = 60.0
     WORKER_IN_PROCESS: bool | None = None
-    PUBLIC_BASE_URL: str = "http://127.0.0.1:8000"
+    # Empty means this server on its own PORT (http://127.0.0.1:PORT); links in emails start here.
+    PUBLIC_BASE_URL: str = ""
     PAYMENT_WEBHOOK_SECRET: str = ""
     # Behind a reverse proxy: how many proxies append to X-Forwarded-For / Forwarded (0: trust no header),
     # which header (legacy: X-Forwarded-*, modern: Forwarded) and, optionally, the only peers allowed to send it.
@@ -276,6 +277,8 @@ def load_settings(
     if not settings.DATABASE_URL:
         db_file = settings.VAR_DIR / "cuponera.db"
         settings = replace(settings, DATABASE_URL=f"sqlite+aiosqlite:///{db_file}")
+    if not settings.PUBLIC_BASE_URL:
+        settings = replace(settings, PUBLIC_BASE_URL=f"http://127.0.0.1:{settings.PORT}")
     if not settings.SECRET_KEY:
         settings = replace(settings, SECRET_KEY=_development_secret(settings))
     if settings.COOKIE_SAMESITE == "None" and not settings.cookie_secure:

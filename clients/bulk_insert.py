@@ -83,7 +83,7 @@ def _same(value: Any) -> Any:
 INVOICE_COLUMNS = (
     "tenant_id", "number", "contract_id", "customer_id", "billing_run_id", "tariff_id", "reading_id", "period",
     "issued_on", "due_on", "status", "disputed", "currency", "consumption", "arrears", "subtotal", "tax", "total",
-    "amount_due", "created_at",
+    "amount_due", "created_at", "payment_reference",
 )
 LINE_COLUMNS = ("invoice_id", "position", "kind", "description", "quantity", "unit_price", "amount")
 # The outbox row of controllers/outbox_controller.enqueue, written here with the batch's fast executemany:

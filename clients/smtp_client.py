@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
+from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 
@@ -56,6 +57,8 @@ class OutgoingEmail:
     attachments: tuple[Attachment, ...] = ()
     message_id: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    # The tenant's name shown in From, in front of MAIL_FROM's address (whose domain is the sender domain).
+    sender_name: str | None = None
 
 
 class SmtpClient:
@@ -76,12 +79,20 @@ class SmtpClient:
             await self._send_smtp(message)
         return str(message["Message-ID"])
 
+    def from_header(self, sender_name: str | None) -> str | Address:
+        """MAIL_FROM, or its address under the sender's display name ("Aguas del Valle <no-reply@…>")."""
+        if not sender_name:
+            return self.settings.mail_from
+        # An Address object is quoted and encoded by the email package: a tenant name with commas,
+        # quotes, accents or line breaks stays one display name and cannot add headers.
+        return Address(display_name=" ".join(sender_name.split()), addr_spec=parseaddr(self.settings.mail_from)[1])
+
     def build_message(self, email: OutgoingEmail) -> EmailMessage:
         """Build the MIME message: text/html alternatives, wrapped in multipart/mixed with attachments."""
         message = EmailMessage(policy=policy.SMTP)
         message["Message-ID"] = self._message_id(email.message_id)
         message["Date"] = format_datetime(self._clock().astimezone(UTC))
-        message["From"] = self.settings.mail_from
+        message["From"] = self.from_header(email.sender_name)
         message["To"] = _single_recipient(email.to)
         message["Subject"] = email.subject
         for name, value in email.headers.items():

@@ -46,6 +46,7 @@ from controllers.errors import DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
+from domain.coupon_codes import invoice_reference
 from domain.period import Period
 from domain.readings import estimate_reading, join_flags, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
@@ -711,6 +712,7 @@ async def _write_invoices(
             run.tariffs[contract.service].tariff_id, contract.reading_id, period, issued_on, due_on, "issued",
             not_disputed, bill.currency, quantity(contract.consumption), num(entry.arrears),
             num(bill.subtotal), num(bill.tax), total, total, created_at,
+            invoice_reference(number),
         ))
     await invoices.run(conn, invoice_rows)
 

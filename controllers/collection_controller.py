@@ -11,12 +11,13 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.coupon_controller import find_coupon
+from controllers.coupon_controller import UNPAID_STATUSES, create_coupon, find_coupon, invoice_payable_amount
+from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone, NotFound
 from domain.caller import Caller
-from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone
 from controllers.payment_controller import claim_coupon, settle_approved
 from models.base_model import utcnow
-from models.payment_model import BankApiKey, CollectionReceipt, Payment
+from models.billing_model import Invoice
+from models.payment_model import BankApiKey, CollectionReceipt, Coupon, Payment
 from models.tenant_model import Tenant
 
 KEY_PREFIX = "cbk_"
@@ -86,6 +87,38 @@ def _same_report(first: CollectionOutcome, amount: Decimal) -> CollectionOutcome
     return first
 
 
+def _amount_mismatch(expected: Decimal, currency: str) -> DomainValidationError:
+    return DomainValidationError(
+        f"The reference is for {expected} {currency}; a collection pays it in full.",
+        code="amount_mismatch",
+        errors=[FieldError("amount", f"must be {expected}", "amount_mismatch")],
+    )
+
+
+async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str, amount: Decimal, now: datetime) -> Coupon:
+    """The coupon a reference pays: a coupon's own, or a new one for exactly the invoice whose reference it is.
+
+    An invoice's reference (printed with its barcode) is paid through a coupon for that invoice alone,
+    so claiming, settling and allocating stay the coupon path's; the amount is checked first, so a
+    wrong report leaves the customer's own coupons untouched.
+    """
+    try:
+        return await find_coupon(session=session, tenant_id=tenant_id, caller=_BANK, reference=reference)
+    except NotFound:
+        invoice_id = await session.scalar(
+            select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.payment_reference == reference).order_by(Invoice.id).limit(1)
+        )
+        if invoice_id is None:
+            raise
+    tenant = await session.get_one(Tenant, tenant_id)
+    invoice = await session.get_one(Invoice, invoice_id)
+    expected = invoice_payable_amount(tenant, invoice)
+    if invoice.status in UNPAID_STATUSES and amount != expected:
+        raise _amount_mismatch(expected, invoice.currency)
+    view = await create_coupon(session=session, tenant=tenant, caller=_BANK, invoice_ids=[invoice_id], now=now, announce=False)
+    return view.coupon
+
+
 async def record_collection(
     *,
     session: AsyncSession,
@@ -107,13 +140,9 @@ async def record_collection(
         raise DomainValidationError(
             "paid_at is in the future.", code="paid_at_in_future", errors=[FieldError("paid_at", "is in the future", "paid_at_in_future")]
         )
-    coupon = await find_coupon(session=session, tenant_id=tenant_id, caller=_BANK, reference=reference)
+    coupon = await _payable_coupon(session, tenant_id, reference, amount, now)
     if amount != coupon.amount:
-        raise DomainValidationError(
-            f"The coupon is for {coupon.amount} {coupon.currency}; a collection pays it in full.",
-            code="amount_mismatch",
-            errors=[FieldError("amount", f"must be {coupon.amount}", "amount_mismatch")],
-        )
+        raise _amount_mismatch(coupon.amount, coupon.currency)
     try:
         # Paid at the counter before expiry counts, even when the report comes after the expiry sweep.
         await claim_coupon(session=session, coupon=coupon, now=now, accept_expired_before=paid_at)
@@ -139,7 +168,8 @@ async def record_collection(
     receipt = CollectionReceipt(
         tenant_id=tenant_id,
         bank_api_key_id=bank_key_id,
-        reference=coupon.reference,
+        # The reference the bank reported (a coupon's or an invoice's own), so its repeat finds this receipt.
+        reference=reference,
         amount=amount,
         paid_at=paid_at,
         payment_id=payment.id,

@@ -86,6 +86,28 @@ def coupon_expiry(*, tenant: Tenant, due_dates: Sequence[date], any_overdue: boo
     return datetime.combine(earliest, time(23, 59, 59), tzinfo=tz).astimezone(UTC)
 
 
+def channel_fee(tenant: Tenant) -> Decimal:
+    """The fee a coupon adds on top of its invoices (none when the tenant sets none)."""
+    return tenant.channel_fee if tenant.channel_fee and tenant.channel_fee > 0 else Decimal(0)
+
+
+def invoice_payable_amount(tenant: Tenant, invoice: Invoice) -> Decimal:
+    """What a coupon for this invoice alone charges: its amount due plus the channel fee."""
+    return invoice.amount_due + channel_fee(tenant)
+
+
+def invoice_barcode(tenant: Tenant, invoice: Invoice, now: datetime) -> CouponBarcode:
+    """The barcode printed on an open invoice: the coupon content for it alone, under its own reference."""
+    assert invoice.payment_reference is not None
+    expires_at = coupon_expiry(tenant=tenant, due_dates=[invoice.due_on], any_overdue=invoice.status == "overdue", now=now)
+    return build_coupon_barcode(
+        gln=tenant.gln,
+        reference=invoice.payment_reference,
+        amount=invoice_payable_amount(tenant, invoice),
+        due_on=expires_at.astimezone(ZoneInfo(tenant.timezone)).date(),
+    )
+
+
 def _invoice_field_errors(ids: Sequence[int], message: str, code: str) -> list[FieldError]:
     return [FieldError(f"invoice_ids.{i}", message, code) for i in ids]
 
@@ -212,8 +234,12 @@ async def create_coupon(
     invoice_ids: Sequence[int] | None = None,
     contract_number: str | None = None,
     now: datetime | None = None,
+    announce: bool = True,
 ) -> CouponView:
-    """Make a coupon for invoices (the payment cart) or a contract's unpaid invoices; older active coupons of them are cancelled."""
+    """Make a coupon for invoices (the payment cart) or a contract's unpaid invoices; older active coupons of them are cancelled.
+
+    `announce=False` skips the "coupon created" email: a bank paying an invoice's own reference makes one nobody asked for.
+    """
     now = now or utcnow()
     if (invoice_ids is None) == (contract_number is None):
         raise DomainValidationError(
@@ -252,7 +278,7 @@ async def create_coupon(
     assert customer is not None
     currency = invoices[0].currency
     invoices_total = sum((inv.amount_due for inv in invoices), Decimal(0))
-    fee = tenant.channel_fee if tenant.channel_fee and tenant.channel_fee > 0 else Decimal(0)
+    fee = channel_fee(tenant)
     amount = invoices_total + fee
     if amount > MAX_BARCODE_AMOUNT:
         await session.rollback()
@@ -302,20 +328,21 @@ async def create_coupon(
         contract_numbers=contract_numbers,
         now=now,
     )
-    message = await message_to_customer(
-        session=session,
-        tenant=tenant,
-        customer=customer,
-        event="coupon_created",
-        dedupe_key=f"coupon_created:{coupon.id}",
-        payload={
-            "coupon_reference": reference,
-            "amount": str(round_money(amount, currency)),
-            "expires_at": expires_at.isoformat(),
-            "invoice_numbers": [v.number for v in views],
-        },
-    )
-    await enqueue(session=session, message=message)
+    if announce:
+        message = await message_to_customer(
+            session=session,
+            tenant=tenant,
+            customer=customer,
+            event="coupon_created",
+            dedupe_key=f"coupon_created:{coupon.id}",
+            payload={
+                "coupon_reference": reference,
+                "amount": str(round_money(amount, currency)),
+                "expires_at": expires_at.isoformat(),
+                "invoice_numbers": [v.number for v in views],
+            },
+        )
+        await enqueue(session=session, message=message)
     await session.commit()
     return CouponView(coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=coupon.status)
 

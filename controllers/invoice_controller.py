@@ -14,11 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import Conflict, NotFound
 from controllers.pagination import Page, SortKey, paginate
-from domain.invoice_pdf import DocLine, InvoiceDocument, render_invoice_pdf
+from controllers.coupon_controller import invoice_barcode, invoice_payable_amount
+from domain.coupon_codes import coupon_fields
+from domain.invoice_pdf import DocLine, InvoiceDocument, PaymentRequest, render_invoice_pdf
 from domain.readings import split_flags
 from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import Invoice, InvoiceLine
+from models.payment_model import Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 OPEN_STATUSES = ("issued", "overdue")
@@ -197,7 +200,7 @@ async def mark_overdue(
 
 
 async def invoice_document(
-    *, session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None = None
+    *, session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None = None, now: datetime | None = None
 ) -> InvoiceDocument:
     """Everything the printed invoice shows, read from the database."""
     invoice = await _load(session, tenant, invoice_id, customer_id)
@@ -238,8 +241,20 @@ async def invoice_document(
         )
         history = [(period, consumption) for period, consumption in reversed(recent.all())]
     status = invoice.status
+    payment, paid_channel = None, None
+    if status in OPEN_STATUSES:
+        payment = _payment_request(tenant, invoice, now or utcnow())
+    elif status == "paid":
+        paid_channel = await session.scalar(
+            select(Payment.channel)
+            .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+            .where(PaymentAllocation.invoice_id == invoice.id, Payment.status == "approved")
+            .order_by(Payment.id.desc())
+            .limit(1)
+        )
     if invoice.disputed and status in OPEN_STATUSES:
         status = "disputed"
+    zone = ZoneInfo(tenant.timezone)
     return InvoiceDocument(
         tenant_name=tenant.name,
         tenant_tax_id=tenant.legal_id,
@@ -280,6 +295,27 @@ async def invoice_document(
         total=invoice.total,
         amount_due=invoice.amount_due,
         history=tuple(history),
+        customer_national_id_type=customer.national_id_type,
+        tenant_country=tenant.country,
+        payment=payment,
+        paid_on=invoice.paid_at.astimezone(zone).date() if status == "paid" and invoice.paid_at else None,
+        paid_channel=paid_channel,
+        void_reason=invoice.void_reason if status == "void" else None,
+    )
+
+
+def _payment_request(tenant: Tenant, invoice: Invoice, now: datetime) -> PaymentRequest | None:
+    """The bank-payable part of an open invoice (none when its balance moved to a later invoice)."""
+    if invoice.amount_due <= 0 or invoice.carried_into_invoice_id is not None or invoice.payment_reference is None:
+        return None
+    barcode = invoice_barcode(tenant, invoice, now)
+    fields = coupon_fields(barcode.element_string)
+    return PaymentRequest(
+        reference=fields[1],
+        amount=invoice_payable_amount(tenant, invoice),
+        pay_by=fields[3],
+        barcode_human_readable=barcode.human_readable,
+        barcode_element_string=barcode.element_string,
     )
 
 

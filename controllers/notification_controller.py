@@ -49,6 +49,8 @@ class DeliveryPolicy:
     batch_size: int = 50
     # Longer than a whole batch of sends at the SMTP timeout, so a live sender never loses its claim.
     lease: timedelta = timedelta(minutes=15)
+    # PUBLIC_BASE_URL: emails link to the portal page they are about.
+    public_base_url: str | None = None
 
 
 @dataclass
@@ -243,7 +245,7 @@ async def _deliver_one(
         await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, channel=IN_APP_CHANNEL)
         return "in_app_only"
     try:
-        email = await _compose(reader, tenants, row, smtp, builders)
+        email = await _compose(reader, tenants, row, smtp, builders, policy.public_base_url)
         await smtp.send(email)
     except (NotificationTemplateError, UndeliverableError) as exc:
         return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=True,
@@ -266,6 +268,7 @@ async def _compose(
     row: Notification,
     smtp: SmtpClient,
     builders: Mapping[str, AttachmentBuilder],
+    public_base_url: str | None = None,
 ) -> OutgoingEmail:
     """Render the row and build its attachments in a short read transaction, ended before any network I/O."""
     try:
@@ -276,7 +279,7 @@ async def _compose(
         customer_name = await _customer_name(reader, row)
         rendered = render_email(
             row.event, row.locale, _template_context(row.payload, tenant.name, customer_name),
-            currency=tenant.currency, timezone=tenant.timezone,
+            currency=tenant.currency, timezone=tenant.timezone, public_base_url=public_base_url,
         )
         builder = builders.get(row.event)
         attachments = tuple(await builder(session=reader, tenant=tenant, notification=row)) if builder else ()
@@ -292,6 +295,7 @@ async def _compose(
         html=rendered.html,
         attachments=attachments,
         message_id=message_id_for(tenant_id=row.tenant_id, dedupe_key=row.dedupe_key, mail_from=smtp.settings.mail_from),
+        sender_name=tenant.name,
         headers={
             "Auto-Submitted": "auto-generated",
             "X-Cuponera-Event": row.event,

@@ -418,6 +418,7 @@ async def settle_approved(
             # Per payment, so a reversed and re-paid invoice is announced again.
             dedupe_key=f"invoice_paid:{invoice.id}:{payment_id}",
             payload={
+                "invoice_id": invoice.id,
                 "invoice_number": invoice.number,
                 "contract_number": contract_by_invoice[invoice.id],
                 "period": invoice.period,

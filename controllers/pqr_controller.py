@@ -131,7 +131,7 @@ async def _notify(
     session: AsyncSession, *, tenant: Tenant, customer: Customer, event: str, pqr_id: int, payload: dict[str, Any]
 ) -> None:
     message = await outbox_controller.message_to_customer(
-        session=session, tenant=tenant, customer=customer, event=event, dedupe_key=f"{event}:{pqr_id}", payload=payload
+        session=session, tenant=tenant, customer=customer, event=event, dedupe_key=f"{event}:{pqr_id}", payload={"pqr_id": pqr_id, **payload}
     )
     await outbox_controller.enqueue(session=session, message=message)
 

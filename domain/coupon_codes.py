@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-import barcode as python_barcode
-from barcode.writer import SVGWriter
+from reportlab.graphics import renderSVG
+from reportlab.graphics.barcode.code128 import Code128
+from reportlab.graphics.shapes import Drawing, Rect, String
+from reportlab.lib import colors
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 # FNC1 inside the element string is transmitted by scanners as ASCII GS.
 GS = "\x1d"
@@ -79,6 +82,21 @@ RANDOM_REFERENCE_DIGITS = 15
 def random_reference() -> str:
     """An unguessable coupon reference: 15 random digits from `secrets` plus the Luhn check digit."""
     body = str(secrets.randbelow(9 * 10 ** (RANDOM_REFERENCE_DIGITS - 1)) + 10 ** (RANDOM_REFERENCE_DIGITS - 1))
+    return body + luhn_check_digit(body)
+
+
+INVOICE_REFERENCE_BODY = 13
+
+
+def invoice_reference(number: str) -> str:
+    """An invoice's own payment reference: the digits of its number (FAC-2026-000123) padded to 13, plus a Luhn digit.
+
+    Fourteen digits, so it never meets a coupon reference (twelve); unique per tenant because the number is.
+    """
+    digits = "".join(char for char in number if char.isascii() and char.isdigit())
+    if not digits or len(digits) > INVOICE_REFERENCE_BODY:
+        raise ValueError(f"invoice number {number!r} has no room for a reference")
+    body = digits.zfill(INVOICE_REFERENCE_BODY)
     return body + luhn_check_digit(body)
 
 
@@ -167,15 +185,75 @@ def coupon_fields(element_string: str) -> tuple[str, str, Decimal, date]:
     return fields[AI_GLN], fields[AI_REFERENCE], Decimal(fields[AI_AMOUNT]), due_on
 
 
+# reportlab's Code128 takes FNC1 as the character U+00F1 in its input and encodes it as symbol value 102.
+_FNC1 = "\xf1"
+# GS1 asks for a quiet zone of at least 10 modules on each side of the bars.
+QUIET_MODULES = 10
+_TEXT_FONT = "Helvetica"
+_TEXT_MAX_SIZE_MODULES = 6.0
+# One SVG user unit is one CSS pixel: two pixels per module scan at 1x, and every zoom only widens them.
+SVG_MODULE = 2.0
+SVG_BAR_HEIGHT_MODULES = 40
+
+
+def code128_input(element_string: str) -> str:
+    """Turn a GS1 element string into reportlab Code128 input: leading FNC1, and FNC1 for every GS separator."""
+    if not element_string:
+        raise ValueError("empty GS1 element string")
+    for char in element_string:
+        if char != GS and not " " <= char <= "~":
+            raise ValueError(f"character {char!r} cannot be carried in a GS1-128 element string")
+    # A separator is only needed between fields; one at either end would add a stray FNC1.
+    return _FNC1 + element_string.strip(GS).replace(GS, _FNC1)
+
+
+def build_gs1_128(element_string: str, bar_width: float, bar_height: float) -> Code128:
+    """The GS1-128 symbol (FNC1 first, FNC1 for each "\\x1d") with its 10-module quiet zones."""
+    return Code128(
+        code128_input(element_string),
+        barWidth=bar_width,
+        barHeight=bar_height,
+        humanReadable=False,
+        quiet=True,
+        lquiet=QUIET_MODULES * bar_width,
+        rquiet=QUIET_MODULES * bar_width,
+    )
+
+
+def barcode_drawing(barcode: CouponBarcode, *, module: float, bar_height: float) -> Drawing:
+    """The one picture of a coupon barcode, for PDF and SVG: white ground, bars, quiet zones, human-readable line.
+
+    The line is shrunk to the symbol's width, so it never leaves the drawing (or the SVG's viewBox).
+    """
+    symbol = build_gs1_128(barcode.element_string, module, bar_height)
+    symbol.validate()
+    symbol.encode()
+    symbol.decompose()
+    symbol.computeSize()
+    width = symbol.width
+    font_size = min(_TEXT_MAX_SIZE_MODULES * module, width / stringWidth(barcode.human_readable, _TEXT_FONT, 1))
+    text_band = font_size * 1.6
+    drawing = Drawing(width, bar_height + text_band)
+    drawing.add(Rect(0, 0, width, bar_height + text_band, fillColor=colors.white, strokeColor=None))
+    # Bars from the symbol's own run-length decomposition, so PDF and SVG share every width.
+    # reportlab spells the runs as letters: "A".."D" a bar of 1-4 modules, "a".."d" a space.
+    x = symbol.lquiet
+    for run in symbol.decomposed:
+        run_width = (ord(run.lower()) - ord("a") + 1) * module
+        if run.isupper():
+            drawing.add(Rect(x, text_band, run_width, bar_height, fillColor=colors.black, strokeColor=None, strokeWidth=0))
+        x += run_width
+    drawing.add(
+        String(width / 2, font_size * 0.45, barcode.human_readable, fontName=_TEXT_FONT, fontSize=font_size,
+               textAnchor="middle", fillColor=colors.black)
+    )
+    return drawing
+
+
 def render_barcode_svg(barcode: CouponBarcode) -> bytes:
-    """Render the coupon's GS1-128 symbol as SVG, with the human-readable line under the bars."""
-    gs1_128 = python_barcode.get_barcode_class("gs1_128")
-    # python-barcode adds the leading FNC1 itself and marks the others with "\xf1".
-    data = barcode.element_string.replace(GS, gs1_128.FNC1_CHAR)
-    symbol = gs1_128(data, writer=SVGWriter())
-    buffer = io.BytesIO()
-    symbol.write(buffer, text=barcode.human_readable)
-    return buffer.getvalue()
+    """Render the coupon's GS1-128 symbol as SVG, quiet zones and human-readable line inside its viewBox."""
+    drawing = barcode_drawing(barcode, module=SVG_MODULE, bar_height=SVG_BAR_HEIGHT_MODULES * SVG_MODULE)
+    return renderSVG.drawToString(drawing).encode("utf-8")
 
 
 def mask_name(full_name: str) -> str:

@@ -5,13 +5,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
 
-from reportlab.graphics.barcode.code128 import Code128
+from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from domain.coupon_codes import CouponBarcode, barcode_drawing
 from domain.money_format import format_money, language
 from domain.pdf_common import (
     ACCENT,
@@ -60,15 +61,12 @@ class CouponDocument:
     barcode_element_string: str
 
 
-GS = "\x1d"
-# reportlab's Code128 takes FNC1 as the character U+00F1 in its input and encodes it as symbol value 102.
-_FNC1 = "\xf1"
-
 # X-dimension (narrowest bar). 0.33 mm scans reliably on bank counter scanners; we shrink, down to
-# reportlab's 0.19 mm minimum, only when a very long element string would not fit the printable width.
+# 0.19 mm, only when a very long element string would not fit the printable width.
 _BAR_WIDTH = 0.33 * mm
 _MIN_BAR_WIDTH = 0.19 * mm
 _BAR_HEIGHT = 18 * mm
+
 
 LABELS: dict[str, dict[str, str]] = {
     "es": {
@@ -141,40 +139,20 @@ _MARGIN = 15 * mm
 _CONTENT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
 
 
-def code128_input(element_string: str) -> str:
-    """Turn a GS1 element string into reportlab Code128 input: leading FNC1, and FNC1 for every GS separator."""
-    if not element_string:
-        raise ValueError("empty GS1 element string")
-    for char in element_string:
-        if char != GS and not " " <= char <= "~":
-            raise ValueError(f"character {char!r} cannot be carried in a GS1-128 element string")
-    # A separator is only needed between fields; one at either end would add a stray FNC1.
-    return _FNC1 + element_string.strip(GS).replace(GS, _FNC1)
+def fitted_barcode(
+    human_readable: str, element_string: str, max_width: float, bar_height: float = _BAR_HEIGHT
+) -> Drawing:
+    """The coupon barcode drawing at 0.33 mm modules, narrowed only as far as `max_width` needs."""
+    barcode = CouponBarcode(human_readable=human_readable, element_string=element_string)
+    drawing = barcode_drawing(barcode, module=_BAR_WIDTH, bar_height=bar_height)
+    if drawing.width > max_width:
+        module = max(_MIN_BAR_WIDTH, _BAR_WIDTH * max_width / drawing.width)
+        drawing = barcode_drawing(barcode, module=module, bar_height=bar_height)
+    drawing.hAlign = "CENTER"
+    return drawing
 
 
-def build_gs1_128(element_string: str, bar_width: float = _BAR_WIDTH, bar_height: float = _BAR_HEIGHT) -> Code128:
-    """Build the reportlab Code128 widget for a GS1-128 element string (FNC1 first, FNC1 for each "\\x1d")."""
-    return Code128(
-        code128_input(element_string),
-        barWidth=bar_width,
-        barHeight=bar_height,
-        humanReadable=False,
-        quiet=True,
-        lquiet=10 * bar_width,
-        rquiet=10 * bar_width,
-    )
-
-
-def _fitted_barcode(element_string: str, max_width: float) -> Code128:
-    barcode = build_gs1_128(element_string)
-    width, _ = barcode.wrap(max_width, _BAR_HEIGHT)
-    if width > max_width:
-        barcode = build_gs1_128(element_string, bar_width=max(_MIN_BAR_WIDTH, _BAR_WIDTH * max_width / width))
-    barcode.hAlign = "CENTER"
-    return barcode
-
-
-class _CutLine(Flowable):
+class CutLine(Flowable):
     """A dashed tear-off line with a small caption."""
 
     def __init__(self, width: float, caption: str) -> None:
@@ -230,15 +208,13 @@ def render_coupon_pdf(doc: CouponDocument) -> bytes:
         Spacer(1, 4 * mm),
         para(labels["instructions"], styles.muted),
         Spacer(1, 8 * mm),
-        _CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
+        CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
         Spacer(1, 6 * mm),
         _header(doc, lang, styles, labels["bank_copy"]),
         Spacer(1, 3 * mm),
         _bank_stub(doc, lang, styles),
         Spacer(1, 6 * mm),
-        _fitted_barcode(doc.barcode_element_string, _CONTENT_WIDTH),
-        Spacer(1, 1.5 * mm),
-        para(doc.barcode_human_readable, styles.center.clone("barcode_text", fontSize=10, leading=12)),
+        fitted_barcode(doc.barcode_human_readable, doc.barcode_element_string, _CONTENT_WIDTH),
     ]
 
     def footer(canvas: Canvas, _template: SimpleDocTemplate) -> None:

@@ -1,5 +1,6 @@
 """Renders a customer invoice as a printable A4 PDF with readings, charges and a consumption chart."""
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -12,8 +13,9 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from domain.coupon_pdf import CutLine, fitted_barcode
 from domain.money_format import format_money, format_number, format_unit_price, language
 from domain.pdf_common import (
     ACCENT,
@@ -43,6 +45,17 @@ class DocLine:
     quantity: Decimal | None
     unit_price: Decimal | None
     amount: Decimal
+
+
+@dataclass(frozen=True)
+class PaymentRequest:
+    """How an open invoice is paid at a bank: its own reference, the amount and the barcode carrying both."""
+
+    reference: str
+    amount: Decimal
+    pay_by: date
+    barcode_human_readable: str
+    barcode_element_string: str
 
 
 @dataclass(frozen=True)
@@ -79,12 +92,19 @@ class InvoiceDocument:
     total: Decimal
     amount_due: Decimal
     history: tuple[tuple[str, Decimal], ...] = ()
+    # ID labels follow the ID's type (a Colombian NIT is "NIT" in every language), never the locale.
+    customer_national_id_type: str = ""
+    tenant_country: str = ""
+    payment: PaymentRequest | None = None
+    paid_on: date | None = None
+    paid_channel: str | None = None
+    void_reason: str | None = None
 
 
 LABELS: dict[str, dict[str, str]] = {
     "es": {
         "title": "Factura de servicios públicos",
-        "tax_id": "NIT/RUT",
+        "tax_id": "Identificación tributaria",
         "number": "Factura N.º",
         "period": "Periodo facturado",
         "issued_on": "Fecha de expedición",
@@ -120,6 +140,24 @@ LABELS: dict[str, dict[str, str]] = {
         "total": "Total factura",
         "amount_due": "Total a pagar",
         "footer": "Pague oportunamente para evitar recargos por mora y la suspensión del servicio.",
+        "paid_mark": "PAGADA",
+        "paid_on": "Pagada el {date}",
+        "paid_by": "Canal de pago: {channel}",
+        "void_mark": "ANULADA",
+        "void_reason": "Motivo: {reason}",
+        "void_note": "Esta factura fue anulada y no debe pagarse.",
+        "paid_note": "Esta factura está pagada; no tiene saldo pendiente.",
+        "overdue_notice": (
+            "Factura vencida: su pago no se ha registrado. Pague de inmediato para evitar recargos "
+            "por mora y la suspensión del servicio."
+        ),
+        "payment_reference": "Referencia de pago",
+        "bank_copy": "Desprendible para el banco",
+        "cut": "corte aquí",
+        "holder": "Titular",
+        "stub_amount": "Valor a pagar",
+        "stub_pay_by": "Fecha límite de pago",
+        "stub_instructions": "Pague en cualquier banco o punto autorizado con este código de barras o la referencia.",
         "page": "Página",
     },
     "en": {
@@ -160,11 +198,29 @@ LABELS: dict[str, dict[str, str]] = {
         "total": "Invoice total",
         "amount_due": "Amount due",
         "footer": "Please pay on time to avoid late fees and disconnection of the service.",
+        "paid_mark": "PAID",
+        "paid_on": "Paid on {date}",
+        "paid_by": "Payment channel: {channel}",
+        "void_mark": "VOID",
+        "void_reason": "Reason: {reason}",
+        "void_note": "This invoice was voided and must not be paid.",
+        "paid_note": "This invoice is paid; nothing is owed on it.",
+        "overdue_notice": (
+            "Overdue: we have not received your payment. Please pay now to avoid late fees "
+            "and disconnection of the service."
+        ),
+        "payment_reference": "Payment reference",
+        "bank_copy": "Bank copy",
+        "cut": "cut here",
+        "holder": "Account holder",
+        "stub_amount": "Amount to pay",
+        "stub_pay_by": "Pay by",
+        "stub_instructions": "Pay at any bank or authorised payment point with this barcode or the reference.",
         "page": "Page",
     },
     "pt": {
         "title": "Fatura de serviços públicos",
-        "tax_id": "CNPJ",
+        "tax_id": "Identificação fiscal",
         "number": "Fatura n.º",
         "period": "Período de referência",
         "issued_on": "Data de emissão",
@@ -174,7 +230,7 @@ LABELS: dict[str, dict[str, str]] = {
         "pay_before": "Pague até",
         "customer": "Cliente",
         "name": "Nome",
-        "national_id": "CPF/CNPJ",
+        "national_id": "Documento",
         "billing_address": "Endereço de correspondência",
         "contract": "Contrato",
         "contract_number": "Contrato n.º",
@@ -200,6 +256,24 @@ LABELS: dict[str, dict[str, str]] = {
         "total": "Total da fatura",
         "amount_due": "Total a pagar",
         "footer": "Pague em dia para evitar multa, juros e a suspensão do fornecimento.",
+        "paid_mark": "PAGA",
+        "paid_on": "Paga em {date}",
+        "paid_by": "Canal de pagamento: {channel}",
+        "void_mark": "CANCELADA",
+        "void_reason": "Motivo: {reason}",
+        "void_note": "Esta fatura foi cancelada e não deve ser paga.",
+        "paid_note": "Esta fatura está paga; não há saldo pendente.",
+        "overdue_notice": (
+            "Fatura vencida: seu pagamento não foi registrado. Pague imediatamente para evitar multa, "
+            "juros e a suspensão do fornecimento."
+        ),
+        "payment_reference": "Referência de pagamento",
+        "bank_copy": "Via do banco",
+        "cut": "corte aqui",
+        "holder": "Titular",
+        "stub_amount": "Valor a pagar",
+        "stub_pay_by": "Data limite de pagamento",
+        "stub_instructions": "Pague em qualquer banco ou ponto autorizado com este código de barras ou a referência.",
         "page": "Página",
     },
 }
@@ -250,6 +324,76 @@ _STRATA = {
     },
 }
 
+# Lower than the coupon's 18 mm so the stub fits under the charges on page one; scanners need far less.
+_STUB_BAR_HEIGHT = 12 * mm
+PAID = colors.HexColor("#1E7B34")
+VOID = colors.HexColor("#9B1C1C")
+
+_CHANNELS = {
+    "es": {"card": "pago en línea", "bank": "banco"},
+    "en": {"card": "online payment", "bank": "bank"},
+    "pt": {"card": "pagamento on-line", "bank": "banco"},
+}
+
+# Tax-ID names by the tenant's country; people's IDs are named by their type.
+_TAX_ID_BY_COUNTRY = {"CO": "NIT", "CL": "RUT", "BR": "CNPJ"}
+_ID_TYPE_NAMES = {"rut": "RUT", "nit": "NIT", "cc": "CC", "ce": "CE", "cpf": "CPF", "cnpj": "CNPJ"}
+
+# The bill run stores its lines' descriptions in Spanish (the calculator's words); the PDF says them in
+# the reader's language. Names a tenant gave its own charges and taxes ("IVA 19 %") stay as written,
+# except the common ones below.
+_LINE_WORDS = {
+    "en": {
+        "Saldo anterior": "Previous balance",
+        "Intereses de mora": "Late-payment interest",
+        "Redondeo": "Rounding",
+        "Cargo fijo": "Fixed charge",
+        "Cargo fijo acueducto": "Fixed charge, water supply",
+        "Cargo fijo alcantarillado": "Fixed charge, sewerage",
+    },
+    "pt": {
+        "Saldo anterior": "Saldo anterior",
+        "Intereses de mora": "Juros de mora",
+        "Redondeo": "Arredondamento",
+        "Cargo fijo": "Tarifa fixa",
+        "Cargo fijo acueducto": "Tarifa fixa de água",
+        "Cargo fijo alcantarillado": "Tarifa fixa de esgoto",
+    },
+}
+_LINE_PATTERNS: tuple[tuple[re.Pattern[str], dict[str, str]], ...] = (
+    (re.compile(r"^Consumo (?P<a>\S+)-(?P<b>\S+) (?P<u>\S+)$"),
+     {"es": "Consumo {a}-{b} {u}", "en": "Consumption {a}-{b} {u}", "pt": "Consumo {a}-{b} {u}"}),
+    (re.compile(r"^Consumo > (?P<a>\S+) (?P<u>\S+)$"),
+     {"es": "Consumo superior a {a} {u}", "en": "Consumption above {a} {u}", "pt": "Consumo acima de {a} {u}"}),
+    (re.compile(r"^Consumo \((?P<u>[^)]+)\)$"),
+     {"es": "Consumo ({u})", "en": "Consumption ({u})", "pt": "Consumo ({u})"}),
+    (re.compile(r"^Subsidio estrato (?P<n>\S+) \((?P<p>[^)]+)\)$"),
+     {"es": "Subsidio estrato {n} ({p})", "en": "Subsidy, stratum {n} ({p})", "pt": "Subsídio, estrato {n} ({p})"}),
+    (re.compile(r"^Contribución estrato (?P<n>\S+) \((?P<p>[^)]+)\)$"),
+     {"es": "Contribución estrato {n} ({p})", "en": "Contribution, stratum {n} ({p})",
+      "pt": "Contribuição, estrato {n} ({p})"}),
+)
+
+
+def _localized_number(text: str, lang: str) -> str:
+    """ "12.5" -> "12,5" in es/pt; "+20 %" keeps its sign; anything else (a unit) is returned as is."""
+    sign, body = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    number, percent = (body[:-2], " %") if body.endswith(" %") else (body, "")
+    try:
+        return sign + format_number(Decimal(number), lang) + percent
+    except ArithmeticError:
+        return text
+
+
+def describe_line(description: str, lang: str) -> str:
+    """A stored (Spanish) line description in the reader's language; unknown tenant names stay as given."""
+    for pattern, texts in _LINE_PATTERNS:
+        match = pattern.match(description)
+        if match:
+            return texts[lang].format(**{key: _localized_number(value, lang) for key, value in match.groupdict().items()})
+    return _LINE_WORDS.get(lang, {}).get(description, description)
+
+
 _PAGE_WIDTH, _PAGE_HEIGHT = A4
 _MARGIN = 15 * mm
 _CONTENT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
@@ -272,19 +416,21 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
         author=doc.tenant_name,
         subject=format_period(doc.period, lang),
     )
-    story = [
+    gap = 3 * mm
+    story: list[Flowable] = [
         _header(doc, lang, styles),
-        Spacer(1, 4 * mm),
-        _due_banner(doc, lang, styles),
-        Spacer(1, 4 * mm),
+        Spacer(1, gap),
+        *_status_banner(doc, lang, styles),
+        Spacer(1, gap),
         _parties(doc, lang, styles),
-        Spacer(1, 4 * mm),
+        Spacer(1, gap),
         _consumption(doc, lang, styles),
-        Spacer(1, 4 * mm),
+        Spacer(1, gap),
         KeepTogether([_charges(doc, lang, styles), Spacer(1, 2 * mm), _totals(doc, lang, styles)]),
-        Spacer(1, 5 * mm),
-        para(labels["footer"], styles.muted),
     ]
+    if doc.payment is not None:
+        story += [Spacer(1, 2 * mm), para(labels["footer"], styles.muted), Spacer(1, 2 * mm)]
+        story.append(KeepTogether(_bank_stub(doc, doc.payment, lang, styles)))
 
     def footer(canvas: Canvas, _template: SimpleDocTemplate) -> None:
         canvas.saveState()
@@ -309,7 +455,7 @@ def _header(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     labels = LABELS[lang]
     tenant = [
         para(doc.tenant_name, styles.tenant),
-        para(f"{labels['tax_id']} {doc.tenant_tax_id}", styles.body),
+        para(f"{_TAX_ID_BY_COUNTRY.get(doc.tenant_country.upper(), labels['tax_id'])} {doc.tenant_tax_id}", styles.body),
         para(doc.tenant_address, styles.muted),
     ]
     facts = Table(
@@ -346,9 +492,22 @@ def _header(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     )
 
 
-def _due_banner(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
+def _status_banner(doc: InvoiceDocument, lang: str, styles: Styles) -> list[Flowable]:
+    """What the reader must do: pay (and how late it is), or nothing, with the paid or void mark saying why."""
     labels = LABELS[lang]
-    return Table(
+    if doc.status == "paid":
+        lines = [labels["paid_note"]]
+        if doc.paid_on is not None:
+            lines.insert(0, labels["paid_on"].format(date=format_long_date(doc.paid_on, lang)))
+        if doc.paid_channel:
+            lines.append(labels["paid_by"].format(channel=_CHANNELS[lang].get(doc.paid_channel, doc.paid_channel)))
+        return [_mark(labels["paid_mark"], lines, PAID, styles)]
+    if doc.status == "void":
+        lines = [labels["void_note"]]
+        if doc.void_reason:
+            lines.append(labels["void_reason"].format(reason=doc.void_reason))
+        return [_mark(labels["void_mark"], lines, VOID, styles)]
+    banner = Table(
         [
             [para(labels["amount_due_banner"], styles.bold), para(labels["pay_before"], styles.right_bold)],
             [
@@ -368,6 +527,67 @@ def _due_banner(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
             ]
         ),
     )
+    if doc.status != "overdue":
+        return [banner]
+    return [banner, Spacer(1, 2 * mm), para(labels["overdue_notice"], styles.warning)]
+
+
+def _mark(title: str, lines: list[str], color: colors.Color, styles: Styles) -> Table:
+    """A coloured box with a big word (PAGADA, ANULADA) and the facts behind it."""
+    word = styles.big.clone("mark", textColor=color, fontSize=20, leading=24)
+    return Table(
+        [[para(title, word), [para(line, styles.bold) for line in lines]]],
+        colWidths=[60 * mm, _CONTENT_WIDTH - 60 * mm],
+        style=TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 1.5, color),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 4 * mm),
+                ("TOPPADDING", (0, 0), (-1, -1), 2.5 * mm),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
+            ]
+        ),
+    )
+
+
+def _bank_stub(doc: InvoiceDocument, payment: PaymentRequest, lang: str, styles: Styles) -> list[Flowable]:
+    """The tear-off part a bank keeps: who, which reference, how much, by when, and the barcode."""
+    labels = LABELS[lang]
+    third = _CONTENT_WIDTH / 3
+    details = Table(
+        [
+            [
+                para(labels["holder"], styles.muted),
+                para(labels["payment_reference"], styles.muted),
+                para(labels["stub_amount"], styles.muted),
+            ],
+            [para(doc.customer_name, styles.bold), para(payment.reference, styles.bold), para(_money(doc, payment.amount), styles.big)],
+            [para(labels["number"], styles.muted), para(labels["stub_pay_by"], styles.muted), ""],
+            [para(doc.invoice_number, styles.body), para(format_short_date(payment.pay_by, lang), styles.bold), ""],
+        ],
+        colWidths=[third, third, third],
+        style=TableStyle(
+            [
+                ("BOX", (0, 0), (-1, -1), 0.5, RULE),
+                ("SPAN", (2, 1), (2, 3)),
+                ("BACKGROUND", (2, 0), (2, -1), LIGHT),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 3 * mm),
+                ("TOPPADDING", (0, 0), (-1, -1), 0.5),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5),
+            ]
+        ),
+    )
+    return [
+        CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
+        para(f"{doc.tenant_name} · {labels['bank_copy']}", styles.bold),
+        Spacer(1, 1 * mm),
+        details,
+        Spacer(1, 2 * mm),
+        fitted_barcode(payment.barcode_human_readable, payment.barcode_element_string, _CONTENT_WIDTH, _STUB_BAR_HEIGHT),
+        Spacer(1, 1 * mm),
+        para(labels["stub_instructions"], styles.muted),
+    ]
 
 
 def _boxed(title: str, rows: list[tuple[str, str, ParagraphStyle | None]], width: float, styles: Styles) -> Table:
@@ -402,7 +622,7 @@ def _parties(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
         labels["customer"],
         [
             (labels["name"], doc.customer_name, None),
-            (labels["national_id"], doc.customer_national_id_display, None),
+            (_ID_TYPE_NAMES.get(doc.customer_national_id_type, labels["national_id"]), doc.customer_national_id_display, None),
             (labels["billing_address"], doc.billing_address, None),
         ],
         column,
@@ -476,7 +696,7 @@ def _consumption(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
 
 
 def _history_chart(doc: InvoiceDocument, lang: str, width: float) -> Drawing:
-    height = 40 * mm
+    height = 34 * mm
     drawing = Drawing(width, height)
     history = doc.history[-12:]
     if not history:
@@ -533,7 +753,7 @@ def _charges(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
         unit_price = "" if line.unit_price is None else format_unit_price(line.unit_price, doc.currency, lang)
         rows.append(
             [
-                para(line.description, styles.body),
+                para(describe_line(line.description, lang), styles.body),
                 para(quantity, styles.right),
                 para(unit_price, styles.right),
                 para(_money(doc, line.amount), styles.right),
@@ -561,22 +781,22 @@ def _totals(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
         [para(labels["subtotal"], styles.bold), para(_money(doc, doc.subtotal), styles.right_bold)],
         [para(labels["tax"], styles.bold), para(_money(doc, doc.tax), styles.right_bold)],
         [para(labels["total"], styles.bold), para(_money(doc, doc.total), styles.right_bold)],
-        [para(labels["amount_due"], styles.big), para(_money(doc, doc.amount_due), styles.big_right)],
     ]
-    totals = Table(
-        rows,
-        colWidths=[45 * mm, 45 * mm],
-        style=TableStyle(
-            [
-                ("LINEBELOW", (0, 0), (-1, 1), 0.25, RULE),
-                ("LINEABOVE", (0, 2), (-1, 2), 0.75, PRIMARY),
-                ("BACKGROUND", (0, 3), (-1, 3), LIGHT),
-                ("BOX", (0, 3), (-1, 3), 1, ACCENT),
-                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-                ("TOPPADDING", (0, 3), (-1, 3), 2 * mm),
-                ("BOTTOMPADDING", (0, 3), (-1, 3), 2 * mm),
-            ]
-        ),
-    )
+    # Paid and void invoices ask for nothing: no amount-to-pay line.
+    if doc.status not in ("paid", "void"):
+        rows.append([para(labels["amount_due"], styles.big), para(_money(doc, doc.amount_due), styles.big_right)])
+    style = [
+        ("LINEBELOW", (0, 0), (-1, 1), 0.25, RULE),
+        ("LINEABOVE", (0, 2), (-1, 2), 0.75, PRIMARY),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+    ]
+    if len(rows) == 4:
+        style += [
+            ("BACKGROUND", (0, 3), (-1, 3), LIGHT),
+            ("BOX", (0, 3), (-1, 3), 1, ACCENT),
+            ("TOPPADDING", (0, 3), (-1, 3), 2 * mm),
+            ("BOTTOMPADDING", (0, 3), (-1, 3), 2 * mm),
+        ]
+    totals = Table(rows, colWidths=[45 * mm, 45 * mm], style=TableStyle(style))
     totals.hAlign = "RIGHT"
     return totals

@@ -6,18 +6,19 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_skeleton, format_time
-from babel.numbers import format_currency, get_currency_precision
 
-from domain.money import MINOR_UNITS, round_money
+from domain.money_format import format_money
+
 
 EVENTS = (
     "invoice_issued",
@@ -37,10 +38,8 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 
 # Language used when the tenant's country has no CLDR locale for it (there is no en_CO).
 _LANGUAGE_LOCALES = {"es": "es_CO", "en": "en_US", "pt": "pt_BR"}
-# Amounts follow the conventions of the bill's country, whatever the reader's language.
+# Dates read in the reader's language, in the regional variant of the bill's country.
 _CURRENCY_LOCALES = {"CLP": "es_CL", "COP": "es_CO", "BRL": "pt_BR"}
-_FRACTION_IN_PATTERN = re.compile(r"\.[0#]+")
-_CURRENCY_SIGN = re.compile(r"¤\s*")
 
 
 class NotificationTemplateError(ValueError):
@@ -62,15 +61,42 @@ def normalise_locale(locale: str | None) -> str:
     return language if language in SUPPORTED_LOCALES else DEFAULT_LOCALE
 
 
+def portal_page_path(event: str, payload: Mapping[str, Any]) -> str | None:
+    """The portal page an email is about: the invoice, the coupon or the PQR (None when the payload cannot name it)."""
+    if event.startswith("invoice_") and payload.get("invoice_id") is not None:
+        return f"/portal/#/invoices/{quote(str(payload['invoice_id']), safe='')}"
+    if (event.startswith("coupon_") or event == "payment_reversed") and payload.get("coupon_reference"):
+        return f"/portal/#/coupons/{quote(str(payload['coupon_reference']), safe='')}"
+    if event.startswith("pqr_") and payload.get("pqr_id") is not None:
+        return f"/portal/#/pqrs/{quote(str(payload['pqr_id']), safe='')}"
+    return None
+
+
 def render_email(
-    event: str, locale: str, payload: Mapping[str, Any], *, currency: str, timezone: str
+    event: str,
+    locale: str,
+    payload: Mapping[str, Any],
+    *,
+    currency: str,
+    timezone: str,
+    public_base_url: str | None = None,
 ) -> RenderedEmail:
-    """Render the subject, plain text and HTML of one event for one customer."""
+    """Render the subject, plain text and HTML of one event for one customer.
+
+    With `public_base_url`, the email links to its portal page (`page_url`) and the portal (`portal_url`).
+    """
     if event not in EVENTS:
         raise NotificationTemplateError(f"unknown notification event {event!r}")
     language = normalise_locale(locale)
     formatter = _Formatter(language, currency.upper(), ZoneInfo(timezone))
-    context = {**payload, "locale": language, "_fmt": formatter}
+    links: dict[str, str] = {}
+    if public_base_url:
+        base = public_base_url.rstrip("/")
+        links["portal_url"] = f"{base}/portal/"
+        path = portal_page_path(event, payload)
+        if path is not None:
+            links["page_url"] = base + path
+    context = {**links, **payload, "locale": language, "_fmt": formatter}
     env = _environment()
     base = f"email/{event}/{language}"
     try:
@@ -133,27 +159,9 @@ class _Formatter:
         # Dates read in the customer's language, in the tenant's regional variant when CLDR has one.
         self.text_locale = _existing_locale(f"{language}_{territory}") if territory else None
         self.text_locale = self.text_locale or Locale.parse(_LANGUAGE_LOCALES[language])
-        # Not the text locale: es_BR, for one, writes R$1,520.50 where a Brazilian bill says 1.520,50.
-        self.money_locale = Locale.parse(country_locale or _LANGUAGE_LOCALES[language])
 
     def money(self, value: Any) -> str:
-        amount = _to_decimal(value)
-        # The domain's minor units first: CLDR still lists 2 decimals for COP.
-        if self.currency in MINOR_UNITS:
-            digits = MINOR_UNITS[self.currency]
-            amount = round_money(amount, self.currency)
-        else:
-            digits = get_currency_precision(self.currency)
-            amount = amount.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
-        pattern = self.money_locale.currency_formats["standard"].pattern
-        if digits == 0:
-            pattern = _FRACTION_IN_PATTERN.sub("", pattern)
-        if self.money_locale.language != self.language:
-            # "$20.870" reads as twenty dollars to an English reader; "COP 20.870" does not.
-            pattern = _CURRENCY_SIGN.sub("¤¤\u00a0", pattern)
-        return format_currency(
-            amount, self.currency, format=pattern, locale=self.money_locale, currency_digits=False
-        )
+        return format_money(_to_decimal(value), self.currency, self.language)
 
     def date(self, value: Any) -> str:
         return format_date(self._to_date(value), format="long", locale=self.text_locale)

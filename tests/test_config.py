@@ -93,3 +93,10 @@ def test_proxy_redis_metrics_and_log_settings_are_typed_and_checked(tmp_path: Pa
     ):
         with pytest.raises(ConfigError, match=message):
             load_settings({"VAR_DIR": tmp_path}, environ=bad)
+
+
+def test_public_base_url_follows_port_unless_set(tmp_path) -> None:
+    assert load_settings({"VAR_DIR": tmp_path}, environ={"PORT": "8106"}).PUBLIC_BASE_URL == "http://127.0.0.1:8106"
+    assert load_settings({"VAR_DIR": tmp_path}, environ={}).PUBLIC_BASE_URL == "http://127.0.0.1:8000"
+    chosen = load_settings({"VAR_DIR": tmp_path}, environ={"PORT": "8106", "PUBLIC_BASE_URL": "https://pagos.example.co"})
+    assert chosen.PUBLIC_BASE_URL == "https://pagos.example.co"

@@ -182,12 +182,13 @@ async def test_change_password_then_log_in_with_it(portal: Portal, page: Page) -
     await log_in(page, portal, password="otra clave muy segura")
 
 
-async def _wait_for_eml(mail_dir: Path) -> Path:
-    """The first .eml the app's worker writes; polls within a generous bound (not a timing assertion)."""
+async def _wait_for_eml(mail_dir: Path, containing: bytes) -> Path:
+    """The .eml the app's worker writes with `containing` in it (other flows of the module send mail too);
+    polls within a generous bound (not a timing assertion)."""
     for _ in range(600):
-        found = sorted(mail_dir.glob("*.eml"))
-        if found:
-            return found[0]
+        for found in sorted(mail_dir.glob("*.eml")):
+            if containing in found.read_bytes():
+                return found
         await asyncio.sleep(0.1)
     raise AssertionError(f"no email was written under {mail_dir}")
 
@@ -199,7 +200,7 @@ async def test_password_reset_from_the_emailed_link(portal: Portal, page: Page) 
     await page.get_by_role("button", name="Enviarme un enlace").click()
     await expect(page.locator("#flash")).to_contain_text("te enviamos un enlace")
 
-    eml = await _wait_for_eml(portal.var_dir / "mail")
+    eml = await _wait_for_eml(portal.var_dir / "mail", b"password_reset")
     message = BytesParser(policy=policy.default).parse(eml.open("rb"))
     assert message["To"] == portal.email
     text = message.get_body(preferencelist=("plain",)).get_content()

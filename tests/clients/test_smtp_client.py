@@ -58,8 +58,8 @@ def smtp_server():
 def invoice_email() -> OutgoingEmail:
     return OutgoingEmail(
         to="María Pérez <maria@example.co>",
-        subject="Tu factura FAC-2026-000123 de octubre ya está disponible — pago único",
-        text="Hola, María:\nTu factura está lista.\n",
+        subject="Su factura FAC-2026-000123 de octubre ya está disponible — pago único",
+        text="Hola, María:\nSu factura está lista.\n",
         html="<p>Hola, <b>María</b>: tu factura está lista.</p>",
         attachments=(Attachment("FAC-2026-000123.pdf", PDF_BYTES, "application/pdf"),),
         message_id="<outbox-42.invoice_issued@cuponera.local>",
@@ -264,3 +264,21 @@ def test_settings_from_env_parses_starttls(raw, expected):
 def test_settings_from_env_rejects_bad_values(env):
     with pytest.raises(ValueError, match=next(iter(env))):
         SmtpSettings.from_env(env, var_dir=Path("var"))
+
+
+@pytest.mark.parametrize(
+    ("sender_name", "display"),
+    [
+        (None, "Cuponera"),
+        ("Aguas del Valle S.A. E.S.P.", "Aguas del Valle S.A. E.S.P."),
+        ("Energía \"Sur\", Ltda.", "Energía \"Sur\", Ltda."),
+        ("Evil\r\nBcc: victim@example.com", "Evil Bcc: victim@example.com"),
+    ],
+)
+def test_from_carries_the_tenant_name_on_the_configured_address(sender_name, display):
+    client = SmtpClient(SmtpSettings(host=None, mail_from="Cuponera <no-reply@pagos.example.co>"))
+    built = client.build_message(OutgoingEmail(to="a@example.com", subject="s", text="t", html=None, sender_name=sender_name))
+    parsed = message_from_bytes(built.as_bytes(), policy=policy.default)
+    [address] = parsed["From"].addresses
+    assert (address.display_name, address.addr_spec) == (display, "no-reply@pagos.example.co")
+    assert parsed["Bcc"] is None

@@ -150,7 +150,7 @@ async def test_the_pdf_shows_the_invoice_number_readings_and_total(session: Asyn
     text = pdf_text(data)
     # 93 estimated kWh x 847.63 = 78830 (already a multiple of 10).
     assert invoice.total == Decimal("78830")
-    for expected in ("FAC-2026-000001", "$ 78.830", "Beatriz Núñez", metered.contract.contract_number,
+    for expected in ("FAC-2026-000001", "$78.830", "Beatriz Núñez", metered.contract.contract_number,
                      metered.meter.serial, "1.090", "1.183", "(estimada)", "Consumo 0-130 kWh"):
         assert expected in text, expected
 

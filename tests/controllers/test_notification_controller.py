@@ -6,6 +6,8 @@ import asyncio
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.header import decode_header, make_header
+from email.utils import parseaddr
 from typing import Any
 
 import pytest
@@ -122,6 +124,15 @@ async def dispatch(sql: SqlClient, server: MailServer, **kwargs: Any) -> notific
     return await dispatch_due(sql=sql, smtp=SmtpClient(server.smtp_settings()), **kwargs)
 
 
+def sender(email: Any) -> tuple[str, str]:
+    """(display name, address) of From, decoded per RFC 2047 (adjacent encoded words join without a space).
+
+    The stdlib's header parser puts a space between two encoded words, so it would misread long names.
+    """
+    raw = dict(email.raw_items())["From"]
+    return parseaddr(str(make_header(decode_header(raw))))
+
+
 def mid(tenant: Tenant, key: str) -> str:
     """The Message-ID the dispatcher gives a dedupe key with the default sender."""
     return message_id_for(tenant_id=tenant.id, dedupe_key=key, mail_from="no-reply@cuponera.local")
@@ -152,6 +163,7 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
         assert email["Subject"] == expected.subject
         assert email["To"].addresses[0].addr_spec == "maria@example.co"
         assert email["From"].addresses[0].addr_spec == "no-reply@cuponera.local"
+        assert sender(email) == (tenant.name, "no-reply@cuponera.local")
         assert email["X-Cuponera-Event"] == sent.event
         assert email["X-Cuponera-Notification-Id"] == str(row_id)
         assert email["Auto-Submitted"] == "auto-generated"
@@ -171,7 +183,7 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
     assert "31 de octubre de 2026" in text_of(es_paid, "plain") and "22:00" in text_of(es_paid, "plain")
     en_issued = received[mid(tenant, "invoice_issued:en")]
     assert en_issued["Subject"] == "Your October 2026 bill FAC-2026-000123 is ready"
-    assert "COP\u00a020.870" in text_of(en_issued, "plain")  # a non-breaking space keeps code and amount together
+    assert "COP\u00a020,870" in text_of(en_issued, "plain")  # a non-breaking space keeps code and amount together
     assert all(row.status == "sent" and row.sent_at == T0 and row.attempts == 0 for row in await rows(sql))
 
 
@@ -427,3 +439,27 @@ async def test_enqueue_twice_with_one_dedupe_key_sends_once(
     await dispatch(sql, mail_server)
 
     assert len(mail_server.catcher.messages) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "path"),
+    [
+        ("invoice_issued", "/portal/#/invoices/41"),
+        ("coupon_created", "/portal/#/coupons/{coupon_reference}"),
+        ("pqr_filed", "/portal/#/pqrs/9"),
+    ],
+)
+async def test_each_email_links_to_its_portal_page(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer, event: str, path: str
+) -> None:
+    payload = {**COMMON, **PAYLOADS[event], "pqr_id": 9}
+    await queue(session, message(tenant, event, f"{event}:links", payload=payload))
+
+    await dispatch(sql, mail_server, policy=policy(public_base_url="http://127.0.0.1:8106/"))
+
+    [email] = mail_server.catcher.messages
+    url = "http://127.0.0.1:8106" + path.format(**payload)
+    assert url in text_of(email, "plain")
+    assert f'href="{url}"' in text_of(email, "html")
+    assert "http://127.0.0.1:8106/portal/" in text_of(email, "plain")
+    assert sender(email) == (tenant.name, "no-reply@cuponera.local")

@@ -411,6 +411,7 @@ async def test_filing_and_answering_queue_notifications_for_the_customer(session
     assert filed.payload == {
         "customer_name": world.mine.customer.name,
         "tenant_name": world.tenant.name,
+        "pqr_id": pqr_id,
         "filing_number": number,
         "pqr_type": "claim",
         "filed_at": "2026-11-23T14:00:00+00:00",
@@ -429,6 +430,7 @@ async def test_filing_and_answering_queue_notifications_for_the_customer(session
     assert answered.payload == {
         "customer_name": world.mine.customer.name,
         "tenant_name": world.tenant.name,
+        "pqr_id": pqr_id,
         "filing_number": number,
         "pqr_type": "claim",
         "answered_at": "2026-11-30T21:00:00+00:00",
@@ -436,8 +438,10 @@ async def test_filing_and_answering_queue_notifications_for_the_customer(session
     }
     # The payloads fit the email templates the dispatcher will render.
     for message in (filed, answered):
-        email = render_email(message.event, message.locale, message.payload, currency="COP", timezone="America/Bogota")
+        email = render_email(message.event, message.locale, message.payload, currency="COP", timezone="America/Bogota",
+                             public_base_url="https://portal.example")
         assert number in email.text
+        assert f"https://portal.example/portal/#/pqrs/{pqr_id}" in email.text
 
 
 async def test_moves_other_than_answering_queue_nothing(session: AsyncSession, world: World) -> None:

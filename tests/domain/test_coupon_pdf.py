@@ -8,7 +8,8 @@ from io import BytesIO
 import pytest
 from pypdf import PdfReader
 
-from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, build_gs1_128, code128_input, render_coupon_pdf
+from domain.coupon_codes import build_gs1_128, code128_input
+from domain.coupon_pdf import CouponDocument, CouponInvoiceRow, render_coupon_pdf
 
 START_A, START_B, START_C, FNC1, STOP = 103, 104, 105, 102, 106
 GS = "\x1d"
@@ -76,7 +77,7 @@ def decode_code128(symbols: list[int]) -> str:
 
 def symbols_for(element: str) -> list[int]:
     """Return the Code 128 symbol values reportlab encodes for an element string."""
-    barcode = build_gs1_128(element)
+    barcode = build_gs1_128(element, bar_width=1, bar_height=10)
     barcode.validate()
     return barcode.encode()
 
@@ -122,7 +123,7 @@ def test_renders_a_pdf_with_the_payment_facts() -> None:
     text = pdf_text(data)
     for expected in (
         doc.reference,
-        "$ 152.050",
+        "$152.050",
         doc.barcode_human_readable,
         "FAC-2026-000123",
         "FAC-2026-000456",
@@ -137,7 +138,7 @@ def test_renders_a_pdf_with_the_payment_facts() -> None:
 
 def test_english_and_portuguese_labels() -> None:
     english = pdf_text(render_coupon_pdf(sample_coupon(locale="en", currency="USD", amount=Decimal("1520.5"))))
-    assert "Payment reference" in english and "US$ 1,520.50" in english
+    assert "Payment reference" in english and "$1,520.50" in english
     portuguese = pdf_text(render_coupon_pdf(sample_coupon(locale="pt", currency="BRL", amount=Decimal("1520.5"))))
     assert "Referência de pagamento" in portuguese and "R$ 1.520,50" in portuguese
 
@@ -151,3 +152,20 @@ def test_many_invoices_still_render() -> None:
 def test_naive_expiry_is_refused() -> None:
     with pytest.raises(ValueError):
         render_coupon_pdf(sample_coupon(expires_at=datetime(2026, 11, 16, 23, 59)))
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        ("es", ["CUPÓN DE PAGO", "Referencia de pago", "Valor a pagar", "$152.050", "$98.050", "16 de noviembre de 2026",
+                "Desprendible para el banco", "Octubre 2026"]),
+        ("en", ["PAYMENT SLIP", "Payment reference", "Amount to pay", "COP 152,050", "COP 98,050", "November 16, 2026",
+                "Bank copy", "October 2026"]),
+        ("pt", ["GUIA DE PAGAMENTO", "Referência de pagamento", "Valor a pagar", "COP 152.050", "COP 98.050",
+                "16 de novembro de 2026", "Via do banco", "Outubro 2026"]),
+    ],
+)
+def test_coupon_in_every_locale(locale: str, expected: list[str]) -> None:
+    text = " ".join(pdf_text(render_coupon_pdf(sample_coupon(locale=locale))).split())
+    for fact in expected:
+        assert fact in text, fact

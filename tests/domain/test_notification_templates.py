@@ -63,31 +63,31 @@ SAMPLE_PAYLOADS = {
 }
 
 EXPECTED_SUBJECTS = {
-    ("invoice_issued", "es"): "Tu factura FAC-2026-000123 de octubre de 2026 ya está disponible",
+    ("invoice_issued", "es"): "Su factura FAC-2026-000123 de octubre de 2026 ya está disponible",
     ("invoice_issued", "en"): "Your October 2026 bill FAC-2026-000123 is ready",
     ("invoice_issued", "pt"): "Sua fatura FAC-2026-000123 de outubro de 2026 está disponível",
-    ("invoice_paid", "es"): "Recibimos el pago de tu factura FAC-2026-000123",
+    ("invoice_paid", "es"): "Recibimos el pago de su factura FAC-2026-000123",
     ("invoice_paid", "en"): "We received payment for invoice FAC-2026-000123",
     ("invoice_paid", "pt"): "Recebemos o pagamento da sua fatura FAC-2026-000123",
-    ("coupon_created", "es"): "Tu cupón de pago 4500012345674 por $20.870",
-    ("coupon_created", "en"): "Your payment coupon 4500012345674 for COP 20.870",
+    ("coupon_created", "es"): "Su cupón de pago 4500012345674 por $20.870",
+    ("coupon_created", "en"): "Your payment coupon 4500012345674 for COP 20,870",
     ("coupon_created", "pt"): "Seu cupom de pagamento 4500012345674 de COP 20.870",
-    ("coupon_expiring", "es"): "Tu cupón de pago 4500012345674 vence pronto",
+    ("coupon_expiring", "es"): "Su cupón de pago 4500012345674 vence pronto",
     ("coupon_expiring", "en"): "Your payment coupon 4500012345674 expires soon",
     ("coupon_expiring", "pt"): "Seu cupom de pagamento 4500012345674 vence em breve",
-    ("coupon_expired", "es"): "Tu cupón de pago 4500012345674 venció",
+    ("coupon_expired", "es"): "Su cupón de pago 4500012345674 venció",
     ("coupon_expired", "en"): "Your payment coupon 4500012345674 has expired",
     ("coupon_expired", "pt"): "Seu cupom de pagamento 4500012345674 venceu",
     ("payment_reversed", "es"): "Anulamos el pago del cupón 4500012345674",
     ("payment_reversed", "en"): "The payment on coupon 4500012345674 has been reversed",
     ("payment_reversed", "pt"): "O pagamento do cupom 4500012345674 foi estornado",
-    ("pqr_filed", "es"): "Radicamos tu solicitud PQR-20261122-00042",
+    ("pqr_filed", "es"): "Radicamos su solicitud PQR-20261122-00042",
     ("pqr_filed", "en"): "We have received your request PQR-20261122-00042",
     ("pqr_filed", "pt"): "Registramos sua solicitação PQR-20261122-00042",
-    ("pqr_answered", "es"): "Respondimos tu solicitud PQR-20261122-00042",
+    ("pqr_answered", "es"): "Respondimos su solicitud PQR-20261122-00042",
     ("pqr_answered", "en"): "We have answered your request PQR-20261122-00042",
     ("pqr_answered", "pt"): "Respondemos sua solicitação PQR-20261122-00042",
-    ("password_reset", "es"): "Restablece tu contraseña",
+    ("password_reset", "es"): "Restablezca su contraseña",
     ("password_reset", "en"): "Reset your password",
     ("password_reset", "pt"): "Redefina sua senha",
 }
@@ -148,18 +148,21 @@ def test_key_facts_appear_in_text_and_html(event, facts):
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
-def test_cop_amounts_use_colombian_grouping_and_no_decimals(locale):
+def test_cop_amounts_have_no_decimals_and_the_readers_grouping(locale):
     rendered = _render("invoice_issued", locale, currency="COP")
 
-    assert "20.870" in rendered.text
-    assert "20.870,00" not in rendered.text
+    # One formatter (domain/money_format.py): the reader's separators, the ISO code for a non-Spanish reader.
+    expected = {"es": "$20.870", "en": "COP\u00a020,870", "pt": "COP\u00a020.870"}[locale]
+    assert expected in rendered.text
+    assert "20.870,00" not in rendered.text and "20,870.00" not in rendered.text
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
 def test_brl_amounts_keep_centavos(locale):
     rendered = _render("invoice_issued", locale, currency="BRL", timezone="America/Sao_Paulo", amount_due="1520.50")
 
-    assert "1.520,50" in rendered.text
+    expected = {"es": "BRL\u00a01,520.50", "en": "BRL\u00a01,520.50", "pt": "R$\u00a01.520,50"}[locale]
+    assert expected in rendered.text
 
 
 def test_brl_for_a_portuguese_reader_uses_the_real_sign():
@@ -173,7 +176,7 @@ def test_brl_for_a_portuguese_reader_uses_the_real_sign():
 def test_clp_amounts_have_no_decimals():
     rendered = _render("coupon_created", "es", currency="CLP", timezone="America/Santiago", amount="20870")
 
-    assert rendered.subject == "Tu cupón de pago 4500012345674 por $20.870"
+    assert rendered.subject == "Su cupón de pago 4500012345674 por $20.870"
 
 
 def test_whole_currency_amounts_round_half_up():

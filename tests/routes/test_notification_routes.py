@@ -71,7 +71,7 @@ async def test_a_user_sees_only_its_notifications_newest_first_with_subjects_and
     ]
     second = await (await customer_user_client.get(f"/api/v1/me/notifications?limit=1&cursor={page['next_cursor']}")).get_json()
     assert [item["id"] for item in second["items"]] == [older]
-    assert second["items"][0]["subject"] == "Recibimos el pago de tu factura FAC-2026-000123"
+    assert second["items"][0]["subject"] == "Recibimos el pago de su factura FAC-2026-000123"
     assert second["next_cursor"] is None
 
 

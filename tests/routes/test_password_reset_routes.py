@@ -52,7 +52,7 @@ async def test_reset_end_to_end_over_smtp(app: Quart, client: ApiClient, mail_se
 
     [email] = mail_server.catcher.messages
     assert email["To"].addresses[0].addr_spec == "lucia@example.com"
-    assert email["Subject"] == "Restablece tu contraseña"
+    assert email["Subject"] == "Restablezca su contraseña"
     assert email["X-Cuponera-Event"] == "password_reset"
     body = plain_text(email)
     assert body.startswith("Hola, Lucía Gómez:")

@@ -131,7 +131,7 @@ async def test_customer_coupon_by_invoice_ids_and_reading_it(customer_client: Ap
     assert anonymous["holder_name"] == "J*** P*** G***" and anonymous["invoices"][0]["id"] is None
     svg = await client.get(f"/api/v1/coupons/{reference}/barcode.svg")
     assert svg.status_code == 200 and svg.content_type == "image/svg+xml"
-    # python-barcode colours its bars with style attributes; the API's default CSP would blank them.
+    # reportlab's SVG colours its bars with style attributes; the API's default CSP would blank them.
     assert "style-src 'unsafe-inline'" in svg.headers["Content-Security-Policy"]
     assert b"<svg" in await svg.get_data()
     pdf = await client.get(f"/api/v1/coupons/{reference}/pdf")
