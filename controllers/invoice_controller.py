@@ -14,17 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import Conflict, NotFound
 from controllers.pagination import Page, SortKey, paginate
+from domain.national_id import search_form
 from domain.invoice_pdf import DocLine, InvoiceDocument, render_invoice_pdf
 from domain.readings import split_flags
 from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import Invoice, InvoiceLine
+from models.payment_model import Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 OPEN_STATUSES = ("issued", "overdue")
 HISTORY_MONTHS = 12
-# National IDs are stored without separators; accept what people type ("12.345.678-5").
-_ID_SEPARATORS = str.maketrans("", "", " .-/\t")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,24 @@ class InvoiceView:
     lines: tuple[InvoiceLine, ...]
     reading_kind: str | None
     reading_flags: tuple[str, ...]
+    # The approved payment that settled it; None when unpaid (or paid through the invoice that carried it).
+    payment_id: int | None = None
+
+
+async def invoice_payment_ids(session: AsyncSession, invoice_ids: Sequence[int]) -> dict[int, int]:
+    """The approved payment that settled each of these invoices (absent when unpaid, reversed or paid by carrying)."""
+    if not invoice_ids:
+        return {}
+    rows = await session.execute(
+        select(PaymentAllocation.invoice_id, Payment.id)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(
+            PaymentAllocation.invoice_id.in_(sorted(set(invoice_ids))),
+            PaymentAllocation.kind == "invoice",
+            Payment.status == "approved",
+        )
+    )
+    return {invoice_id: payment_id for invoice_id, payment_id in rows.all() if invoice_id is not None}
 
 
 async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[InvoiceView]:
@@ -68,6 +86,7 @@ async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[Inv
             select(Reading.id, Reading.kind, Reading.flags).where(Reading.id.in_(reading_ids))
         )
         readings = {row.id: row for row in found.all()}
+    payments = await invoice_payment_ids(session, ids)
     views = []
     for invoice in invoices:
         contract = contracts[invoice.contract_id]
@@ -80,6 +99,7 @@ async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[Inv
                 lines=tuple(lines[invoice.id]),
                 reading_kind=reading.kind if reading is not None else None,
                 reading_flags=tuple(split_flags(reading.flags)) if reading is not None else (),
+                payment_id=payments.get(invoice.id),
             )
         )
     return views
@@ -107,7 +127,7 @@ async def search_invoices(
         )
     if national_id:
         stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
-            Customer.tenant_id == tenant.id, Customer.national_id == national_id.translate(_ID_SEPARATORS).upper()
+            Customer.tenant_id == tenant.id, Customer.national_id == search_form(national_id)
         )
     if period:
         stmt = stmt.where(Invoice.period == period)

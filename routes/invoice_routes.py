@@ -71,6 +71,8 @@ class InvoiceOut(BaseModel):
     void_reason: str | None
     # Set when a later invoice carried this one's balance as arrears: pay that invoice instead.
     carried_into_invoice_id: int | None
+    # The approved payment that settled it (see GET /api/v1/payments/{id}); null when unpaid.
+    payment_id: int | None
 
 
 class InvoiceList(BaseModel):
@@ -148,6 +150,7 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
         paid_at=invoice.paid_at,
         voided_at=invoice.voided_at,
         void_reason=invoice.void_reason,
+        payment_id=view.payment_id,
     )
 
 
