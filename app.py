@@ -43,6 +43,7 @@ from routes import (
     tariff_routes,
     tenant_routes,
     transaction_routes,
+    user_routes,
 )
 from routes.common import close_request_session
 from routes.errors import CuponeraRequest, register_error_handlers
@@ -171,6 +172,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         tariff_routes.bp,
         billing_run_routes.bp,
         invoice_routes.bp,
+        user_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
