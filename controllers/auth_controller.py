@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -100,6 +101,16 @@ async def verify_password(password: str, password_hash: str) -> bool:
 def make_dummy_hash(rounds: int = 12) -> str:
     """A hash of a random secret, checked for unknown emails so they cost as much as a wrong password."""
     return bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds=rounds)).decode("ascii")
+
+
+# A pragmatic email check (API and CLI alike); the real proof of an address is the mail we send to it.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def email_looks_valid(email: str) -> bool:
+    """True when the text has the shape of an email address (at most 254 characters)."""
+    email = email.strip()
+    return len(email) <= 254 and re.fullmatch(EMAIL_PATTERN, email) is not None
 
 
 def normalize_email(email: str) -> str:

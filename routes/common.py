@@ -24,10 +24,8 @@ from models.user_model import User
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# A pragmatic email check; the real proof of an address is the mail we send to it.
-Email = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-]
+# The email check lives with the auth controller, shared with the CLI.
+Email = Annotated[str, StringConstraints(strip_whitespace=True, max_length=254, pattern=auth_controller.EMAIL_PATTERN)]
 
 # A billing period `YYYY-MM` (month 01-12), as the domain's Period parses it.
 PeriodStr = Annotated[str, StringConstraints(pattern=PERIOD_PATTERN)]
