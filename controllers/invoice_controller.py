@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.errors import Conflict, NotFound
+from controllers.errors import Conflict, NotFound, TooManyRequests
+from controllers.outbox_controller import enqueue, message_to_customer
 from controllers.pagination import Page, SortKey, paginate
 from domain.national_id import search_form
 from domain.invoice_pdf import DocLine, InvoiceDocument, render_invoice_pdf
@@ -20,6 +22,7 @@ from domain.readings import split_flags
 from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import Invoice, InvoiceLine
+from models.notification_model import Notification
 from models.payment_model import Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
@@ -161,6 +164,61 @@ async def get_invoice(
     return (await _views(session, [invoice]))[0]
 
 
+async def _notify(
+    session: AsyncSession, tenant: Tenant, invoice_id: int, event: str, extra: dict[str, str] | None = None, *, dedupe_key: str | None = None
+) -> None:
+    """Queue an email about an invoice to its customer, in the caller's transaction; one per invoice and event."""
+    invoice = await session.get_one(Invoice, invoice_id, populate_existing=True)
+    customer = await session.get_one(Customer, invoice.customer_id)
+    contract_number = await session.scalar(select(Contract.contract_number).where(Contract.id == invoice.contract_id))
+    payload = {
+        "invoice_id": invoice.id,
+        "invoice_number": invoice.number,
+        "contract_number": contract_number,
+        "period": invoice.period,
+        "amount_due": str(invoice.amount_due),
+        "due_date": invoice.due_on.isoformat(),
+        **(extra or {}),
+    }
+    message = await message_to_customer(
+        session=session, tenant=tenant, customer=customer, event=event, dedupe_key=dedupe_key or f"{event}:{invoice.id}", payload=payload
+    )
+    await enqueue(session=session, message=message)
+
+
+# An operator may re-send an invoice email a few times a day, not flood a customer's mailbox.
+MAX_RESENDS_PER_DAY = 3
+
+
+async def resend_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, now: datetime | None = None) -> int:
+    """Queue the invoice email (with its PDF) again under a new dedupe key; returns the resend's number.
+
+    409 `invalid_transition` for a void invoice; 429 `resend_limit` after MAX_RESENDS_PER_DAY in 24 hours.
+    """
+    now = now or utcnow()
+    invoice = await _load(session, tenant, invoice_id, None)
+    if invoice.status == "void":
+        raise Conflict("A void invoice is not sent again.", code="invalid_transition")
+    prefix = f"invoice_issued:{invoice.id}:resend:"
+    sent = await session.execute(
+        select(Notification.created_at).where(Notification.tenant_id == tenant.id, Notification.dedupe_key.like(f"{prefix}%"))
+    )
+    times = [created for (created,) in sent.all()]
+    if sum(1 for created in times if created > now - timedelta(hours=24)) >= MAX_RESENDS_PER_DAY:
+        raise TooManyRequests(
+            f"This invoice was re-sent {MAX_RESENDS_PER_DAY} times in the last 24 hours; try again later.", code="resend_limit"
+        )
+    number = len(times) + 1
+    await _notify(session, tenant, invoice.id, "invoice_issued", dedupe_key=f"{prefix}{number}")
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        # Two operators re-sent at the same instant: the other one's email is queued.
+        await session.rollback()
+        raise Conflict("This invoice is being re-sent already.", code="resend_in_progress") from exc
+    return number
+
+
 async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, reason: str) -> InvoiceView:
     """Void an issued or overdue invoice with a reason; 409 `invalid_transition` from any other status."""
     invoice = await _load(session, tenant, invoice_id, None)
@@ -187,6 +245,7 @@ async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int
         .values(carried_into_invoice_id=None)
         .execution_options(synchronize_session=False)
     )
+    await _notify(session, tenant, invoice_id, "invoice_voided", {"reason": reason})
     await session.commit()
     return await get_invoice(session=session, tenant=tenant, invoice_id=invoice_id)
 
@@ -199,19 +258,34 @@ async def mark_overdue(
     Without `today`, each tenant's own date at `now` (default: the current time), in its time
     zone, decides what is past due.
     """
-    stmt = select(Tenant.id, Tenant.timezone).order_by(Tenant.id)
+    stmt = select(Tenant).order_by(Tenant.id)
     if tenant_id is not None:
         stmt = stmt.where(Tenant.id == tenant_id)
     moved = 0
-    for tid, timezone in (await session.execute(stmt)).all():
+    for tenant in list((await session.scalars(stmt)).all()):
+        timezone = tenant.timezone
         day = today or (now.astimezone(ZoneInfo(timezone)) if now else datetime.now(ZoneInfo(timezone))).date()
-        result = await session.execute(
-            update(Invoice)
-            .where(Invoice.tenant_id == tid, Invoice.status == "issued", Invoice.due_on < day)
-            .values(status="overdue")
-            .execution_options(synchronize_session=False)
+        candidates = list(
+            (
+                await session.scalars(
+                    select(Invoice.id)
+                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day)
+                    .order_by(Invoice.id)
+                )
+            ).all()
         )
-        moved += result.rowcount or 0  # type: ignore[attr-defined]
+        for invoice_id in candidates:
+            # One conditional UPDATE per invoice: only an invoice this sweep really moved gets its notice
+            # (a payment may settle it between the read and the write).
+            result = await session.execute(
+                update(Invoice)
+                .where(Invoice.id == invoice_id, Invoice.status == "issued")
+                .values(status="overdue")
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                moved += 1
+                await _notify(session, tenant, invoice_id, "invoice_overdue")
     await session.commit()
     return moved
 

@@ -22,6 +22,8 @@ from domain.money import MINOR_UNITS, round_money
 EVENTS = (
     "invoice_issued",
     "invoice_paid",
+    "invoice_overdue",
+    "invoice_voided",
     "coupon_created",
     "coupon_expiring",
     "coupon_expired",

@@ -218,6 +218,23 @@ async def void_invoice(invoice_id: int, data: VoidIn) -> InvoiceOut:
     return invoice_out(view)
 
 
+class ResendOut(BaseModel):
+    """The invoice email was queued again; `resend` counts this invoice's re-sends."""
+
+    queued: bool
+    resend: int
+
+
+@bp.post("/invoices/<int:invoice_id>/resend")
+@role_required("operator")
+@validate_response(ResendOut, 202)
+@problems(404, 409, 429)
+async def resend_invoice(invoice_id: int) -> tuple[ResendOut, int]:
+    """Queue the invoice email (with its PDF) to the customer again; at most 3 times in 24 hours."""
+    number = await invoice_controller.resend_invoice(session=db(), tenant=await request_tenant(), invoice_id=invoice_id)
+    return ResendOut(queued=True, resend=number), 202
+
+
 @bp.get("/me/invoices")
 @customer_required
 @validate_querystring(MyInvoiceQuery)
