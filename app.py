@@ -33,6 +33,7 @@ from routes import (
     invoice_routes,
     lookup_routes,
     me_account_routes,
+    me_balance_routes,
     meter_routes,
     notification_routes,
     password_reset_routes,
@@ -44,6 +45,7 @@ from routes import (
     tariff_routes,
     tenant_routes,
     transaction_routes,
+    user_routes,
 )
 from routes.body_limits import install_body_limits
 from routes.common import close_request_session
@@ -177,6 +179,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         meter_routes.bp,
         reading_routes.bp,
         me_account_routes.bp,
+        me_balance_routes.bp,
         password_reset_routes.bp,
         notification_routes.bp,
         pqr_routes.bp,
@@ -189,6 +192,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         billing_run_routes.bp,
         invoice_routes.bp,
         portal_routes.bp,
+        user_routes.bp,
     ):
         app.register_blueprint(blueprint)
 

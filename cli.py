@@ -26,6 +26,7 @@ from controllers import (
     invoice_controller,
     notification_controller,
     tenant_controller,
+    user_controller,
     worker_controller,
 )
 from controllers.errors import DomainError
@@ -74,13 +75,30 @@ def _run_with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         raise click.ClickException(f"{exc.code}: {exc.detail}") from exc
 
 
+# Bounds the API would also refuse: a batch holds at least one contract; holiday years the calendar library covers.
+BATCH_SIZE = click.IntRange(min=1)
+HOLIDAY_YEARS = click.IntRange(1950, 2100)
+
+
+def _email(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """The same email check as the API's (exit status 2 and a line naming --email otherwise)."""
+    if not auth_controller.email_looks_valid(value):
+        raise click.BadParameter(f"{value!r} is not an email address.")
+    return value
+
+
 @click.command("create-user")
-@click.option("--email", required=True, help="Login email.")
+@click.option("--email", required=True, callback=_email, help="Login email.")
 @click.option("--role", required=True, type=click.Choice(["customer", "operator", "admin"]))
 @click.option("--full-name", default="", help="Display name.")
 @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
-def create_user_command(email: str, role: str, full_name: str, tenant_code: str | None) -> None:
+@click.option("--customer-id", type=click.IntRange(min=1), default=None, help="The customer record a customer login sees.")
+def create_user_command(email: str, role: str, full_name: str, tenant_code: str | None, customer_id: int | None) -> None:
     """Create a login. The password is read from stdin (piped) or a hidden prompt, never an argument."""
+    if role == "customer" and customer_id is None:
+        raise click.BadParameter("a customer login must name its customer record.", param_hint="'--customer-id'")
+    if role != "customer" and customer_id is not None:
+        raise click.BadParameter("only a customer login is linked to a customer.", param_hint="'--customer-id'")
     rounds = _settings().BCRYPT_ROUNDS
     if sys.stdin.isatty():
         password = getpass.getpass("Password: ")
@@ -91,13 +109,14 @@ def create_user_command(email: str, role: str, full_name: str, tenant_code: str 
 
     async def work(session: AsyncSession) -> str:
         tenant = await tenant_controller.resolve_public_tenant(session=session, code=tenant_code)
-        user = await auth_controller.create_user(
+        user = await user_controller.create_user(
             session=session,
             tenant=tenant,
             email=email,
             password=password,
             role=role,
             full_name=full_name,
+            customer_id=customer_id,
             rounds=rounds,
         )
         return f"created {user.role} {user.email} (id {user.id}) in tenant {tenant.code}"
@@ -125,7 +144,7 @@ def seed_demo_command() -> None:
 
 
 @click.command("load-holidays")
-@click.option("--year", "years", type=int, multiple=True, required=True, help="Year to load; repeatable.")
+@click.option("--year", "years", type=HOLIDAY_YEARS, multiple=True, required=True, help="Year to load; repeatable.")
 @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
 def load_holidays_command(years: tuple[int, ...], tenant_code: str | None) -> None:
     """Add the tenant's country's public holidays for the given years (idempotent)."""
@@ -190,7 +209,7 @@ def worker_command(once: bool) -> None:
 @click.command("bill-run")
 @click.option("--period", required=True, help="The period to bill, YYYY-MM.")
 @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
-@click.option("--batch-size", default=billing_run_controller.DEFAULT_BATCH_SIZE, show_default=True, type=int)
+@click.option("--batch-size", default=billing_run_controller.DEFAULT_BATCH_SIZE, show_default=True, type=BATCH_SIZE)
 def bill_run_command(period: str, tenant_code: str | None, batch_size: int) -> None:
     """Bill every active contract for a period, with a progress bar; safe to re-run after a crash."""
     with click.progressbar(length=0, label=f"Billing {period}", show_pos=True) as bar:

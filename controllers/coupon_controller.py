@@ -36,7 +36,7 @@ from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
 from models.notification_model import Notification
-from models.payment_model import Coupon, CouponInvoice, IdempotencyKey
+from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, Payment
 from models.tenant_model import Tenant
 
 UNPAID_STATUSES = ("issued", "overdue")
@@ -67,6 +67,7 @@ class CouponView:
     invoices: list[CouponInvoiceView]
     holder_name: str
     status: str
+    payment_id: int | None = None
 
 
 def effective_status(coupon: Coupon, now: datetime) -> str:
@@ -384,6 +385,11 @@ async def find_coupon(*, session: AsyncSession, tenant_id: int, caller: Caller, 
     return coupon
 
 
+async def coupon_payment_id(session: AsyncSession, coupon_id: int) -> int | None:
+    """The approved payment that paid this coupon, if any (a coupon is paid at most once)."""
+    return await session.scalar(select(Payment.id).where(Payment.coupon_id == coupon_id, Payment.status == "approved"))
+
+
 async def get_coupon(
     *, session: AsyncSession, tenant: Tenant, caller: Caller, reference: str, now: datetime | None = None
 ) -> CouponView:
@@ -393,7 +399,11 @@ async def get_coupon(
     assert customer is not None
     views = await _invoice_views(session, coupon.id)
     return CouponView(
-        coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=effective_status(coupon, now or utcnow())
+        coupon=coupon,
+        invoices=views,
+        holder_name=_holder_name(customer, caller),
+        status=effective_status(coupon, now or utcnow()),
+        payment_id=await coupon_payment_id(session, coupon.id),
     )
 
 

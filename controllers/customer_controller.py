@@ -19,13 +19,12 @@ from controllers.auth_controller import normalize_email
 from controllers.errors import Conflict, NotFound
 from controllers.list_ordering import paginate_ordered, sort_keys
 from controllers.pagination import Page
+from domain.national_id import search_form
 from models.account_model import Contract, Customer
 from models.tenant_model import Tenant
 from models.user_model import User
 
 ORDER_COLUMNS = {"name": Customer.name, "created_at": Customer.created_at}
-
-_ID_SEPARATORS = str.maketrans("", "", " .-/\t")
 
 
 def _national_id_conflict() -> Conflict:
@@ -122,7 +121,7 @@ async def list_customers(
             number = validated_national_id(national_id_type, national_id).number
         else:
             # Without a type we cannot validate; compare with the stored form (digits, RUT's K uppercase).
-            number = national_id.translate(_ID_SEPARATORS).upper()
+            number = search_form(national_id)
         stmt = stmt.where(Customer.national_id == number)
     if name:
         # lower() LIKE is portable; SQLite's lower() folds ASCII letters only (see README).

@@ -5,29 +5,31 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.errors import Conflict, NotFound
+from controllers.errors import Conflict, NotFound, TooManyRequests
+from controllers.outbox_controller import enqueue, message_to_customer
 from controllers.pagination import Page, SortKey, paginate
 from controllers.coupon_controller import invoice_barcode, invoice_payable_amount
 from domain.coupon_codes import coupon_fields
 from domain.invoice_pdf import DocLine, InvoiceDocument, PaymentRequest, render_invoice_pdf
+from domain.national_id import search_form
 from domain.readings import split_flags
 from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Reading
 from models.base_model import utcnow
 from models.billing_model import Invoice, InvoiceLine
+from models.notification_model import Notification
 from models.payment_model import Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 OPEN_STATUSES = ("issued", "overdue")
 HISTORY_MONTHS = 12
-# National IDs are stored without separators; accept what people type ("12.345.678-5").
-_ID_SEPARATORS = str.maketrans("", "", " .-/\t")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,24 @@ class InvoiceView:
     lines: tuple[InvoiceLine, ...]
     reading_kind: str | None
     reading_flags: tuple[str, ...]
+    # The approved payment that settled it; None when unpaid (or paid through the invoice that carried it).
+    payment_id: int | None = None
+
+
+async def invoice_payment_ids(session: AsyncSession, invoice_ids: Sequence[int]) -> dict[int, int]:
+    """The approved payment that settled each of these invoices (absent when unpaid, reversed or paid by carrying)."""
+    if not invoice_ids:
+        return {}
+    rows = await session.execute(
+        select(PaymentAllocation.invoice_id, Payment.id)
+        .join(Payment, Payment.id == PaymentAllocation.payment_id)
+        .where(
+            PaymentAllocation.invoice_id.in_(sorted(set(invoice_ids))),
+            PaymentAllocation.kind == "invoice",
+            Payment.status == "approved",
+        )
+    )
+    return {invoice_id: payment_id for invoice_id, payment_id in rows.all() if invoice_id is not None}
 
 
 async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[InvoiceView]:
@@ -71,6 +91,7 @@ async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[Inv
             select(Reading.id, Reading.kind, Reading.flags).where(Reading.id.in_(reading_ids))
         )
         readings = {row.id: row for row in found.all()}
+    payments = await invoice_payment_ids(session, ids)
     views = []
     for invoice in invoices:
         contract = contracts[invoice.contract_id]
@@ -83,6 +104,7 @@ async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[Inv
                 lines=tuple(lines[invoice.id]),
                 reading_kind=reading.kind if reading is not None else None,
                 reading_flags=tuple(split_flags(reading.flags)) if reading is not None else (),
+                payment_id=payments.get(invoice.id),
             )
         )
     return views
@@ -110,7 +132,7 @@ async def search_invoices(
         )
     if national_id:
         stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
-            Customer.tenant_id == tenant.id, Customer.national_id == national_id.translate(_ID_SEPARATORS).upper()
+            Customer.tenant_id == tenant.id, Customer.national_id == search_form(national_id)
         )
     if period:
         stmt = stmt.where(Invoice.period == period)
@@ -144,6 +166,61 @@ async def get_invoice(
     return (await _views(session, [invoice]))[0]
 
 
+async def _notify(
+    session: AsyncSession, tenant: Tenant, invoice_id: int, event: str, extra: dict[str, str] | None = None, *, dedupe_key: str | None = None
+) -> None:
+    """Queue an email about an invoice to its customer, in the caller's transaction; one per invoice and event."""
+    invoice = await session.get_one(Invoice, invoice_id, populate_existing=True)
+    customer = await session.get_one(Customer, invoice.customer_id)
+    contract_number = await session.scalar(select(Contract.contract_number).where(Contract.id == invoice.contract_id))
+    payload = {
+        "invoice_id": invoice.id,
+        "invoice_number": invoice.number,
+        "contract_number": contract_number,
+        "period": invoice.period,
+        "amount_due": str(invoice.amount_due),
+        "due_date": invoice.due_on.isoformat(),
+        **(extra or {}),
+    }
+    message = await message_to_customer(
+        session=session, tenant=tenant, customer=customer, event=event, dedupe_key=dedupe_key or f"{event}:{invoice.id}", payload=payload
+    )
+    await enqueue(session=session, message=message)
+
+
+# An operator may re-send an invoice email a few times a day, not flood a customer's mailbox.
+MAX_RESENDS_PER_DAY = 3
+
+
+async def resend_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, now: datetime | None = None) -> int:
+    """Queue the invoice email (with its PDF) again under a new dedupe key; returns the resend's number.
+
+    409 `invalid_transition` for a void invoice; 429 `resend_limit` after MAX_RESENDS_PER_DAY in 24 hours.
+    """
+    now = now or utcnow()
+    invoice = await _load(session, tenant, invoice_id, None)
+    if invoice.status == "void":
+        raise Conflict("A void invoice is not sent again.", code="invalid_transition")
+    prefix = f"invoice_issued:{invoice.id}:resend:"
+    sent = await session.execute(
+        select(Notification.created_at).where(Notification.tenant_id == tenant.id, Notification.dedupe_key.like(f"{prefix}%"))
+    )
+    times = [created for (created,) in sent.all()]
+    if sum(1 for created in times if created > now - timedelta(hours=24)) >= MAX_RESENDS_PER_DAY:
+        raise TooManyRequests(
+            f"This invoice was re-sent {MAX_RESENDS_PER_DAY} times in the last 24 hours; try again later.", code="resend_limit"
+        )
+    number = len(times) + 1
+    await _notify(session, tenant, invoice.id, "invoice_issued", dedupe_key=f"{prefix}{number}")
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        # Two operators re-sent at the same instant: the other one's email is queued.
+        await session.rollback()
+        raise Conflict("This invoice is being re-sent already.", code="resend_in_progress") from exc
+    return number
+
+
 async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, reason: str) -> InvoiceView:
     """Void an issued or overdue invoice with a reason; 409 `invalid_transition` from any other status."""
     invoice = await _load(session, tenant, invoice_id, None)
@@ -170,6 +247,7 @@ async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int
         .values(carried_into_invoice_id=None)
         .execution_options(synchronize_session=False)
     )
+    await _notify(session, tenant, invoice_id, "invoice_voided", {"reason": reason})
     await session.commit()
     return await get_invoice(session=session, tenant=tenant, invoice_id=invoice_id)
 
@@ -182,19 +260,34 @@ async def mark_overdue(
     Without `today`, each tenant's own date at `now` (default: the current time), in its time
     zone, decides what is past due.
     """
-    stmt = select(Tenant.id, Tenant.timezone).order_by(Tenant.id)
+    stmt = select(Tenant).order_by(Tenant.id)
     if tenant_id is not None:
         stmt = stmt.where(Tenant.id == tenant_id)
     moved = 0
-    for tid, timezone in (await session.execute(stmt)).all():
+    for tenant in list((await session.scalars(stmt)).all()):
+        timezone = tenant.timezone
         day = today or (now.astimezone(ZoneInfo(timezone)) if now else datetime.now(ZoneInfo(timezone))).date()
-        result = await session.execute(
-            update(Invoice)
-            .where(Invoice.tenant_id == tid, Invoice.status == "issued", Invoice.due_on < day)
-            .values(status="overdue")
-            .execution_options(synchronize_session=False)
+        candidates = list(
+            (
+                await session.scalars(
+                    select(Invoice.id)
+                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day)
+                    .order_by(Invoice.id)
+                )
+            ).all()
         )
-        moved += result.rowcount or 0  # type: ignore[attr-defined]
+        for invoice_id in candidates:
+            # One conditional UPDATE per invoice: only an invoice this sweep really moved gets its notice
+            # (a payment may settle it between the read and the write).
+            result = await session.execute(
+                update(Invoice)
+                .where(Invoice.id == invoice_id, Invoice.status == "issued")
+                .values(status="overdue")
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                moved += 1
+                await _notify(session, tenant, invoice_id, "invoice_overdue")
     await session.commit()
     return moved
 

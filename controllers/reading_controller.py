@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,7 +31,7 @@ from domain.readings import (
     join_flags,
     vee_flags,
 )
-from models.account_model import Meter, Reading, ReadingCorrection
+from models.account_model import Contract, Meter, Reading, ReadingCorrection
 from models.tenant_model import Tenant
 
 NEWEST_FIRST = [SortKey(Reading.period, descending=True), SortKey(Reading.id, descending=True)]
@@ -264,6 +264,43 @@ async def list_readings(
     """A meter's readings, newest period first."""
     meter = await _meter(session, tenant, meter_id)
     stmt = select(Reading).where(Reading.meter_id == meter.id, Reading.tenant_id == tenant.id)
+    return await paginate_ordered(session, stmt, keys=NEWEST_FIRST, limit=limit, cursor=cursor)
+
+
+async def review_queue(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    period: str | None = None,
+    flag: str | None = None,
+    service: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[Reading]:
+    """Flagged readings across meters (one flag, or any), by period and service, newest period first."""
+    stmt = select(Reading).where(Reading.tenant_id == tenant.id)
+    if flag:
+        # Flags are stored comma-separated: match the whole word wherever it sits.
+        stmt = stmt.where(
+            or_(
+                Reading.flags == flag,
+                Reading.flags.like(f"{flag},%"),
+                Reading.flags.like(f"%,{flag}"),
+                Reading.flags.like(f"%,{flag},%"),
+            )
+        )
+    else:
+        stmt = stmt.where(Reading.flags != "")
+    if period:
+        stmt = stmt.where(Reading.period == period)
+    if service:
+        stmt = stmt.where(
+            Reading.meter_id.in_(
+                select(Meter.id)
+                .join(Contract, Contract.id == Meter.contract_id)
+                .where(Meter.tenant_id == tenant.id, Contract.service == service)
+            )
+        )
     return await paginate_ordered(session, stmt, keys=NEWEST_FIRST, limit=limit, cursor=cursor)
 
 

@@ -65,8 +65,17 @@ async def record_entry(
     )
 
 
-def _local_day_bounds(day: date, tz: ZoneInfo) -> datetime:
+def local_day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant a day starts in a time zone (lists filter whole local days)."""
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def check_date_range(date_from: date | None, date_to: date | None) -> None:
+    """A `from` after `to` is a 422 naming `from`."""
+    if date_from and date_to and date_from > date_to:
+        raise DomainValidationError(
+            "`from` is after `to`.", code="invalid_date_range", errors=[FieldError("from", "must not be after `to`", "invalid_date_range")]
+        )
 
 
 async def list_transactions(
@@ -82,10 +91,7 @@ async def list_transactions(
     cursor: str | None = None,
 ) -> Page[LedgerEntry]:
     """A customer's own ledger entries, newest first; dates are whole days in the tenant's time zone."""
-    if date_from and date_to and date_from > date_to:
-        raise DomainValidationError(
-            "`from` is after `to`.", code="invalid_date_range", errors=[FieldError("from", "must not be after `to`", "invalid_date_range")]
-        )
+    check_date_range(date_from, date_to)
     if customer_id is None:
         return Page(items=[], next_cursor=None)
     stmt = select(LedgerEntry).where(LedgerEntry.tenant_id == tenant.id, LedgerEntry.customer_id == customer_id)
@@ -103,9 +109,9 @@ async def list_transactions(
         stmt = stmt.where(LedgerEntry.coupon_id.in_(coupons))
     tz = ZoneInfo(tenant.timezone)
     if date_from is not None:
-        stmt = stmt.where(LedgerEntry.created_at >= _local_day_bounds(date_from, tz))
+        stmt = stmt.where(LedgerEntry.created_at >= local_day_start(date_from, tz))
     if date_to is not None:
-        stmt = stmt.where(LedgerEntry.created_at < _local_day_bounds(date_to + timedelta(days=1), tz))
+        stmt = stmt.where(LedgerEntry.created_at < local_day_start(date_to + timedelta(days=1), tz))
     return await paginate(
         session,
         stmt,

@@ -28,6 +28,11 @@ class InvalidNationalId(ValueError):
         super().__init__(f"invalid {id_type or 'national'} id: {reason}")
 
 
+def search_form(raw: str) -> str:
+    """The stored form of an ID typed into a search box ("12.345.678-5" -> "123456785"), without validating it."""
+    return raw.translate(_SEPARATORS).upper()
+
+
 @dataclass(frozen=True)
 class NationalId:
     """A validated ID: normalised digits (plus check digit) and its display form."""

@@ -23,6 +23,8 @@ from domain.money_format import format_money
 EVENTS = (
     "invoice_issued",
     "invoice_paid",
+    "invoice_overdue",
+    "invoice_voided",
     "coupon_created",
     "coupon_expiring",
     "coupon_expired",

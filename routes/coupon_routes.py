@@ -90,6 +90,8 @@ class CouponOut(BaseModel):
     invoices: list[CouponInvoiceOut]
     barcode: BarcodeOut
     created_at: datetime
+    # The approved payment that paid it; null when unpaid, and always null for anonymous quick-pay.
+    payment_id: int | None
 
 
 async def logged_in() -> bool:
@@ -124,6 +126,7 @@ def coupon_out(view: CouponView, caller: Caller) -> CouponOut:
         ],
         barcode=BarcodeOut(human_readable=coupon.barcode_human_readable, element_string=coupon.barcode_element_string),
         created_at=coupon.created_at,
+        payment_id=None if caller.anonymous else view.payment_id,
     )
 
 

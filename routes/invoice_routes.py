@@ -71,6 +71,8 @@ class InvoiceOut(BaseModel):
     void_reason: str | None
     # Set when a later invoice carried this one's balance as arrears: pay that invoice instead.
     carried_into_invoice_id: int | None
+    # The approved payment that settled it (see GET /api/v1/payments/{id}); null when unpaid.
+    payment_id: int | None
 
 
 class InvoiceList(BaseModel):
@@ -148,6 +150,7 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
         paid_at=invoice.paid_at,
         voided_at=invoice.voided_at,
         void_reason=invoice.void_reason,
+        payment_id=view.payment_id,
     )
 
 
@@ -213,6 +216,23 @@ async def void_invoice(invoice_id: int, data: VoidIn) -> InvoiceOut:
         session=db(), tenant=await request_tenant(), invoice_id=invoice_id, reason=data.reason.strip()
     )
     return invoice_out(view)
+
+
+class ResendOut(BaseModel):
+    """The invoice email was queued again; `resend` counts this invoice's re-sends."""
+
+    queued: bool
+    resend: int
+
+
+@bp.post("/invoices/<int:invoice_id>/resend")
+@role_required("operator")
+@validate_response(ResendOut, 202)
+@problems(404, 409, 429)
+async def resend_invoice(invoice_id: int) -> tuple[ResendOut, int]:
+    """Queue the invoice email (with its PDF) to the customer again; at most 3 times in 24 hours."""
+    number = await invoice_controller.resend_invoice(session=db(), tenant=await request_tenant(), invoice_id=invoice_id)
+    return ResendOut(queued=True, resend=number), 202
 
 
 @bp.get("/me/invoices")

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from datetime import datetime, timedelta
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from quart import Blueprint, request
 from quart_rate_limiter import rate_limit
 from quart_schema import (
     document_headers,
     document_request,
+    validate_querystring,
     validate_request,
     validate_response,
 )
 
-from controllers import payment_controller
+from controllers import payment_controller, payment_search_controller
 from controllers.payment_controller import PaymentSnapshot
+from controllers.payment_search_controller import PaymentDetail, PaymentRow
 from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from domain.money import round_money
+from models.payment_model import PAYMENT_CHANNELS, PAYMENT_STATUSES
 from routes.common import (
+    Id,
+    ListQuery,
     MoneyStr,
     current_caller,
     db,
@@ -32,6 +38,7 @@ from routes.common import (
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 from routes.fields import ReferenceText
+from routes.transaction_routes import TransactionOut, transaction_out
 
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 
@@ -104,6 +111,120 @@ class WebhookOut(BaseModel):
     applied: bool
 
 
+PaymentStatus = Literal[PAYMENT_STATUSES]  # type: ignore[valid-type]
+PaymentChannel = Literal[PAYMENT_CHANNELS]  # type: ignore[valid-type]
+SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
+
+
+class PaymentQuery(ListQuery):
+    """Staff filters; `from`/`to` are whole days of `created_at` in the tenant's time zone, both included."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    coupon_reference: SearchText | None = None
+    invoice_id: Id | None = None
+    invoice_number: SearchText | None = None
+    contract_number: SearchText | None = None
+    customer_id: Id | None = None
+    national_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)] | None = None
+    status: PaymentStatus | None = None
+    channel: PaymentChannel | None = None
+    date_from: date | None = Field(None, alias="from")
+    date_to: date | None = Field(None, alias="to")
+
+
+class StaffPaymentOut(PaymentOut):
+    """A payment as staff see it: with the customer who paid."""
+
+    customer_id: int
+
+    @classmethod
+    def of_row(cls, row: PaymentRow) -> StaffPaymentOut:
+        """The API shape of a listed payment."""
+        return cls(**asdict(row.payment), customer_id=row.customer_id)
+
+
+class PaymentPage(BaseModel):
+    """A page of payments, newest first."""
+
+    items: list[StaffPaymentOut]
+    next_cursor: str | None
+
+
+class PaymentCouponOut(BaseModel):
+    """The coupon a payment paid."""
+
+    reference: str
+    status: str
+    amount: MoneyStr
+    invoices_total: MoneyStr
+    channel_fee: MoneyStr
+    expires_at: datetime
+
+
+class PaymentInvoiceOut(BaseModel):
+    """An invoice on the payment's coupon; `allocated` is what this payment settled on it (null if it settled nothing)."""
+
+    id: int
+    number: str
+    contract_number: str
+    period: str
+    status: str
+    amount_due_on_coupon: MoneyStr
+    allocated: MoneyStr | None
+
+
+class ReversalOut(BaseModel):
+    """Who reversed the payment, when and why."""
+
+    reversed_at: datetime
+    reversed_by: int | None
+    reason: str | None
+
+
+class PaymentDetailOut(StaffPaymentOut):
+    """One payment in full: its coupon, invoices, ledger entries and reversal (null unless reversed)."""
+
+    coupon: PaymentCouponOut
+    invoices: list[PaymentInvoiceOut]
+    ledger_entries: list[TransactionOut]
+    reversal: ReversalOut | None
+
+    @classmethod
+    def of_detail(cls, detail: PaymentDetail) -> PaymentDetailOut:
+        """The API shape of a payment with everything around it."""
+        payment, coupon = detail.row.payment, detail.coupon
+        currency = payment.currency
+        return cls(
+            **asdict(payment),
+            customer_id=detail.row.customer_id,
+            coupon=PaymentCouponOut(
+                reference=coupon.reference,
+                status=coupon.status,
+                amount=round_money(coupon.amount, currency),
+                invoices_total=round_money(coupon.invoices_total, currency),
+                channel_fee=round_money(coupon.channel_fee, currency),
+                expires_at=coupon.expires_at,
+            ),
+            invoices=[
+                PaymentInvoiceOut(
+                    id=line.invoice_id,
+                    number=line.number,
+                    contract_number=line.contract_number,
+                    period=line.period,
+                    status=line.status,
+                    amount_due_on_coupon=round_money(line.coupon_amount, currency),
+                    allocated=None if line.allocated is None else round_money(line.allocated, currency),
+                )
+                for line in detail.invoices
+            ],
+            ledger_entries=[transaction_out(entry) for entry in detail.ledger],
+            reversal=None
+            if payment.reversed_at is None
+            else ReversalOut(reversed_at=payment.reversed_at, reversed_by=detail.reversed_by, reason=payment.reversal_reason),
+        )
+
+
 class ReversalIn(BaseModel):
     """Why the payment is reversed."""
 
@@ -132,6 +253,30 @@ async def create_payment(data: PaymentIn) -> tuple[PaymentOut, int, dict[str, st
     )
     # 201 for the first request and its replays alike: a replay is the same response, marked as such.
     return PaymentOut.of(outcome.payment), 201, {REPLAY_HEADER: "true" if outcome.replayed else "false"}
+
+
+@bp.get("")
+@role_required("operator")
+@validate_querystring(PaymentQuery)
+@validate_response(PaymentPage, 200)
+@problems(400, 422)
+async def search_payments(query_args: PaymentQuery) -> PaymentPage:
+    """Find payments (operator, admin) by coupon, invoice, contract, customer, status, channel and dates; newest first."""
+    page = await payment_search_controller.search_payments(
+        session=db(), tenant=await request_tenant(), **query_args.model_dump(exclude={"limit", "cursor"}),
+        limit=query_args.limit, cursor=query_args.cursor,
+    )
+    return PaymentPage(items=[StaffPaymentOut.of_row(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/<int:payment_id>")
+@role_required("operator")
+@validate_response(PaymentDetailOut, 200)
+@problems(404)
+async def get_payment(payment_id: int) -> PaymentDetailOut:
+    """One payment (operator, admin) with its coupon, invoices, ledger entries and any reversal."""
+    detail = await payment_search_controller.get_payment(session=db(), tenant=await request_tenant(), payment_id=payment_id)
+    return PaymentDetailOut.of_detail(detail)
 
 
 @bp.post("/webhook")

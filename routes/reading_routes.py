@@ -11,7 +11,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import reading_controller
 from domain.readings import split_flags
-from models.account_model import Reading, ReadingCorrection
+from models.account_model import SERVICES, Reading, ReadingCorrection
 from routes.common import (
     DecimalStr,
     ListQuery,
@@ -142,6 +142,36 @@ async def correct_reading(reading_id: int, data: ReadingCorrectionIn) -> Reading
         session=db(), tenant=principal.tenant, reading_id=reading_id, user_id=principal.user.id, **data.model_dump()
     )
     return reading_out(reading)
+
+
+class ReviewQuery(ListQuery):
+    """The review queue: readings with `flag` (any flag when absent), of a period and a service."""
+
+    period: PeriodStr | None = None
+    flag: Flag | None = None
+    service: Literal[SERVICES] | None = None  # type: ignore[valid-type]
+
+
+@bp.get("/readings")
+@role_required("operator")
+@validate_querystring(ReviewQuery)
+@validate_response(ReadingList, 200)
+@problems(400, 422)
+async def review_readings(query_args: ReviewQuery) -> ReadingList:
+    """Flagged readings across meters (the review queue of suspicious readings), newest period first."""
+    page = await reading_controller.review_queue(
+        session=db(), tenant=await request_tenant(), **query_args.model_dump()
+    )
+    return ReadingList(items=[reading_out(r) for r in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/readings/<int:reading_id>")
+@role_required("operator")
+@validate_response(ReadingOut, 200)
+@problems(404)
+async def get_reading(reading_id: int) -> ReadingOut:
+    """One reading of any meter of the tenant."""
+    return reading_out(await reading_controller.get_reading(session=db(), tenant=await request_tenant(), reading_id=reading_id))
 
 
 @bp.get("/readings/<int:reading_id>/corrections")
