@@ -40,6 +40,7 @@ from routes import (
     pqr_routes,
     reading_routes,
     registration_routes,
+    report_routes,
     tariff_routes,
     tenant_routes,
     transaction_routes,
@@ -171,6 +172,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         tariff_routes.bp,
         billing_run_routes.bp,
         invoice_routes.bp,
+        report_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
