@@ -157,9 +157,17 @@ def _channel_expression():  # type: ignore[no-untyped-def]
     return case((Payment.channel == "bank", "bank_api"), else_=Payment.channel)
 
 
-async def billing(*, session: AsyncSession, tenant: Tenant, period: Period) -> list[BillingRow]:
+async def billing(*, session: AsyncSession, tenant: Tenant, period: str) -> tuple[Period, list[BillingRow]]:
     """A period's invoices (voided ones left out) summed per service and stratum, subsidies and contributions from their lines."""
-    invoices_of_period = and_(Invoice.tenant_id == tenant.id, Invoice.period == str(period), Invoice.status != "void")
+    try:
+        parsed = Period.parse(period)
+    except ValueError as exc:
+        raise DomainValidationError(
+            "The period must be YYYY-MM, from 2000 on.", code="invalid_period",
+            errors=[FieldError("period", "must be YYYY-MM, from 2000 on", "invalid_period")],
+        ) from exc
+    period = str(parsed)
+    invoices_of_period = and_(Invoice.tenant_id == tenant.id, Invoice.period == period, Invoice.status != "void")
     # Lines summed per invoice first, so the join to invoices does not repeat an invoice's totals.
     lines = (
         select(
@@ -199,4 +207,4 @@ async def billing(*, session: AsyncSession, tenant: Tenant, period: Period) -> l
                 *(_money(v, currency) for v in (subtotal, subsidies, contributions, taxes, total)),
             )
         )
-    return rows
+    return parsed, rows

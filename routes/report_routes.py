@@ -6,25 +6,27 @@ import csv
 import io
 from dataclasses import asdict, fields
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, Response, request
 from quart_schema import document_response, validate_querystring
 
 from controllers import report_controller
-from domain.period import Period
 from routes.common import MoneyStr, PeriodStr, db, problems, request_tenant, role_required
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 
 CSV_TYPE = "text/csv"
 
+# Reports make sense within the system's lifetime; the bounds keep day arithmetic far from date.min/max.
+ReportDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2999, 12, 31))]
+
 
 class AgingQuery(BaseModel):
     """The day balances are aged at; the tenant's today when left out."""
 
-    as_of: date | None = None
+    as_of: ReportDate | None = None
 
 
 class CollectionsQuery(BaseModel):
@@ -32,8 +34,8 @@ class CollectionsQuery(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    date_from: date = Field(alias="from")
-    date_to: date = Field(alias="to")
+    date_from: ReportDate = Field(alias="from")
+    date_to: ReportDate = Field(alias="to")
 
 
 class BillingQuery(BaseModel):
@@ -153,10 +155,10 @@ async def collections_report(query_args: CollectionsQuery) -> dict[str, Any] | R
 @role_required("operator")
 @validate_querystring(BillingQuery)
 @document_response(BillingOut)
+@problems(422)
 async def billing_report(query_args: BillingQuery) -> dict[str, Any] | Response:
     """A period's billing summary per service and stratum."""
-    period = Period.parse(query_args.period)
-    rows = await report_controller.billing(session=db(), tenant=await request_tenant(), period=period)
+    period, rows = await report_controller.billing(session=db(), tenant=await request_tenant(), period=query_args.period)
     if _wants_csv():
         return _csv_response(f"billing-{period}", rows, report_controller.BillingRow)
     return _json(BillingOut(period=str(period), rows=[BillingRowOut(**asdict(r)) for r in rows]))

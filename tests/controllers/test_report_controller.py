@@ -16,7 +16,6 @@ from controllers import collection_controller, payment_controller, report_contro
 from controllers.billing_run_controller import run_period
 from controllers.errors import DomainValidationError
 from domain.caller import Caller
-from domain.period import Period
 from models.account_model import Contract
 from models.billing_model import Invoice, InvoiceLine
 from models.payment_model import Payment
@@ -43,7 +42,8 @@ async def test_billing_summary_matches_the_invoices_and_lines_of_a_bill_run(sess
     voided = await make_invoice(session, unmetered, period=PERIOD, total="99999", status="void")
     await session.commit()
 
-    rows = await report_controller.billing(session=session, tenant=tenant, period=Period.parse(PERIOD))
+    period, rows = await report_controller.billing(session=session, tenant=tenant, period=PERIOD)
+    assert str(period) == PERIOD
 
     expected: dict[tuple[str, str], dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     invoices = (
@@ -77,7 +77,10 @@ async def test_billing_summary_matches_the_invoices_and_lines_of_a_bill_run(sess
     assert got[("electricity", "1")]["invoices"] == 3 and got[("electricity", "1")]["subsidies"] < 0
     assert got[("electricity", "5")]["contributions"] > 0
     assert all(r.currency == "COP" for r in rows)
-    assert await report_controller.billing(session=session, tenant=tenant, period=Period.parse("2025-01")) == []
+    assert (await report_controller.billing(session=session, tenant=tenant, period="2025-01"))[1] == []
+    with pytest.raises(DomainValidationError) as err:
+        await report_controller.billing(session=session, tenant=tenant, period="0000-01")
+    assert err.value.code == "invalid_period"
 
 
 async def test_aging_buckets_open_balances_by_days_past_due(session: AsyncSession, tenant: Tenant) -> None:

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import collection_controller, report_controller
 from controllers.billing_run_controller import run_period
-from domain.period import Period
 from models.tenant_model import Tenant
 from tests.billing_builders import make_metered_contract, make_tariff
 from tests.conftest import ApiClient
@@ -36,7 +35,7 @@ async def test_billing_report_as_json_and_csv(operator_client: ApiClient, sessio
     await make_metered_contract(session, tenant, stratum="6", readings={"2026-10": (300, 300)})
     await session.commit()
     await run_period(session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5))
-    expected = await report_controller.billing(session=session, tenant=tenant, period=Period.parse("2026-10"))
+    _period, expected = await report_controller.billing(session=session, tenant=tenant, period="2026-10")
 
     response = await operator_client.get("/api/v1/reports/billing?period=2026-10")
     assert response.status_code == 200
@@ -56,6 +55,8 @@ async def test_billing_report_as_json_and_csv(operator_client: ApiClient, sessio
 
     bad = await operator_client.get("/api/v1/reports/billing?period=2026-13")
     assert bad.status_code in (400, 422)
+    too_early = await operator_client.get("/api/v1/reports/billing?period=0000-01")
+    assert too_early.status_code == 422 and (await too_early.get_json())["code"] == "invalid_period"
 
 
 async def test_aging_report_defaults_to_today_and_answers_csv(admin_client: ApiClient, session: AsyncSession, tenant: Tenant) -> None:
@@ -97,5 +98,8 @@ async def test_collections_report_json_csv_and_range_errors(operator_client: Api
 
     reversed_range = await operator_client.get("/api/v1/reports/collections?from=2026-11-30&to=2026-11-01")
     assert reversed_range.status_code == 422 and (await reversed_range.get_json())["code"] == "invalid_date_range"
-    missing = await operator_client.get("/api/v1/reports/collections?from=2026-11-30")
-    assert missing.status_code in (400, 422)
+    for query in ("from=2026-11-30", "from=9999-12-31&to=9999-12-31", "from=0001-01-01&to=0001-01-01"):
+        refused = await operator_client.get(f"/api/v1/reports/collections?{query}")
+        assert refused.status_code in (400, 422), query
+    far_future = await operator_client.get("/api/v1/reports/aging?as_of=9999-12-31")
+    assert far_future.status_code in (400, 422)
