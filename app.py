@@ -42,6 +42,7 @@ from routes import (
     pqr_routes,
     reading_routes,
     registration_routes,
+    report_routes,
     tariff_routes,
     tenant_routes,
     transaction_routes,
@@ -193,6 +194,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         invoice_routes.bp,
         portal_routes.bp,
         user_routes.bp,
+        report_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
