@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from quart import Quart, g, has_request_context
+from quart import Quart
 from quart_auth import QuartAuth
 from quart_rate_limiter import RateLimiter
 from quart_schema import Info, QuartSchema
@@ -52,7 +50,7 @@ from routes.body_limits import install_body_limits
 from routes.common import close_request_session
 from routes.cors import install_cors, is_preflight
 from routes.errors import CuponeraRequest, register_error_handlers
-from routes.json_logs import JsonFormatter
+from routes.json_logs import configure_logging
 from routes.metrics_routes import install_metrics
 from routes.proxies import install_trusted_proxies
 from routes.rate_limits import rate_limit_store
@@ -76,28 +74,6 @@ class AppServices:
     smtp: SmtpClient | None = None
     worker: worker_controller.BackgroundWorker | None = None
     payment_gateway: PaymentGateway | None = None
-
-
-class RequestIdFilter(logging.Filter):
-    """Stamp every log record with the request id, when there is one."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Add `request_id` to the record."""
-        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        return True
-
-
-def configure_logging(level: str, log_format: str = "text") -> None:
-    """One console handler with the request id in every line (JSON lines when LOG_FORMAT=json)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    text = logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    handler.setFormatter(JsonFormatter() if log_format == "json" else text)
-    root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if not getattr(h, "_cuponera", False)]
-    handler._cuponera = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level.upper())
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Quart:

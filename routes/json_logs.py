@@ -1,9 +1,10 @@
-"""LOG_FORMAT=json: one JSON object per line, with the request id, tenant and user of the request."""
+"""Logging: one console handler with the request id; LOG_FORMAT=json writes one JSON object per line with the request id, tenant and user."""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,3 +43,25 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamp every log record with the request id, when there is one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add `request_id` to the record."""
+        record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return True
+
+
+def configure_logging(level: str, log_format: str = "text") -> None:
+    """One console handler with the request id in every line (JSON lines when LOG_FORMAT=json)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    text = logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
+    handler.setFormatter(JsonFormatter() if log_format == "json" else text)
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if not getattr(h, "_cuponera", False)]
+    handler._cuponera = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level.upper())

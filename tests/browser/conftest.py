@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from clients.sql_client import SqlClient
 from config import ROOT
@@ -167,6 +167,19 @@ async def open_portal(page: Page, url: str) -> None:
     """Load a portal page and wait until its script has finished the first render."""
     await page.goto(url)
     await page.wait_for_selector("body[data-ready=true]")
+
+
+async def coupon_shown(page: Page) -> str:
+    """Wait until the coupon view has its reference and a loaded barcode, and return the reference.
+
+    The barcode image arrives after the view renders and pushes the payment form down when it does,
+    so a click aimed before it loads can land on the wrong radio button.
+    """
+    await expect(page.locator("#coupon-reference")).not_to_be_empty()
+    barcode = page.locator(".barcode img")
+    await expect(barcode).to_be_visible()
+    await page.wait_for_function("() => { const img = document.querySelector('.barcode img'); return img && img.complete && img.naturalWidth > 0; }")
+    return await page.locator("#coupon-reference").inner_text()
 
 
 async def log_in(page: Page, portal: Portal, password: str = TEST_PASSWORD) -> None:
