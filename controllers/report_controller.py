@@ -152,6 +152,11 @@ async def collections(*, session: AsyncSession, tenant: Tenant, date_from: date,
     ]
 
 
+# How the collections report names channels: a payment's own channel, with "bank" (a bank's API call)
+# as "bank_api"; bank files, cash and agreement instalments are the channels collections will add.
+REPORT_CHANNELS = ("card", "bank_api", "bank_file", "cash", "agreement")
+
+
 def _channel_expression():  # type: ignore[no-untyped-def]
     """The report's channel of a payment (card or bank_api), from the payment's own channel column."""
     return case((Payment.channel == "bank", "bank_api"), else_=Payment.channel)

@@ -9,7 +9,16 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from controllers import billing_run_controller
-from routes.common import ListQuery, PeriodStr, db, problems, request_tenant, require_principal, role_required
+from routes.common import (
+    ListQuery,
+    PeriodStr,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+)
+from routes.vocabulary import BillingRunStatus
 
 bp = Blueprint("billing_runs", __name__, url_prefix="/api/v1/billing-runs")
 
@@ -25,7 +34,7 @@ class BillingRunOut(BaseModel):
 
     id: int
     period: str
-    status: str
+    status: BillingRunStatus
     billed: int
     skipped: int
     estimated: int

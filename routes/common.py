@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from quart import current_app, g, request
 from quart_auth import current_user
 from quart_schema import document_response, security_scheme
@@ -45,6 +45,11 @@ class FieldProblem(BaseModel):
 
 class Problem(BaseModel):
     """RFC 9457 problem details, with a stable `code`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "about:blank", "title": "Conflict", "status": 409, "code": "already_paid",
+        "detail": "This coupon is already paid.", "request_id": "2e5e77c0d3f31327",
+    }]})
 
     type: str = "about:blank"
     title: str

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint, Response
@@ -26,16 +25,16 @@ from routes.common import (
     require_principal,
     role_required,
 )
+from routes.vocabulary import Currency, InvoiceLineKind, InvoiceStatus
 
 bp = Blueprint("invoices", __name__, url_prefix="/api/v1")
 
-InvoiceStatus = Literal["issued", "paid", "overdue", "void"]
 
 
 class InvoiceLineOut(BaseModel):
     """One line of an invoice; amount = quantity x unit_price rounded to the currency."""
 
-    kind: str
+    kind: InvoiceLineKind
     description: str
     quantity: MoneyStr
     unit_price: MoneyStr
@@ -53,7 +52,7 @@ class InvoiceOut(BaseModel):
     period: str
     issued_on: date
     due_on: date
-    status: str
+    status: InvoiceStatus
     disputed: bool
     consumption: MoneyStr
     unit: str
@@ -65,7 +64,7 @@ class InvoiceOut(BaseModel):
     tax: MoneyStr
     total: MoneyStr
     amount_due: MoneyStr
-    currency: str
+    currency: Currency
     paid_at: datetime | None
     voided_at: datetime | None
     void_reason: str | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from quart import Blueprint, request
@@ -20,9 +20,8 @@ from quart_schema import (
 from controllers import payment_controller, payment_search_controller
 from controllers.payment_controller import PaymentSnapshot
 from controllers.payment_search_controller import PaymentDetail, PaymentRow
-from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from domain.money import round_money
-from models.payment_model import PAYMENT_CHANNELS, PAYMENT_STATUSES
+from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from routes.common import (
     Id,
     ListQuery,
@@ -35,10 +34,17 @@ from routes.common import (
     role_required,
     services,
 )
+from routes.fields import ReferenceText
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
-from routes.fields import ReferenceText
 from routes.transaction_routes import TransactionOut, transaction_out
+from routes.vocabulary import (
+    CouponStatus,
+    Currency,
+    InvoiceStatus,
+    PaymentChannel,
+    PaymentStatus,
+)
 
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 
@@ -48,6 +54,10 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 class PaymentIn(BaseModel):
     """The coupon to pay and the gateway's card token (sandbox: tok_approved, tok_declined, tok_insufficient_funds, tok_pending)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"coupon_reference": "4818305526094617", "card_token": "tok_approved"},
+    ]})
 
     coupon_reference: ReferenceText
     card_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -67,13 +77,19 @@ class PaymentHeaders(BaseModel):
 class PaymentOut(BaseModel):
     """A payment: `status` is approved, declined, pending, or reversed after an admin reversal."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 901, "status": "approved", "amount": "85000", "currency": "COP",
+        "coupon_reference": "4818305526094617", "created_at": "2026-12-06T15:03:40Z", "channel": "card",
+        "decline_code": None, "settled_at": "2026-12-06T15:03:41Z", "reversed_at": None, "reversal_reason": None,
+    }]})
+
     id: int
-    status: str
+    status: PaymentStatus
     amount: MoneyStr
-    currency: str
+    currency: Currency
     coupon_reference: str
     created_at: datetime
-    channel: str
+    channel: PaymentChannel
     decline_code: str | None = None
     settled_at: datetime | None = None
     reversed_at: datetime | None = None
@@ -111,8 +127,6 @@ class WebhookOut(BaseModel):
     applied: bool
 
 
-PaymentStatus = Literal[PAYMENT_STATUSES]  # type: ignore[valid-type]
-PaymentChannel = Literal[PAYMENT_CHANNELS]  # type: ignore[valid-type]
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
 
 
@@ -155,7 +169,7 @@ class PaymentCouponOut(BaseModel):
     """The coupon a payment paid."""
 
     reference: str
-    status: str
+    status: CouponStatus
     amount: MoneyStr
     invoices_total: MoneyStr
     channel_fee: MoneyStr
@@ -169,7 +183,7 @@ class PaymentInvoiceOut(BaseModel):
     number: str
     contract_number: str
     period: str
-    status: str
+    status: InvoiceStatus
     amount_due_on_coupon: MoneyStr
     allocated: MoneyStr | None
 

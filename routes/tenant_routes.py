@@ -8,6 +8,7 @@ from quart_schema import validate_response
 
 from models.tenant_model import Tenant
 from routes.common import problems, request_tenant
+from routes.vocabulary import Currency, Locale
 
 bp = Blueprint("tenant", __name__, url_prefix="/api/v1")
 
@@ -18,9 +19,9 @@ class TenantOut(BaseModel):
     code: str
     name: str
     country: str
-    currency: str
+    currency: Currency
     timezone: str
-    locale: str
+    locale: Locale
     gln: str
 
 
