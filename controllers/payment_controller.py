@@ -388,7 +388,7 @@ async def settle_approved(
             .order_by(Invoice.id)
         )
     ).all()
-    paid_lines = []
+    paid_lines: list[tuple[int, Decimal, Invoice]] = []
     for invoice_id, amount, invoice in lines:
         # Conditional, so an invoice voided, paid or carried meanwhile is never paid (nor its money allocated) silently.
         paid = await session.execute(
