@@ -115,7 +115,9 @@ async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str,
     expected = invoice_payable_amount(tenant, invoice)
     if invoice.status in UNPAID_STATUSES and amount != expected:
         raise _amount_mismatch(expected, invoice.currency)
-    view = await create_coupon(session=session, tenant=tenant, caller=_BANK, invoice_ids=[invoice_id], now=now, announce=False)
+    view = await create_coupon(
+        session=session, tenant=tenant, caller=_BANK, invoice_ids=[invoice_id], now=now, announce=False, creator_kind="bank"
+    )
     return view.coupon
 
 

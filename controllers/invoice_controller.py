@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,7 @@ from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Readi
 from models.base_model import utcnow
 from models.billing_model import Invoice, InvoiceLine
 from models.notification_model import Notification
-from models.payment_model import Payment, PaymentAllocation
+from models.payment_model import Coupon, CouponInvoice, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 OPEN_STATUSES = ("issued", "overdue")
@@ -222,19 +222,48 @@ async def resend_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: i
 
 
 async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, reason: str) -> InvoiceView:
-    """Void an issued or overdue invoice with a reason; 409 `invalid_transition` from any other status."""
+    """Void an issued or overdue invoice with a reason; its active coupons are cancelled (`invoice_changed`).
+
+    409 `invalid_transition` from any other status; 409 `payment_pending` while a payment of a coupon
+    holding it is in flight (a card payment awaiting the gateway): the money may yet arrive for it.
+    """
     invoice = await _load(session, tenant, invoice_id, None)
     contract_id, status = invoice.contract_id, invoice.status
+    now = utcnow()
     result = await session.execute(
         update(Invoice)
         .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id, Invoice.status.in_(OPEN_STATUSES))
-        .values(status="void", void_reason=reason, voided_at=utcnow(), amount_due=Decimal(0))
+        .values(status="void", void_reason=reason, voided_at=now, amount_due=Decimal(0))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         # Nothing was written, so there is nothing to roll back (a rollback would expire the caller's objects).
         raise Conflict(
             f"Only issued or overdue invoices can be voided; this one is {status}.", code="invalid_transition"
+        )
+    # Cancel before looking for payments in flight: this UPDATE waits for a claim of the same coupon,
+    # and a claim after it finds the coupon cancelled, so no payment can start unseen.
+    holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id == invoice_id)
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
+        .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
+        .execution_options(synchronize_session=False)
+    )
+    in_flight = await session.scalar(
+        select(Coupon.id)
+        .where(
+            Coupon.id.in_(holding),
+            or_(Coupon.status == "processing", exists().where(Payment.coupon_id == Coupon.id, Payment.status == "pending")),
+        )
+        .order_by(Coupon.id)
+        .limit(1)
+    )
+    if in_flight is not None:
+        await session.rollback()
+        raise Conflict(
+            "A payment for this invoice is awaiting the gateway's answer; void it once the payment is settled.",
+            code="payment_pending",
         )
     # Balances this invoice carried as arrears are owed again, so the next run carries them anew.
     await session.execute(

@@ -47,7 +47,7 @@ from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
-from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, Payment, PaymentAllocation
+from models.payment_model import Coupon, CouponInvoice, CreditBalance, IdempotencyKey, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 log = logging.getLogger(__name__)
@@ -350,6 +350,9 @@ async def settle_approved(
 ) -> bool:
     """Apply an approval once (payment pending → approved): coupon paid, invoices paid, allocations, ledger, outbox.
 
+    An invoice on the coupon that can no longer be paid (voided, paid through another channel, or
+    carried into a later invoice since the claim) gets no allocation: its share becomes an open
+    credit balance on its contract, which operators list as a payment exception.
     Runs inside the caller's transaction and does not commit. False when the payment was no longer
     pending (a replayed webhook, or the other settlement path got there first).
     """
@@ -385,30 +388,36 @@ async def settle_approved(
             .order_by(Invoice.id)
         )
     ).all()
-    for invoice_id, _amount, _invoice in lines:
+    paid_lines: list[tuple[int, Decimal, Invoice]] = []
+    for invoice_id, amount, invoice in lines:
+        # Conditional, so an invoice voided, paid or carried meanwhile is never paid (nor its money allocated) silently.
         paid = await session.execute(
             update(Invoice)
-            .where(Invoice.id == invoice_id, Invoice.status.in_(UNPAID_STATUSES))
+            .where(Invoice.id == invoice_id, Invoice.status.in_(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_(None))
             .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
             .execution_options(synchronize_session=False)
         )
-        if paid.rowcount != 1:  # type: ignore[attr-defined]
-            log.error("invoice %s was not payable when payment %s was approved", invoice_id, payment_id)
-    await _settle_carried(session, [invoice_id for invoice_id, _, _ in lines], paid_at)
+        if paid.rowcount == 1:  # type: ignore[attr-defined]
+            paid_lines.append((invoice_id, amount, invoice))
+        else:
+            await _credit_unpayable(session, payment, invoice_id, amount, now)
+    await _settle_carried(session, [invoice_id for invoice_id, _, _ in paid_lines], paid_at)
     allocations = [
         {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": invoice_id, "kind": "invoice", "amount": amount}
-        for invoice_id, amount, _invoice in lines
+        for invoice_id, amount, _invoice in paid_lines
     ]
     if coupon.channel_fee > 0:
+        # The channel's fee is earned by the payment itself, whatever became of the invoices.
         allocations.append(
             {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": None, "kind": "channel_fee", "amount": coupon.channel_fee}
         )
-    await session.execute(insert(PaymentAllocation), allocations)
+    if allocations:
+        await session.execute(insert(PaymentAllocation), allocations)
     await _record_ledger_entry(session, payment, "payment_approved", now)
     tenant = await session.get(Tenant, payment.tenant_id)
     customer = await session.get(Customer, payment.customer_id)
     assert tenant is not None and customer is not None
-    contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in lines])
+    contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in paid_lines])
     messages = [
         await message_to_customer(
             session=session,
@@ -426,10 +435,45 @@ async def settle_approved(
                 "paid_at": paid_at.isoformat(),
             },
         )
-        for invoice_id, amount, invoice in lines
+        for invoice_id, amount, invoice in paid_lines
     ]
     await enqueue_many(session=session, messages=messages)
     return True
+
+
+async def _credit_unpayable(session: AsyncSession, payment: Payment, invoice_id: int, amount: Decimal, now: datetime) -> None:
+    """Hold an approved payment's share for an invoice that can no longer be paid as a credit balance on its contract.
+
+    The invoice is re-read after the failed conditional UPDATE, so the reason is what stopped it.
+    Exactly once: settlement runs once per payment, and (payment, invoice) is unique besides.
+    """
+    status, carried_into, contract_id = (
+        await session.execute(
+            select(Invoice.status, Invoice.carried_into_invoice_id, Invoice.contract_id)
+            .where(Invoice.id == invoice_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    reason = "invoice_void" if status == "void" else "invoice_paid" if status == "paid" else "invoice_carried"
+    session.add(
+        CreditBalance(
+            tenant_id=payment.tenant_id,
+            contract_id=contract_id,
+            customer_id=payment.customer_id,
+            amount=amount,
+            currency=payment.currency,
+            status="open",
+            reason=reason,
+            payment_id=payment.id,
+            invoice_id=invoice_id,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    log.warning(
+        "payment %s: invoice %s is %s%s; its %s %s is held as a credit balance on contract %s",
+        payment.id, invoice_id, status, " (carried)" if carried_into is not None else "", amount, payment.currency, contract_id,
+    )
 
 
 async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int]) -> list[int]:
@@ -642,6 +686,13 @@ async def reverse_payment(
             .execution_options(synchronize_session=False)
         )
     await _reopen_carried(session, [invoice_id for invoice_id, _, _ in allocations])
+    # Money held from this payment goes back with it.
+    await session.execute(
+        update(CreditBalance)
+        .where(CreditBalance.payment_id == payment_id, CreditBalance.status == "open")
+        .values(status="reversed", closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         update(Coupon)
         .where(Coupon.id == payment.coupon_id, Coupon.status == "paid")

@@ -1,4 +1,4 @@
-"""Payment routes: pay a coupon by card (Idempotency-Key), the gateway's signed webhook, and admin reversal."""
+"""Payment routes: pay a coupon by card (Idempotency-Key), the gateway's signed webhook, admin reversal, staff search and exceptions."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from quart_schema import (
 
 from controllers import payment_controller, payment_search_controller
 from controllers.payment_controller import PaymentSnapshot
-from controllers.payment_search_controller import PaymentDetail, PaymentRow
+from controllers.payment_search_controller import CreditBalanceRow, PaymentDetail, PaymentRow
 from domain.money import round_money
 from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from routes.common import (
@@ -40,6 +40,8 @@ from routes.security import csrf_exempt
 from routes.transaction_routes import TransactionOut, transaction_out
 from routes.vocabulary import (
     CouponStatus,
+    CreditBalanceReason,
+    CreditBalanceStatus,
     Currency,
     InvoiceStatus,
     PaymentChannel,
@@ -177,7 +179,10 @@ class PaymentCouponOut(BaseModel):
 
 
 class PaymentInvoiceOut(BaseModel):
-    """An invoice on the payment's coupon; `allocated` is what this payment settled on it (null if it settled nothing)."""
+    """An invoice on the payment's coupon; `allocated` is what this payment settled on it (null if it settled nothing).
+
+    `credited` is its share held as a credit balance instead (see GET /payments/exceptions), else null.
+    """
 
     id: int
     number: str
@@ -186,6 +191,7 @@ class PaymentInvoiceOut(BaseModel):
     status: InvoiceStatus
     amount_due_on_coupon: MoneyStr
     allocated: MoneyStr | None
+    credited: MoneyStr | None = None
 
 
 class ReversalOut(BaseModel):
@@ -229,6 +235,7 @@ class PaymentDetailOut(StaffPaymentOut):
                     status=line.status,
                     amount_due_on_coupon=round_money(line.coupon_amount, currency),
                     allocated=None if line.allocated is None else round_money(line.allocated, currency),
+                    credited=None if line.credited is None else round_money(line.credited, currency),
                 )
                 for line in detail.invoices
             ],
@@ -237,6 +244,64 @@ class PaymentDetailOut(StaffPaymentOut):
             if payment.reversed_at is None
             else ReversalOut(reversed_at=payment.reversed_at, reversed_by=detail.reversed_by, reason=payment.reversal_reason),
         )
+
+
+
+
+class PaymentExceptionQuery(ListQuery):
+    """Filters: `open` credits still held (the default lists every status), one contract."""
+
+    status: CreditBalanceStatus | None = None
+    contract_number: SearchText | None = None
+
+
+class PaymentExceptionOut(BaseModel):
+    """An approved payment's share that no invoice could take, held as a credit balance on the contract.
+
+    `reason`: the invoice was voided, already paid through another channel, or carried into a later
+    invoice by the time the approval arrived. `status`: `open` (held), `reversed` (its payment was reversed).
+    """
+
+    id: int
+    status: CreditBalanceStatus
+    reason: CreditBalanceReason
+    amount: MoneyStr
+    currency: str
+    contract_number: str
+    customer_id: int
+    payment_id: int
+    coupon_reference: str
+    invoice_id: int
+    invoice_number: str
+    created_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of_row(cls, row: CreditBalanceRow) -> PaymentExceptionOut:
+        """The API shape of a listed credit balance."""
+        credit = row.credit
+        return cls(
+            id=credit.id,
+            status=credit.status,
+            reason=credit.reason,
+            amount=round_money(credit.amount, credit.currency),
+            currency=credit.currency,
+            contract_number=row.contract_number,
+            customer_id=credit.customer_id,
+            payment_id=credit.payment_id,
+            coupon_reference=row.coupon_reference,
+            invoice_id=credit.invoice_id,
+            invoice_number=row.invoice_number,
+            created_at=credit.created_at,
+            closed_at=credit.closed_at,
+        )
+
+
+class PaymentExceptionPage(BaseModel):
+    """A page of payment exceptions, newest first."""
+
+    items: list[PaymentExceptionOut]
+    next_cursor: str | None
 
 
 class ReversalIn(BaseModel):
@@ -281,6 +346,20 @@ async def search_payments(query_args: PaymentQuery) -> PaymentPage:
         limit=query_args.limit, cursor=query_args.cursor,
     )
     return PaymentPage(items=[StaffPaymentOut.of_row(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/exceptions")
+@role_required("operator")
+@validate_querystring(PaymentExceptionQuery)
+@validate_response(PaymentExceptionPage, 200)
+@problems(400, 422)
+async def list_payment_exceptions(query_args: PaymentExceptionQuery) -> PaymentExceptionPage:
+    """Approved money no invoice could take (operator, admin): credit balances on contracts, newest first."""
+    page = await payment_search_controller.search_payment_exceptions(
+        session=db(), tenant=await request_tenant(), status=query_args.status, contract_number=query_args.contract_number,
+        limit=query_args.limit, cursor=query_args.cursor,
+    )
+    return PaymentExceptionPage(items=[PaymentExceptionOut.of_row(row) for row in page.items], next_cursor=page.next_cursor)
 
 
 @bp.get("/<int:payment_id>")

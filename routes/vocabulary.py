@@ -17,7 +17,14 @@ from domain.readings import FLAG_ORDER
 from models.account_model import CONTRACT_STATUSES, CUSTOMER_STATUSES, METER_STATUSES, READING_KINDS, SERVICES, STRATA
 from models.billing_model import BILLING_RUN_STATUSES, INVOICE_STATUSES
 from models.notification_model import NOTIFICATION_STATUSES
-from models.payment_model import COUPON_STATUSES, LEDGER_KINDS, PAYMENT_CHANNELS, PAYMENT_STATUSES
+from models.payment_model import (
+    COUPON_STATUSES,
+    CREDIT_BALANCE_REASONS,
+    CREDIT_BALANCE_STATUSES,
+    LEDGER_KINDS,
+    PAYMENT_CHANNELS,
+    PAYMENT_STATUSES,
+)
 from models.pqr_model import PQR_STATUSES, PQR_TYPES
 from models.user_model import ROLES, USER_STATUSES
 
@@ -48,3 +55,5 @@ NationalIdType = Literal[NATIONAL_ID_TYPES]  # type: ignore[valid-type]
 PqrType = Literal[PQR_TYPES]  # type: ignore[valid-type]
 ReadingFlag = Literal[FLAG_ORDER]  # type: ignore[valid-type]
 ReportChannel = Literal[REPORT_CHANNELS]  # type: ignore[valid-type]
+CreditBalanceStatus = Literal[CREDIT_BALANCE_STATUSES]  # type: ignore[valid-type]
+CreditBalanceReason = Literal[CREDIT_BALANCE_REASONS]  # type: ignore[valid-type]
