@@ -266,7 +266,7 @@ class PaymentExceptionOut(BaseModel):
     status: CreditBalanceStatus
     reason: CreditBalanceReason
     amount: MoneyStr
-    currency: str
+    currency: Currency
     contract_number: str
     customer_id: int
     payment_id: int
