@@ -295,11 +295,13 @@ async def _compose(
         html=rendered.html,
         attachments=attachments,
         message_id=message_id_for(tenant_id=row.tenant_id, dedupe_key=row.dedupe_key, mail_from=smtp.settings.mail_from),
-        sender_name=tenant.name,
+        sender_name=tenant.sender_name or tenant.name,
         headers={
             "Auto-Submitted": "auto-generated",
             "X-Cuponera-Event": row.event,
             "X-Cuponera-Notification-Id": str(row.id),
+            # Replies reach the utility's service desk, not the unattended sending address.
+            **({"Reply-To": tenant.reply_to} if tenant.reply_to else {}),
         },
     )
 
