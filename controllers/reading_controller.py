@@ -25,6 +25,7 @@ from controllers.list_ordering import paginate_ordered
 from controllers.pagination import Page, SortKey
 from domain.period import Period
 from domain.readings import (
+    EXISTS_MESSAGE,
     HISTORY_PERIODS,
     ReadingRejected,
     RegisterDecreased,
@@ -33,6 +34,7 @@ from domain.readings import (
     check_value,
     decrease_message,
     evaluate_reading,
+    next_lower_message,
 )
 from models.account_model import Contract, Meter, Reading, ReadingCorrection
 from models.tenant_model import Tenant
@@ -53,7 +55,7 @@ def rejection_error(exc: ReadingRejected) -> DomainValidationError | Conflict:
 
 def _reading_exists() -> Conflict:
     return Conflict(
-        "The meter already has a reading for that period; correct it with PATCH /api/v1/readings/{id}.",
+        EXISTS_MESSAGE,
         code="reading_exists",
         errors=[FieldError("period", "already read", "reading_exists")],
     )
@@ -119,12 +121,7 @@ async def _recompute_next(session: AsyncSession, meter: Meter, reading: Reading)
             allow_decrease=following.kind == "corrected",
         )
     except RegisterDecreased as exc:
-        raise _invalid(
-            "value",
-            "register_decreased",
-            f"The reading of {following.period} ({following.value}) would then be lower than this one; "
-            "correct that one first.",
-        ) from exc
+        raise _invalid("value", "register_decreased", next_lower_message(following.period, following.value)) from exc
 
 
 async def _recompute_next_or_roll_back(session: AsyncSession, meter: Meter, reading: Reading) -> None:

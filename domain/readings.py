@@ -97,9 +97,17 @@ def check_new_reading(
     return parsed
 
 
+EXISTS_MESSAGE = "The meter already has a reading for that period; correct it with PATCH /api/v1/readings/{id}."
+
+
 def decrease_message(previous: Decimal, value: Decimal) -> str:
     """Why an implausible decrease is refused."""
     return f"The register went down from {previous} to {value}, which is not a plausible rollover"
+
+
+def next_lower_message(next_period: str, next_value: Decimal) -> str:
+    """Why a reading that would leave the meter's next reading below it is refused."""
+    return f"The reading of {next_period} ({next_value}) would then be lower than this one; correct that one first."
 
 
 @dataclass(frozen=True)
