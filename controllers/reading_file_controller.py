@@ -294,13 +294,13 @@ def _check_against_readings(meter: _Meter, group: list[_Candidate], known: list[
 async def _meters_by_serial(conn: AsyncConnection, tenant_id: int, serials: Iterable[str]) -> dict[str, _Meter]:
     wanted = sorted(s for s in serials if len(s) <= 40)
     meters: dict[str, _Meter] = {}
+    # One statement for every chunk, the list bound as one expanding parameter: no per-value coercion.
+    stmt = select(
+        Meter.serial, Meter.id, Meter.register_digits, Meter.multiplier, Meter.initial_value,
+        Meter.installed_on, Meter.status,
+    ).where(Meter.tenant_id == tenant_id, Meter.serial.in_(bindparam("serials", expanding=True)))
     for start in range(0, len(wanted), IN_CHUNK):
-        result = await conn.execute(
-            select(
-                Meter.serial, Meter.id, Meter.register_digits, Meter.multiplier, Meter.initial_value,
-                Meter.installed_on, Meter.status,
-            ).where(Meter.tenant_id == tenant_id, Meter.serial.in_(wanted[start:start + IN_CHUNK]))
-        )
+        result = await conn.execute(stmt, {"serials": wanted[start:start + IN_CHUNK]})
         for serial, *fields in result:
             meters[serial] = _Meter(*fields)
     return meters
@@ -309,25 +309,27 @@ async def _meters_by_serial(conn: AsyncConnection, tenant_id: int, serials: Iter
 async def _known_readings(conn: AsyncConnection, meter_ids: list[int], since: str) -> dict[int, list[_Known]]:
     """Per meter, in period order: its readings from `since` on, and before it the latest and last actual ones."""
     columns = (Reading.meter_id, Reading.period, Reading.value, Reading.kind, Reading.consumption, Reading.id)
+    in_chunk = Reading.meter_id.in_(bindparam("meter_ids", expanding=True))
+    recent_stmt = select(*columns).where(in_chunk, Reading.period >= since)
+    ranked = (
+        select(
+            *columns,
+            func.row_number().over(partition_by=Reading.meter_id, order_by=Reading.period.desc()).label("newest"),
+            func.row_number()
+            .over(partition_by=(Reading.meter_id, Reading.kind), order_by=Reading.period.desc())
+            .label("newest_of_kind"),
+        )
+        .where(in_chunk, Reading.period < since)
+        .subquery()
+    )
+    earlier_stmt = select(
+        ranked.c.meter_id, ranked.c.period, ranked.c.value, ranked.c.kind, ranked.c.consumption, ranked.c.id
+    ).where(or_(ranked.c.newest == 1, and_(ranked.c.kind == "actual", ranked.c.newest_of_kind <= HISTORY_PERIODS)))
     known: dict[int, list[_Known]] = {}
     for start in range(0, len(meter_ids), IN_CHUNK):
-        chunk = meter_ids[start:start + IN_CHUNK]
-        recent = await conn.execute(select(*columns).where(Reading.meter_id.in_(chunk), Reading.period >= since))
-        ranked = (
-            select(
-                *columns,
-                func.row_number().over(partition_by=Reading.meter_id, order_by=Reading.period.desc()).label("newest"),
-                func.row_number()
-                .over(partition_by=(Reading.meter_id, Reading.kind), order_by=Reading.period.desc())
-                .label("newest_of_kind"),
-            )
-            .where(Reading.meter_id.in_(chunk), Reading.period < since)
-            .subquery()
-        )
-        earlier = await conn.execute(
-            select(ranked.c.meter_id, ranked.c.period, ranked.c.value, ranked.c.kind, ranked.c.consumption, ranked.c.id)
-            .where(or_(ranked.c.newest == 1, and_(ranked.c.kind == "actual", ranked.c.newest_of_kind <= HISTORY_PERIODS)))
-        )
+        chunk = {"meter_ids": meter_ids[start:start + IN_CHUNK]}
+        recent = await conn.execute(recent_stmt, chunk)
+        earlier = await conn.execute(earlier_stmt, chunk)
         for meter_id, period, value, kind, consumption, reading_id in [*recent, *earlier]:
             known.setdefault(meter_id, []).append(_Known(period, value, kind, consumption, reading_id))
     for readings in known.values():
