@@ -233,10 +233,14 @@ async def _check_rows(
     checked = _Checked(issues=issues, accepted=[], recomputed={})
     if candidates:
         since = min(c.row.period for group in candidates.values() for c in group)
-        known = await _known_readings(conn, sorted(candidates), since)
         by_id = {meter.id: meter for meter in meters.values()}
-        for meter_id, group in candidates.items():
-            _check_against_readings(by_id[meter_id], group, known.get(meter_id, []), checked)
+        meter_ids = sorted(candidates)
+        # Chunk by chunk, so only one chunk's readings are held at a time.
+        for start in range(0, len(meter_ids), IN_CHUNK):
+            chunk = meter_ids[start:start + IN_CHUNK]
+            known = await _known_readings(conn, chunk, since)
+            for meter_id in chunk:
+                _check_against_readings(by_id[meter_id], candidates[meter_id], known.get(meter_id, []), checked)
     return checked
 
 
@@ -307,7 +311,7 @@ async def _meters_by_serial(conn: AsyncConnection, tenant_id: int, serials: Iter
 
 
 async def _known_readings(conn: AsyncConnection, meter_ids: list[int], since: str) -> dict[int, list[_Known]]:
-    """Per meter, in period order: its readings from `since` on, and before it the latest and last actual ones."""
+    """Per meter (at most IN_CHUNK), in period order: its readings from `since` on, and before it the latest and last actual ones."""
     columns = (Reading.meter_id, Reading.period, Reading.value, Reading.kind, Reading.consumption, Reading.id)
     in_chunk = Reading.meter_id.in_(bindparam("meter_ids", expanding=True))
     recent_stmt = select(*columns).where(in_chunk, Reading.period >= since)
@@ -326,12 +330,11 @@ async def _known_readings(conn: AsyncConnection, meter_ids: list[int], since: st
         ranked.c.meter_id, ranked.c.period, ranked.c.value, ranked.c.kind, ranked.c.consumption, ranked.c.id
     ).where(or_(ranked.c.newest == 1, and_(ranked.c.kind == "actual", ranked.c.newest_of_kind <= HISTORY_PERIODS)))
     known: dict[int, list[_Known]] = {}
-    for start in range(0, len(meter_ids), IN_CHUNK):
-        chunk = {"meter_ids": meter_ids[start:start + IN_CHUNK]}
-        recent = await conn.execute(recent_stmt, chunk)
-        earlier = await conn.execute(earlier_stmt, chunk)
-        for meter_id, period, value, kind, consumption, reading_id in [*recent, *earlier]:
-            known.setdefault(meter_id, []).append(_Known(period, value, kind, consumption, reading_id))
+    chunk = {"meter_ids": meter_ids}
+    recent = await conn.execute(recent_stmt, chunk)
+    earlier = await conn.execute(earlier_stmt, chunk)
+    for meter_id, period, value, kind, consumption, reading_id in [*recent, *earlier]:
+        known.setdefault(meter_id, []).append(_Known(period, value, kind, consumption, reading_id))
     for readings in known.values():
         readings.sort(key=lambda k: k.period)
     return known
