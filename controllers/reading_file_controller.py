@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from clients.bulk_insert import FastInsert, fewer_collections
 from controllers.account_common import tenant_today, to_scale
 from controllers.errors import Conflict, DomainValidationError, NotFound
+from controllers.meter_controller import normalize_serial
 from domain.reading_file import (
     FileRow,
     ReadingFileInvalid,
@@ -206,13 +207,13 @@ async def _check_rows(
     conn: AsyncConnection, tenant_id: int, rows: list[FileRow], decimal_comma: bool, today: date
 ) -> _Checked:
     """Every row checked: the rules that need only the row and its meter first, then those against readings."""
-    meters = await _meters_by_serial(conn, tenant_id, {row.serial for row in rows if row.serial})
+    meters = await _meters_by_serial(conn, tenant_id, {normalize_serial(row.serial) for row in rows if row.serial})
     issues: list[FileIssue] = []
     candidates: dict[int, list[_Candidate]] = {}
     for row in rows:
         try:
             check_row_fields(row)
-            meter = meters.get(row.serial)
+            meter = meters.get(normalize_serial(row.serial))
             if meter is None:
                 raise ReadingRejected("unknown_meter", "serial", UNKNOWN_METER)
             if row.observation:
