@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from domain.readings import ReadingRejected
 
@@ -90,7 +91,7 @@ def _header(reader: Iterator[list[str]]) -> dict[str, int]:
     raise ReadingFileInvalid("The file is empty.")
 
 
-def _rows(reader: csv.Reader, positions: dict[str, int]) -> Iterator[FileRow]:  # type: ignore[name-defined]
+def _rows(reader: Any, positions: dict[str, int]) -> Iterator[FileRow]:  # a csv.reader: rows and line_num
     serial, period, value, reader_at = (positions[c] for c in REQUIRED_COLUMNS)
     read_on = positions.get("read_on")
     observation = positions.get("observation")
