@@ -110,6 +110,7 @@ class _Known:
 @dataclass(slots=True)
 class _Candidate:
     row: FileRow
+    period: str  # as Period writes it
     value: Decimal
     read_on: date | None
 
@@ -222,18 +223,18 @@ async def _check_rows(
                 continue
             value = to_scale(parse_value(row.value, decimal_comma=decimal_comma), 3)
             read_on = parse_read_on(row.read_on)
-            check_new_reading(
+            period = check_new_reading(
                 period=row.period, value=value, read_on=read_on, today=today, installed_on=meter.installed_on,
                 register_digits=meter.register_digits, status=meter.status,
             )
         except ReadingRejected as exc:
             issues.append(_rejected(row, exc.code, exc.message))
             continue
-        candidates.setdefault(meter.id, []).append(_Candidate(row, value, read_on))
+        candidates.setdefault(meter.id, []).append(_Candidate(row, str(period), value, read_on))
 
     checked = _Checked(issues=issues, accepted=[], recomputed={})
     if candidates:
-        since = min(c.row.period for group in candidates.values() for c in group)
+        since = min(c.period for group in candidates.values() for c in group)
         by_id = {meter.id: meter for meter in meters.values()}
         meter_ids = sorted(candidates)
         # Chunk by chunk, so only one chunk's readings are held at a time.
@@ -259,11 +260,11 @@ def _actual_before(known: list[_Known], index: int) -> list[Decimal]:
 def _check_against_readings(meter: _Meter, group: list[_Candidate], known: list[_Known], checked: _Checked) -> None:
     """A meter's rows in period order against its readings, each accepted one joining them for the next row."""
     periods = [k.period for k in known]
-    group.sort(key=lambda c: (c.row.period, c.row.line))
+    group.sort(key=lambda c: (c.period, c.row.line))
     for candidate in group:
-        row, value = candidate.row, candidate.value
-        index = bisect_left(periods, row.period)
-        if index < len(periods) and periods[index] == row.period:
+        row, period, value = candidate.row, candidate.period, candidate.value
+        index = bisect_left(periods, period)
+        if index < len(periods) and periods[index] == period:
             checked.issues.append(_rejected(row, "reading_exists", EXISTS_MESSAGE))
             continue
         previous = known[index - 1].value if index else meter.initial_value
@@ -291,8 +292,8 @@ def _check_against_readings(meter: _Meter, group: list[_Candidate], known: list[
                 continue
             following.consumption = following_result[0]
             checked.recomputed[following.id] = following_result  # type: ignore[index]
-        known.insert(index, _Known(row.period, value, "actual", consumption))
-        periods.insert(index, row.period)
+        known.insert(index, _Known(period, value, "actual", consumption))
+        periods.insert(index, period)
         checked.accepted.append((meter.id, candidate, consumption, flags))
 
 
@@ -350,7 +351,7 @@ async def _store(conn: AsyncConnection, tenant_id: int, file_id: int, checked: _
     now = utcnow()
     stamp = readings.converter("created_at")(now)
     await readings.run(conn, [
-        (tenant_id, meter_id, c.row.period, number(c.value), day(c.read_on), "actual", number(consumption), flags,
+        (tenant_id, meter_id, c.period, number(c.value), day(c.read_on), "actual", number(consumption), flags,
          stamp, stamp)
         for meter_id, c, consumption, flags in checked.accepted
     ])

@@ -31,8 +31,8 @@ OBSERVATIONS = ("not_accessible", "meter_damaged", "meter_missing")
 SERIAL_MAX = 40
 READER_MAX = 40
 
-_VALUE_RE = re.compile(r"^-?\d{1,15}(?:\.\d{1,3})?$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_VALUE_RE = re.compile(r"^-?[0-9]{1,15}(?:\.[0-9]{1,3})?$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class ReadingFileInvalid(ValueError):
@@ -66,11 +66,16 @@ def parse_reading_file(content: bytes) -> ReadingFileContent:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ReadingFileInvalid("The file is not UTF-8 text.") from exc
+    if "\x00" in text:
+        raise ReadingFileInvalid("The file holds NUL characters; it is not a text file.")
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    positions = _header(reader)
-    rows = list(_rows(reader, positions))
+    try:
+        positions = _header(reader)
+        rows = list(_rows(reader, positions))
+    except csv.Error as exc:  # a field over csv's size limit
+        raise ReadingFileInvalid(f"Line {reader.line_num} cannot be read: {exc}.") from exc
     if not rows:
         raise ReadingFileInvalid("The file has a header but no rows.")
     return ReadingFileContent(rows=rows, decimal_comma=delimiter == ";")

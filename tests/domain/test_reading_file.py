@@ -43,7 +43,15 @@ def test_semicolons_and_a_byte_order_mark() -> None:
 
 @pytest.mark.parametrize(
     "content",
-    [b"", b"\n\n", b"serial,period,value\nM,2025-01,1\n", b"serial,period,value,reader\n", b"\xff\xfe\x00s"],
+    [
+        b"",
+        b"\n\n",
+        b"serial,period,value\nM,2025-01,1\n",
+        b"serial,period,value,reader\n",
+        b"\xff\xfe\x00s",
+        b"serial,period,value,reader\nM\x00,2025-01,1,R\n",
+        b"serial,period,value,reader\nM,2025-01,1," + b"R" * 200_000 + b"\n",
+    ],
 )
 def test_unreadable_files(content: bytes) -> None:
     with pytest.raises(ReadingFileInvalid):
