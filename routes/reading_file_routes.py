@@ -11,6 +11,7 @@ from quart_schema import validate_response
 
 from controllers import reading_file_controller
 from controllers.reading_file_controller import ReadingFileResult
+from models.reading_file_model import ISSUE_OUTCOMES
 from routes.common import csv_upload, db, problems, request_tenant, require_principal, role_required, uploaded_file
 
 bp = Blueprint("reading_files", __name__, url_prefix="/api/v1")
@@ -22,7 +23,7 @@ class ReadingFileIssueOut(BaseModel):
     line: int = Field(description="The row's line in the file; the header is line 1.")
     serial: str
     period: str
-    outcome: Literal["rejected", "observed"]
+    outcome: Literal[ISSUE_OUTCOMES]  # type: ignore[valid-type]
     code: str = Field(description="`reading_exists`, `register_decreased`, ... or the observation, e.g. `not_accessible`.")
     message: str
 
