@@ -5,6 +5,7 @@ from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
 from models.notification_model import Notification
 from models.pqr_model import Pqr, TenantHoliday
+from models.reading_file_model import ReadingFile, ReadingFileIssue
 from models.payment_model import (
     BankApiKey,
     CollectionReceipt,
@@ -43,6 +44,8 @@ __all__ = [
     "PaymentAllocation",
     "Reading",
     "ReadingCorrection",
+    "ReadingFile",
+    "ReadingFileIssue",
     "Tariff",
     "Tenant",
     "TenantHoliday",

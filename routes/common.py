@@ -10,11 +10,11 @@ from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from quart import current_app, g, request
 from quart_auth import current_user
-from quart_schema import document_response, security_scheme
+from quart_schema import document_request, document_response, security_scheme
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import auth_controller, tenant_controller
-from controllers.errors import AuthenticationFailed, Forbidden
+from controllers.errors import AuthenticationFailed, DomainValidationError, FieldError, Forbidden
 from domain.caller import Caller
 from domain.period import PERIOD_PATTERN
 from models.tenant_model import Tenant
@@ -241,6 +241,28 @@ class PdfFile(BaseModel):
 def pdf_document(func: Callable[P, R]) -> Callable[P, R]:
     """Document a 200 response whose body is a PDF (see `CuponeraOpenAPIProvider`)."""
     return document_response(PdfFile, 200)(func)
+
+
+class CsvFile(BaseModel):
+    """A CSV file sent as the raw body (`text/csv`) or as the `file` part of a `multipart/form-data` body."""
+
+
+def csv_upload(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a request body that is a CSV file (see `CuponeraOpenAPIProvider`)."""
+    return document_request(CsvFile)(func)
+
+
+async def uploaded_file(part: str = "file") -> bytes:
+    """The bytes of an uploaded file: the `part` of a multipart body, else the raw body (a 422 without the part)."""
+    if request.mimetype == "multipart/form-data":
+        upload = (await request.files).get(part)
+        if upload is None:
+            raise DomainValidationError(
+                f"The multipart body has no `{part}` part.", code="missing_file",
+                errors=[FieldError(part, "required", "missing_file")],
+            )
+        return upload.read()
+    return await request.get_data(cache=False)
 
 
 class SvgImage(BaseModel):

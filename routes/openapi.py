@@ -9,7 +9,7 @@ from quart_schema.conversion import model_schema
 from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
 from werkzeug.routing import IntegerConverter
 
-from routes.common import NoContent, PdfFile, Problem, SvgImage
+from routes.common import CsvFile, NoContent, PdfFile, Problem, SvgImage
 
 
 # A function name that already starts with a verb needs no HTTP method in front (`get_invoice`, not `get_get_invoice`).
@@ -41,6 +41,14 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
         tags = sorted({t for path in document["paths"].values() for op in path.values() for t in op.get("tags", [])})
         document["tags"] = [{"name": tag} for tag in tags]
         return document
+
+    def build_request_body(self, model: Any, source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request body of an operation; a CSV upload as raw `text/csv` or a multipart `file` part."""
+        if model is CsvFile:
+            multipart = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+            content = {"text/csv": {"schema": {"type": "string"}}, "multipart/form-data": {"schema": multipart}}
+            return {"content": content, "required": True, "description": CsvFile.__doc__}, {}
+        return super().build_request_body(model, source)
 
     def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """Build one response object of an operation."""

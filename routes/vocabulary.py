@@ -26,6 +26,7 @@ from models.payment_model import (
     PAYMENT_STATUSES,
 )
 from models.pqr_model import PQR_STATUSES, PQR_TYPES
+from models.reading_file_model import ISSUE_OUTCOMES
 from models.user_model import ROLES, USER_STATUSES
 
 # mypy cannot see through a tuple in Literal[...]; at run time typing expands it to its members.
@@ -57,3 +58,4 @@ ReadingFlag = Literal[FLAG_ORDER]  # type: ignore[valid-type]
 ReportChannel = Literal[REPORT_CHANNELS]  # type: ignore[valid-type]
 CreditBalanceStatus = Literal[CREDIT_BALANCE_STATUSES]  # type: ignore[valid-type]
 CreditBalanceReason = Literal[CREDIT_BALANCE_REASONS]  # type: ignore[valid-type]
+ReadingFileOutcome = Literal[ISSUE_OUTCOMES]  # type: ignore[valid-type]
