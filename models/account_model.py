@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Unicode,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -57,6 +59,8 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(30), nullable=True)
     billing_address: Mapped[str] = mapped_column(Unicode(300), default="")
     locale: Mapped[str] = mapped_column(String(10), default="es")
+    # Invoices by email only: a print shop's export leaves these customers out.
+    paperless: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)

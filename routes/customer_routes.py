@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
@@ -21,13 +21,12 @@ from routes.common import (
     request_tenant,
     role_required,
 )
-from routes.fields import Address, Name, NationalIdText
+from routes.fields import Address, Name, NationalIdText, Phone
 from routes.vocabulary import CustomerStatus, Locale, NationalIdType
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")
 
 RawNationalId = NationalIdText
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{5,29}$")]
 
 
 class CustomerIn(BaseModel):

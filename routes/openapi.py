@@ -11,7 +11,6 @@ from werkzeug.routing import IntegerConverter
 
 from routes.common import CsvFile, NoContent, PdfFile, Problem, SvgImage
 
-
 # A function name that already starts with a verb needs no HTTP method in front (`get_invoice`, not `get_get_invoice`).
 _VERBS = {"get", "list", "create", "update", "delete", "search", "change", "mark", "record", "file", "retry", "reverse"}
 PROBLEM_REF = {"$ref": "#/components/responses/Problem"}

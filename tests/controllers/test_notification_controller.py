@@ -60,6 +60,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "answer": "Revisamos la lectura.",
     },
     "password_reset": {"reset_url": "http://127.0.0.1:8000/reset-password?token=abc"},
+    "email_change": {"confirm_url": "http://127.0.0.1:8000/portal/?confirm_email=abc", "new_email": "maria.nueva@example.co"},
 }
 
 
@@ -154,9 +155,9 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
 
     report = await dispatch(sql, mail_server)
 
-    assert (report.claimed, report.sent, report.retried, report.failed) == (27, 27, 0, 0)
+    assert (report.claimed, report.sent, report.retried, report.failed) == (30, 30, 0, 0)
     received = {email["Message-ID"]: email for email in mail_server.catcher.messages}
-    assert len(received) == 27
+    assert len(received) == 30
     for row_id, sent in zip(ids, messages, strict=True):
         email = received[mid(tenant, sent.dedupe_key)]
         expected = render_email(sent.event, sent.locale, sent.payload, currency="COP", timezone="America/Bogota")

@@ -75,6 +75,7 @@ SAMPLE_PAYLOADS = {
         "answer": "Revisamos la lectura.\nEl consumo facturado es correcto.",
     },
     "password_reset": {"reset_url": "https://portal.energia.example/reset?token=abc&x=1"},
+    "email_change": {"confirm_url": "https://portal.energia.example/portal/?confirm_email=abc&x=1", "new_email": "maria.nueva@example.co"},
 }
 
 EXPECTED_SUBJECTS = {
@@ -111,6 +112,9 @@ EXPECTED_SUBJECTS = {
     ("password_reset", "es"): "Restablezca su contraseña",
     ("password_reset", "en"): "Reset your password",
     ("password_reset", "pt"): "Redefina sua senha",
+    ("email_change", "es"): "Confirme su nuevo correo electrónico",
+    ("email_change", "en"): "Confirm your new email address",
+    ("email_change", "pt"): "Confirme seu novo e-mail",
 }
 
 GREETINGS = {"es": "Hola, María <Pérez> & Hijos:", "en": "Hello María <Pérez> & Hijos,", "pt": "Olá, María <Pérez> & Hijos,"}
@@ -158,6 +162,7 @@ def test_every_event_renders_in_every_locale(event, locale):
         ("pqr_filed", ["PQR-20261122-00042", "reclamo", "31 de octubre de 2026, 22:00", "14 de diciembre de 2026"]),
         ("pqr_answered", ["PQR-20261122-00042", "reclamo", "El consumo facturado es correcto."]),
         ("password_reset", ["https://portal.energia.example/reset?token=abc&x=1", "30 minutos"]),
+        ("email_change", ["https://portal.energia.example/portal/?confirm_email=abc&x=1", "maria.nueva@example.co", "24 horas"]),
     ],
 )
 def test_key_facts_appear_in_text_and_html(event, facts):
