@@ -5,11 +5,16 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 MSSQL_URL ?= mssql+pyodbc://cuponera@cuponera.database.windows.net/cuponera
+# Hypercorn worker processes. Default: one per core on PostgreSQL and Azure SQL; one on SQLite (the
+# default database), whose single writer lock would make writers of different processes poll it
+# through SQLite's busy handler instead of queueing in order inside one process (see README).
+WEB_CONCURRENCY ?= $(if $(filter sqlite%,$(or $(DATABASE_URL),sqlite)),1,$(shell nproc 2>/dev/null || echo 1))
 
 .PHONY: run test migrate seed sqlserver-script bench clean help
 
 help:
 	@echo "make run               set up, migrate, seed demo data and serve on http://$(HOST):$(PORT) (docs at /docs)"
+	@echo "                       with WEB_CONCURRENCY=$(WEB_CONCURRENCY) worker processes"
 	@echo "make test              set up and run the test suite (set TEST_DATABASE_URL for PostgreSQL)"
 	@echo "make sqlserver-script  print the T-SQL upgrade script for Azure SQL / SQL Server"
 	@echo "make bench             run the benchmarks in bench/"
@@ -33,7 +38,7 @@ seed: migrate
 	$(BIN)/quart --app app seed-demo
 
 run: seed
-	$(BIN)/hypercorn "app:create_app()" --bind $(HOST):$(PORT) --access-logfile -
+	$(BIN)/hypercorn "app:create_app()" --bind $(HOST):$(PORT) --workers $(WEB_CONCURRENCY) --access-logfile -
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
