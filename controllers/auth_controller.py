@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, case, delete, literal, null, select, update
+from sqlalchemy import and_, bindparam, case, delete, literal, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,10 +148,11 @@ def csrf_token_valid(secret_key: str, token: str | None, nonce: str, *, max_age:
 
 
 # What a request's checks and pages read about its user; never the password hash or the lockout counters.
-_SESSION_USER_COLUMNS = (
+# Built once: its cache key is computed once per process, not once per request.
+_SESSION_USER = select(
     User.id, User.tenant_id, User.email, User.role, User.status, User.full_name, User.locale, User.customer_id,
     User.session_version,
-)
+).where(User.id == bindparam("user_id"))
 
 
 async def load_session_user(
@@ -164,7 +165,7 @@ async def load_session_user(
     result is a User that belongs to no session: read its fields; a unit of work that changes the
     user loads it (see `change_password`).
     """
-    row = (await session.execute(select(*_SESSION_USER_COLUMNS).where(User.id == user_id))).first()
+    row = (await session.execute(_SESSION_USER, {"user_id": user_id})).first()
     if row is None or row.status != "active" or row.session_version != session_version:
         return None
     return User(**row._asdict())
