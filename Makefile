@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 HOST ?= 127.0.0.1
 MSSQL_URL ?= mssql+pyodbc://cuponera@cuponera.database.windows.net/cuponera
-# Hypercorn worker processes. Default: one per core on PostgreSQL and Azure SQL; one on SQLite (the
-# default database), whose single writer lock would make writers of different processes poll it
-# through SQLite's busy handler instead of queueing in order inside one process (see README).
-WEB_CONCURRENCY ?= $(if $(filter sqlite%,$(or $(DATABASE_URL),sqlite)),1,$(shell nproc 2>/dev/null || echo 1))
+# Hypercorn worker processes. Default: one per core on PostgreSQL and Azure SQL; at most two on
+# SQLite (the default database), where each process queues its own writers in order but the
+# processes' writers meet on SQLite's single lock through its busy handler (see README, Performance).
+CORES := $(shell nproc 2>/dev/null || echo 1)
+WEB_CONCURRENCY ?= $(if $(filter sqlite%,$(or $(DATABASE_URL),sqlite)),$(shell echo $$(( $(CORES) < 2 ? $(CORES) : 2 ))),$(CORES))
 
 .PHONY: run test migrate seed sqlserver-script bench clean help
 
