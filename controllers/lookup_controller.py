@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.coupon_controller import NOTHING_DUE, UNPAID_STATUSES
@@ -53,15 +54,16 @@ class _Holder:
     holder_name: str
 
 
-async def _contract(session: AsyncSession, tenant: Tenant, contract_number: str, customer_id: int | None = None, *, own: bool = False) -> _Holder | None:
-    """The tenant's contract with that number and its holder's name, in one indexed query (columns, not entities)."""
-    stmt = (
+def _contract_query(tenant: Tenant, contract_number: str) -> Select[Any]:
+    """The tenant's contract with that number and its holder's name: one indexed query of columns."""
+    return (
         select(Contract.id, Contract.contract_number, Customer.name)
         .join(Customer, Customer.id == Contract.customer_id)
         .where(Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip())
     )
-    if own:
-        stmt = stmt.where(Contract.customer_id == customer_id)
+
+
+async def _contract(session: AsyncSession, stmt: Select[Any]) -> _Holder | None:
     row = (await session.execute(stmt)).first()
     return _Holder(row.id, row.contract_number, row.name) if row is not None else None
 
@@ -97,7 +99,7 @@ def _result(contract: _Holder, holder_name: str, currency: str, invoices: list[L
 
 async def public_lookup(*, session: AsyncSession, tenant: Tenant, contract_number: str) -> LookupResult:
     """Quick-pay: the masked holder and unpaid invoices; unknown and fully paid contracts give the same 404."""
-    contract = await _contract(session, tenant, contract_number)
+    contract = await _contract(session, _contract_query(tenant, contract_number))
     invoices = await _unpaid(session, contract) if contract is not None else []
     if contract is None or not invoices:
         raise NotFound(NOTHING_DUE, code="nothing_due")
@@ -108,7 +110,8 @@ async def customer_lookup(
     *, session: AsyncSession, tenant: Tenant, customer_id: int | None, contract_number: str
 ) -> LookupResult:
     """A customer's own contract with its full holder name and unpaid invoices (possibly none)."""
-    contract = await _contract(session, tenant, contract_number, customer_id, own=True)
+    own = _contract_query(tenant, contract_number).where(Contract.customer_id == customer_id)
+    contract = await _contract(session, own)
     if contract is None:
         raise NotFound("No contract of yours has that number.", code="contract_not_found")
     return _result(contract, contract.holder_name, tenant.currency, await _unpaid(session, contract))
