@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, true
@@ -47,6 +49,56 @@ async def get_tenant_by_code(*, session: AsyncSession, code: str) -> Tenant:
     if tenant is None:
         raise NotFound(f"No tenant has the code {code!r}.", code="tenant_not_found")
     return tenant
+
+
+def detached_copy(tenant: Tenant) -> Tenant:
+    """A Tenant that belongs to no session: safe to share between requests (no rollback can expire it)."""
+    return Tenant(**{column.key: getattr(tenant, column.key) for column in Tenant.__table__.columns})
+
+
+@dataclass
+class TenantCache:
+    """Tenants by id and the default tenant, per process, for at most `ttl_seconds`.
+
+    An admin changes its tenant's settings through the API (PATCH /api/v1/tenant): the process that
+    served it forgets its copies at once (`clear`), every other process within `ttl_seconds`. Sessions are not cached here: the
+    session check (version, status, role) reads the user row on every request.
+    """
+
+    ttl_seconds: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _by_key: dict[object, tuple[float, Tenant]] = field(default_factory=dict)
+
+    def _get(self, key: object) -> Tenant | None:
+        found = self._by_key.get(key)
+        if found is None or found[0] <= self.clock():
+            return None
+        return found[1]
+
+    def _put(self, key: object, tenant: Tenant) -> Tenant:
+        copy = detached_copy(tenant)
+        self._by_key[key] = (self.clock() + self.ttl_seconds, copy)
+        return copy
+
+    def clear(self) -> None:
+        """Forget every cached tenant (after a change to one)."""
+        self._by_key.clear()
+
+    async def by_id(self, *, session: AsyncSession, tenant_id: int) -> Tenant | None:
+        """The tenant with this id, or None."""
+        cached = self._get(tenant_id)
+        if cached is not None:
+            return cached
+        tenant = await session.get(Tenant, tenant_id)
+        return self._put(tenant_id, tenant) if tenant is not None else None
+
+    async def public(self, *, session: AsyncSession, code: str | None) -> Tenant:
+        """`resolve_public_tenant`, cached: by code, else the default tenant."""
+        key = ("code", code.strip()) if code else ("default",)
+        cached = self._get(key)
+        if cached is not None:
+            return cached
+        return self._put(key, await resolve_public_tenant(session=session, code=code))
 
 
 # What an admin may change on its own tenant (PATCH /api/v1/tenant); the rest (code, country, currency,

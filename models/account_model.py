@@ -45,6 +45,8 @@ class Customer(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "national_id_type", "national_id"),
         Index("ix_customers_tenant_id_name", "tenant_id", "name"),
+        # The operator's invoice search finds customers by national ID without its type.
+        Index("ix_customers_tenant_id_national_id", "tenant_id", "national_id"),
         CheckConstraint(_in("status", CUSTOMER_STATUSES), name="status_known"),
         CheckConstraint(_in("national_id_type", ("rut", "nit", "cc", "cpf", "cnpj")), name="national_id_type_known"),
     )

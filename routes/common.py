@@ -115,18 +115,23 @@ async def close_request_session(_exc: BaseException | None = None) -> None:
         await session.close()
 
 
+def tenant_cache() -> tenant_controller.TenantCache:
+    """This app's per-process tenant cache (tenants change only through migrations; see TenantCache)."""
+    return current_app.extensions.setdefault("cuponera_tenants", tenant_controller.TenantCache())
+
+
 async def optional_principal() -> Principal | None:
-    """The logged-in user, or None for an anonymous request or a stale session."""
+    """The logged-in user, or None for an anonymous request or a stale session; resolved once per request."""
     if "principal" in g:
         return g.principal
     principal = None
     parsed = auth_controller.parse_auth_id(current_user.auth_id)
     if parsed is not None:
-        loaded = await auth_controller.load_session_user(
+        user = await auth_controller.load_session_user(
             session=db(), user_id=parsed.user_id, session_version=parsed.session_version
         )
-        if loaded is not None:
-            user, tenant = loaded
+        tenant = await tenant_cache().by_id(session=db(), tenant_id=user.tenant_id) if user is not None else None
+        if user is not None and tenant is not None:
             principal = Principal(user=user, tenant=tenant, session_nonce=parsed.nonce)
     g.principal = principal
     return principal
@@ -154,9 +159,7 @@ async def request_tenant() -> Tenant:
     if principal is not None:
         return principal.tenant
     if "tenant" not in g:
-        g.tenant = await tenant_controller.resolve_public_tenant(
-            session=db(), code=request.headers.get(TENANT_HEADER)
-        )
+        g.tenant = await tenant_cache().public(session=db(), code=request.headers.get(TENANT_HEADER))
     return g.tenant
 
 

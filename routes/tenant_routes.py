@@ -11,7 +11,16 @@ from quart_schema import validate_request, validate_response
 from controllers import tenant_controller
 from domain.money import round_money
 from models.tenant_model import Tenant
-from routes.common import MoneyStr, PatchModel, db, problems, request_tenant, require_principal, role_required
+from routes.common import (
+    MoneyStr,
+    PatchModel,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+    tenant_cache,
+)
 from routes.fields import Address, Email, Money, Name, ascii_code, single_line
 from routes.vocabulary import Currency, Locale
 
@@ -104,5 +113,6 @@ async def update_tenant(data: TenantSettingsPatch) -> TenantSettingsOut:
     tenant = await tenant_controller.update_settings(
         session=db(), tenant_id=(await require_principal()).tenant.id, changes=data.changes()
     )
+    tenant_cache().clear()
     return settings_out(tenant)
 
