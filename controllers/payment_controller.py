@@ -41,7 +41,7 @@ from controllers.errors import (
     Gone,
     NotFound,
 )
-from controllers.outbox_controller import enqueue, enqueue_many, message_to_customer
+from controllers.outbox_controller import chunks, customer_login_ids, customer_message, enqueue, enqueue_many, message_to_customer
 from domain.caller import Caller
 from domain.money import round_money
 from models.account_model import Contract, Customer
@@ -364,72 +364,134 @@ async def settle_approved(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    payment = await _load_payment(session, payment_id)
-    paid_at = paid_at or now
-    coupon = await session.scalar(select(Coupon).where(Coupon.id == payment.coupon_id).execution_options(populate_existing=True))
-    assert coupon is not None
-    moved = await session.execute(
-        update(Coupon)
-        .where(Coupon.id == coupon.id, Coupon.status == "processing")
-        .values(status="paid", paid_at=paid_at)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        # The money is taken either way; record it and let an operator look at the coupon.
-        log.error("coupon %s was %s when payment %s was approved", coupon.id, coupon.status, payment_id)
-    lines = (
-        await session.execute(
-            select(CouponInvoice.invoice_id, CouponInvoice.amount, Invoice)
-            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
-            .where(CouponInvoice.coupon_id == coupon.id)
-            .order_by(Invoice.id)
-        )
-    ).all()
-    for invoice_id, _amount, _invoice in lines:
-        paid = await session.execute(
-            update(Invoice)
-            .where(Invoice.id == invoice_id, Invoice.status.in_(UNPAID_STATUSES))
-            .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+    await _apply_approvals(session, {payment_id: paid_at or now}, now)
+    return True
+
+
+async def settle_approved_many(*, session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime) -> None:
+    """`settle_approved` for many payments at once, set-based (a bank collection file): IN lists, executemany.
+
+    For payments the caller created `pending` in its own, uncommitted transaction, so no other
+    settlement path can see them; their coupons must be claimed (`processing`). Does not commit.
+    """
+    for chunk in chunks(sorted(paid_at_by_payment)):
+        result = await session.execute(
+            update(Payment)
+            .where(Payment.id.in_(chunk), Payment.status == "pending")
+            .values(status="approved", settled_at=now)
             .execution_options(synchronize_session=False)
         )
-        if paid.rowcount != 1:  # type: ignore[attr-defined]
-            log.error("invoice %s was not payable when payment %s was approved", invoice_id, payment_id)
-    await _settle_carried(session, [invoice_id for invoice_id, _, _ in lines], paid_at)
-    allocations = [
-        {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": invoice_id, "kind": "invoice", "amount": amount}
-        for invoice_id, amount, _invoice in lines
-    ]
-    if coupon.channel_fee > 0:
-        allocations.append(
-            {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": None, "kind": "channel_fee", "amount": coupon.channel_fee}
+        if result.rowcount != len(chunk):  # type: ignore[attr-defined]
+            raise RuntimeError("settle_approved_many takes only payments pending in the caller's transaction")
+        await _apply_approvals(session, {payment_id: paid_at_by_payment[payment_id] for payment_id in chunk}, now)
+
+
+def _by_paid_at(paid_at_by_id: Mapping[int, datetime]) -> dict[datetime, list[int]]:
+    groups: dict[datetime, list[int]] = {}
+    for row_id, paid_at in paid_at_by_id.items():
+        groups.setdefault(paid_at, []).append(row_id)
+    return groups
+
+
+async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime) -> None:
+    """What an approval does, for payments just approved: coupons and invoices paid, allocations, ledger, outbox.
+
+    Set-based over the payments given (at most an IN list's worth), grouped by their `paid_at`.
+    """
+    payments = (
+        await session.execute(
+            select(Payment.id, Payment.tenant_id, Payment.customer_id, Payment.coupon_id, Payment.amount, Payment.currency,
+                   Coupon.reference, Coupon.channel_fee)
+            .join(Coupon, Coupon.id == Payment.coupon_id)
+            .where(Payment.id.in_(list(paid_at_by_payment)))
+            .order_by(Payment.id)
         )
-    await session.execute(insert(PaymentAllocation), allocations)
-    await _record_ledger_entry(session, payment, "payment_approved", now)
-    tenant = await session.get(Tenant, payment.tenant_id)
-    customer = await session.get(Customer, payment.customer_id)
-    assert tenant is not None and customer is not None
-    contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in lines])
+    ).all()
+    paid_at_by_coupon = {p.coupon_id: paid_at_by_payment[p.id] for p in payments}
+    for paid_at, coupon_ids in _by_paid_at(paid_at_by_coupon).items():
+        moved = await session.execute(
+            update(Coupon)
+            .where(Coupon.id.in_(coupon_ids), Coupon.status == "processing")
+            .values(status="paid", paid_at=paid_at)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != len(coupon_ids):  # type: ignore[attr-defined]
+            # The money is taken either way; record it and let an operator look at the coupon.
+            stray = (await session.execute(select(Coupon.id, Coupon.status).where(Coupon.id.in_(coupon_ids), Coupon.status != "paid"))).all()
+            for coupon_id, status in stray:
+                log.error("coupon %s was %s when its payment was approved", coupon_id, status)
+    lines = (
+        await session.execute(
+            select(CouponInvoice.coupon_id, CouponInvoice.invoice_id, CouponInvoice.amount, Invoice.number, Invoice.period,
+                   Contract.contract_number)
+            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+            .join(Contract, Contract.id == Invoice.contract_id)
+            .where(CouponInvoice.coupon_id.in_(list(paid_at_by_coupon)))
+            .order_by(CouponInvoice.coupon_id, Invoice.id)
+        )
+    ).all()
+    paid_at_by_invoice = {line.invoice_id: paid_at_by_coupon[line.coupon_id] for line in lines}
+    for paid_at, invoice_ids in _by_paid_at(paid_at_by_invoice).items():
+        for invoice_chunk in chunks(invoice_ids):
+            paid = await session.execute(
+                update(Invoice)
+                .where(Invoice.id.in_(invoice_chunk), Invoice.status.in_(UNPAID_STATUSES))
+                .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+                .execution_options(synchronize_session=False)
+            )
+            if paid.rowcount != len(invoice_chunk):  # type: ignore[attr-defined]
+                log.error("invoices %s were not all payable when their payments were approved", invoice_chunk)
+            await _settle_carried(session, invoice_chunk, paid_at)
+    by_coupon: dict[int, list[Any]] = {}
+    for line in lines:
+        by_coupon.setdefault(line.coupon_id, []).append(line)
+    allocations = []
+    for p in payments:
+        allocations += [
+            {"tenant_id": p.tenant_id, "payment_id": p.id, "invoice_id": line.invoice_id, "kind": "invoice", "amount": line.amount}
+            for line in by_coupon.get(p.coupon_id, [])
+        ]
+        if p.channel_fee > 0:
+            allocations.append({"tenant_id": p.tenant_id, "payment_id": p.id, "invoice_id": None, "kind": "channel_fee", "amount": p.channel_fee})
+    if allocations:
+        await session.execute(insert(PaymentAllocation), allocations)
+    await transaction_controller.record_entries(
+        session=session,
+        entries=[
+            transaction_controller.LedgerRow(
+                tenant_id=p.tenant_id, customer_id=p.customer_id, kind="payment_approved", amount=p.amount, currency=p.currency,
+                reference=p.reference, coupon_id=p.coupon_id, payment_id=p.id,
+                contract_numbers=sorted({line.contract_number for line in by_coupon.get(p.coupon_id, [])}),
+            )
+            for p in payments
+        ],
+        now=now,
+    )
+    tenants = {t.id: t for t in (await session.scalars(select(Tenant).where(Tenant.id.in_({p.tenant_id for p in payments})))).all()}
+    customer_ids = sorted({p.customer_id for p in payments})
+    customers = {c.id: c for c in (await session.scalars(select(Customer).where(Customer.id.in_(customer_ids)))).all()}
+    logins = await customer_login_ids(session, customer_ids)
     messages = [
-        await message_to_customer(
-            session=session,
-            tenant=tenant,
-            customer=customer,
-            event="invoice_paid",
+        customer_message(
+            tenants[p.tenant_id],
+            customers[p.customer_id],
+            logins.get(p.customer_id),
+            "invoice_paid",
             # Per payment, so a reversed and re-paid invoice is announced again.
-            dedupe_key=f"invoice_paid:{invoice.id}:{payment_id}",
-            payload={
-                "invoice_id": invoice.id,
-                "invoice_number": invoice.number,
-                "contract_number": contract_by_invoice[invoice.id],
-                "period": invoice.period,
-                "amount_paid": str(round_money(amount, payment.currency)),
-                "paid_at": paid_at.isoformat(),
+            f"invoice_paid:{line.invoice_id}:{p.id}",
+            {
+                "invoice_id": line.invoice_id,
+                "invoice_number": line.number,
+                "contract_number": line.contract_number,
+                "period": line.period,
+                "amount_paid": str(round_money(line.amount, p.currency)),
+                "paid_at": paid_at_by_payment[p.id].isoformat(),
             },
         )
-        for invoice_id, amount, invoice in lines
+        for p in payments
+        for line in by_coupon.get(p.coupon_id, [])
     ]
     await enqueue_many(session=session, messages=messages)
-    return True
 
 
 async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int]) -> list[int]:
@@ -482,13 +544,6 @@ async def _reopen_carried(session: AsyncSession, invoice_ids: Sequence[int]) -> 
             .values(status="overdue", amount_due=Invoice.total, paid_at=None)
             .execution_options(synchronize_session=False)
         )
-
-
-async def _contract_numbers_by_invoice(session: AsyncSession, invoice_ids: list[int]) -> dict[int, str]:
-    rows = await session.execute(
-        select(Invoice.id, Contract.contract_number).join(Contract, Contract.id == Invoice.contract_id).where(Invoice.id.in_(invoice_ids))
-    )
-    return {invoice_id: number for invoice_id, number in rows.all()}
 
 
 async def settle_declined(
