@@ -75,7 +75,7 @@ class Lot:
 
 
 @dataclass(frozen=True)
-class CollectionFile:
+class AsobancariaFile:
     """A parsed, internally consistent file: its header fields, lots and details."""
 
     biller_nit: str
@@ -141,7 +141,7 @@ class _Reader:
             return None
 
 
-def parse(text: str) -> CollectionFile:
+def parse(text: str) -> AsobancariaFile:
     """Parse and check a whole file; AsobancariaError lists every malformed record and wrong control total."""
     lines = text.splitlines()
     while lines and not lines[-1].strip():
@@ -183,7 +183,7 @@ def parse(text: str) -> CollectionFile:
         reader.error(1, "record_order", "the file has no lot")
     if reader.errors:
         raise AsobancariaError(sorted(reader.errors, key=lambda e: e.line))
-    return CollectionFile(
+    return AsobancariaFile(
         lots=tuple(reader.lots),
         details=tuple(reader.details),
         count=len(reader.details),
