@@ -23,6 +23,7 @@ from controllers import auth_controller, worker_controller
 from routes import (
     auth_routes,
     billing_run_routes,
+    collection_file_routes,
     collection_routes,
     contract_routes,
     coupon_routes,
@@ -46,7 +47,7 @@ from routes import (
     transaction_routes,
     user_routes,
 )
-from routes.body_limits import install_body_limits
+from routes.body_limits import MAX_REQUEST_BYTES, install_body_limits
 from routes.common import close_request_session
 from routes.cors import install_cors, is_preflight
 from routes.errors import CuponeraRequest, register_error_handlers
@@ -59,7 +60,6 @@ from routes.security import CSRF_HEADER, install_security
 from routes.unit_of_work import retry_transient_requests
 
 API_VERSION = "1.0.0"
-MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -90,7 +90,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     app.secret_key = settings.SECRET_KEY
     app.config.update(
         SECRET_KEY=settings.SECRET_KEY,
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         QUART_AUTH_COOKIE_NAME="cuponera_session",
         QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
         QUART_AUTH_COOKIE_SAMESITE=settings.COOKIE_SAMESITE,
@@ -164,6 +164,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
         coupon_routes.bp,
         payment_routes.bp,
         collection_routes.bp,
+        collection_file_routes.bp,
         transaction_routes.bp,
         tariff_routes.bp,
         billing_run_routes.bp,

@@ -165,10 +165,8 @@ def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentResult:
     return PaymentResult(PaymentSnapshot.from_record(stored.response_body), replayed=True)
 
 
-async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> DomainError:
-    """Why a coupon could not be claimed for a payment made at `paid_at`, read fresh after the failed UPDATE."""
-    row = (await session.execute(select(Coupon.status, Coupon.expires_at).where(Coupon.id == coupon_id))).one()
-    status, expires_at = row
+def _refusal_of(status: str, expires_at: datetime, paid_at: datetime) -> DomainError:
+    """Why a coupon in this state could not be claimed for a payment made at `paid_at`."""
     if status == "paid":
         return Conflict("This coupon is already paid.", code="already_paid")
     if status == "expired" or (status == "active" and expires_at <= paid_at):
@@ -178,28 +176,48 @@ async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> 
     return Conflict("A payment for this coupon is in progress.", code="payment_in_progress")
 
 
-async def _invoices_still_payable(session: AsyncSession, coupon_id: int) -> bool:
-    changed = await session.scalar(
-        select(Invoice.id)
-        .join(CouponInvoice, CouponInvoice.invoice_id == Invoice.id)
+async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> DomainError:
+    """Why a coupon could not be claimed for a payment made at `paid_at`, read fresh after the failed UPDATE."""
+    status, expires_at = (await session.execute(select(Coupon.status, Coupon.expires_at).where(Coupon.id == coupon_id))).one()
+    return _refusal_of(status, expires_at, paid_at)
+
+
+async def _changed_coupons(session: AsyncSession, coupon_ids: Sequence[int]) -> set[int]:
+    """The coupons (of these) with an invoice voided, paid elsewhere or carried into a later invoice since they were made."""
+    changed = await session.scalars(
+        select(CouponInvoice.coupon_id)
+        .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
         .where(
-            CouponInvoice.coupon_id == coupon_id,
+            CouponInvoice.coupon_id.in_(list(coupon_ids)),
             or_(Invoice.status.not_in(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_not(None)),
         )
-        .limit(1)
+        .distinct()
     )
-    return changed is None
+    return set(changed.all())
 
 
-async def _cancel_changed_coupon(session: AsyncSession, coupon_id: int, now: datetime) -> None:
+async def _cancel_changed_coupons(session: AsyncSession, coupon_ids: Sequence[int], now: datetime) -> None:
     """An invoice was voided, paid elsewhere or carried into a later invoice since the coupon was made: it cannot be paid."""
     await session.execute(
         update(Coupon)
-        .where(Coupon.id == coupon_id, Coupon.status.in_(("active", "processing")))
+        .where(Coupon.id.in_(list(coupon_ids)), Coupon.status.in_(("active", "processing")))
         .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+
+
+def _claimable(now: datetime, accept_expired_before: datetime | None) -> Any:
+    """The claim's condition: active and unexpired, or for a bank collection, not yet expired when paid at the counter."""
+    if accept_expired_before is None:
+        return (Coupon.status == "active") & (Coupon.expires_at > now)
+    return Coupon.status.in_(("active", "expired")) & (Coupon.expires_at >= accept_expired_before)
+
+
+def _changed_coupon() -> Gone:
+    return Gone(
+        "An invoice on this coupon changed (voided, paid, or carried into a later invoice); create a new coupon.",
+        code="coupon_cancelled",
+    )
 
 
 async def claim_coupon(
@@ -211,26 +229,53 @@ async def claim_coupon(
     when the report arrives after the expiry sweep.
     """
     coupon_id = coupon.id
-    if accept_expired_before is None:
-        condition = (Coupon.status == "active") & (Coupon.expires_at > now)
-    else:
-        condition = Coupon.status.in_(("active", "expired")) & (Coupon.expires_at >= accept_expired_before)
     result = await session.execute(
         update(Coupon)
-        .where(Coupon.id == coupon_id, condition)
+        .where(Coupon.id == coupon_id, _claimable(now, accept_expired_before))
         .values(status="processing")
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
         raise await _refusal(session, coupon_id, accept_expired_before or now)
-    if not await _invoices_still_payable(session, coupon_id):
+    if await _changed_coupons(session, [coupon_id]):
         await session.rollback()
-        await _cancel_changed_coupon(session, coupon_id, now)
-        raise Gone(
-            "An invoice on this coupon changed (voided, paid, or carried into a later invoice); create a new coupon.",
-            code="coupon_cancelled",
+        await _cancel_changed_coupons(session, [coupon_id], now)
+        await session.commit()
+        raise _changed_coupon()
+
+
+async def claim_coupons_many(
+    *, session: AsyncSession, coupon_ids: Sequence[int], now: datetime, accept_expired_before: datetime
+) -> dict[int, DomainError]:
+    """`claim_coupon` for many bank collections paid at `accept_expired_before`, set-based, in the caller's transaction.
+
+    Claims what it can and returns the refusal of each coupon it could not claim; a coupon whose
+    invoice changed is cancelled (`invoice_changed`) and refused, as `claim_coupon` does. Neither
+    commits nor rolls back.
+    """
+    refused: dict[int, DomainError] = {}
+    for chunk in chunks(sorted(set(coupon_ids))):
+        claimed = set(
+            (
+                await session.scalars(
+                    update(Coupon)
+                    .where(Coupon.id.in_(chunk), _claimable(now, accept_expired_before))
+                    .values(status="processing")
+                    .returning(Coupon.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
         )
+        losers = [coupon_id for coupon_id in chunk if coupon_id not in claimed]
+        if losers:
+            rows = await session.execute(select(Coupon.id, Coupon.status, Coupon.expires_at).where(Coupon.id.in_(losers)))
+            refused.update({coupon_id: _refusal_of(status, expires_at, accept_expired_before) for coupon_id, status, expires_at in rows.all()})
+        changed = await _changed_coupons(session, sorted(claimed)) if claimed else set()
+        if changed:
+            await _cancel_changed_coupons(session, sorted(changed), now)
+            refused.update({coupon_id: _changed_coupon() for coupon_id in changed})
+    return refused
 
 
 async def pay_coupon(

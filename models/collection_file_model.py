@@ -22,7 +22,7 @@ DETAIL_OUTCOMES = (
     "amount_mismatch",
     "expired_coupon",
     "already_paid",
-    "cancelled_coupon",
+    "not_payable",
 )
 # Outcomes that need nobody's attention.
 SETTLED_OUTCOMES = ("applied", "duplicate")

@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('outcome', sa.String(length=20), nullable=False),
     sa.Column('expected_amount', sa.Numeric(precision=18, scale=2), nullable=True),
     sa.Column('payment_id', sa.Integer(), nullable=True),
-    sa.CheckConstraint("outcome IN ('applied', 'duplicate', 'unknown_reference', 'amount_mismatch', 'expired_coupon', 'already_paid', 'cancelled_coupon')", name=op.f('ck_collection_file_details_outcome_known')),
+    sa.CheckConstraint("outcome IN ('applied', 'duplicate', 'unknown_reference', 'amount_mismatch', 'expired_coupon', 'already_paid', 'not_payable')", name=op.f('ck_collection_file_details_outcome_known')),
     sa.ForeignKeyConstraint(['collection_file_id'], ['collection_files.id'], name=op.f('fk_collection_file_details_collection_file_id_collection_files')),
     sa.ForeignKeyConstraint(['payment_id'], ['payments.id'], name=op.f('fk_collection_file_details_payment_id_payments')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_collection_file_details_tenant_id_tenants')),
