@@ -25,9 +25,10 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Row, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -79,7 +80,7 @@ class _Result:
     detail: Detail
     outcome: str | None = None
     expected: Decimal | None = None
-    coupon: Coupon | None = None
+    coupon: Any = None  # the coupon's columns (id, tenant_id, customer_id, reference, amount, currency)
     # The reference as this app issued it (leading zeros and all), for the receipt.
     reference: str = ""
     payment_id: int | None = None
@@ -124,12 +125,11 @@ def _parse(content: bytes, tenant: Tenant, now: datetime) -> AsobancariaFile:
     return parsed
 
 
-async def _by_forms(session: AsyncSession, column, wanted: dict[str, str], *conditions) -> dict[str, list]:  # type: ignore[no-untyped-def]
-    """Rows whose `column` is one of the `wanted` forms, grouped by the bank's reference each form stands for."""
-    found: dict[str, list] = {}  # type: ignore[type-arg]
-    entity = column.class_
+async def _by_forms(session: AsyncSession, query: Select[Any], column: Any, wanted: dict[str, str]) -> dict[str, list[Row[Any]]]:
+    """Rows of `query` (which selects `column`) whose `column` is one of the `wanted` forms, by the bank's reference."""
+    found: dict[str, list[Row[Any]]] = {}
     for chunk in chunks(sorted(wanted)):
-        for row in (await session.scalars(select(entity).where(*conditions, column.in_(chunk)).order_by(entity.id))).all():
+        for row in (await session.execute(query.where(column.in_(chunk)))).all():
             found.setdefault(wanted[getattr(row, column.key)], []).append(row)
     return found
 
@@ -141,10 +141,19 @@ async def _match(session: AsyncSession, tenant: Tenant, results: list[_Result], 
         if firsts[result.detail.reference] is not result:
             result.outcome = "duplicate"
     forms = {form: reference for reference in firsts for form in reference_forms(reference)}
-    receipts = await _by_forms(session, CollectionReceipt.reference, forms, CollectionReceipt.tenant_id == tenant.id)
-    coupons = await _by_forms(session, Coupon.reference, forms, Coupon.tenant_id == tenant.id)
+    receipts = await _by_forms(
+        session,
+        select(CollectionReceipt.reference, CollectionReceipt.amount).where(CollectionReceipt.tenant_id == tenant.id),
+        CollectionReceipt.reference,
+        forms,
+    )
+    # Columns, not Coupon objects: a file's 100 000 ORM loads would cost more than its claims.
+    coupon_columns = (Coupon.id, Coupon.tenant_id, Coupon.customer_id, Coupon.reference, Coupon.amount, Coupon.currency)
+    coupons = await _by_forms(session, select(*coupon_columns).where(Coupon.tenant_id == tenant.id).order_by(Coupon.id), Coupon.reference, forms)
     rest = {form: reference for form, reference in forms.items() if reference not in receipts and reference not in coupons}
-    invoices = await _by_forms(session, Invoice.payment_reference, rest, Invoice.tenant_id == tenant.id)
+    invoices = await _by_forms(
+        session, select(Invoice.payment_reference, Invoice).where(Invoice.tenant_id == tenant.id).order_by(Invoice.id), Invoice.payment_reference, rest
+    )
     for reference, result in firsts.items():
         amount = result.detail.amount
         if reference in receipts:
@@ -157,7 +166,7 @@ async def _match(session: AsyncSession, tenant: Tenant, results: list[_Result], 
             if amount != coupon.amount:
                 result.outcome, result.expected = "amount_mismatch", coupon.amount
         elif reference in invoices:
-            await _invoice_match(session, tenant, result, invoices[reference][0], now)
+            await _invoice_match(session, tenant, result, invoices[reference][0].Invoice, now)
         else:
             result.outcome = "unknown_reference"
 
@@ -229,7 +238,7 @@ async def process_file(
     record.exception_count = sum(n for outcome, n in outcomes.items() if outcome not in SETTLED_OUTCOMES)
     record.status = "with_exceptions" if record.exception_count else "reconciled"
     await session.execute(
-        insert(CollectionFileDetail),
+        insert(CollectionFileDetail.__table__),
         [
             {
                 "tenant_id": tenant.id,
@@ -257,16 +266,19 @@ async def _settle(session: AsyncSession, results: list[_Result], record: Collect
         open_results.pop(coupon_id).outcome = _REFUSALS.get(error.code, "not_payable")
     claimed = list(open_results.values())
     for chunk in chunks(claimed):
-        ids = await session.scalars(
-            insert(Payment).returning(Payment.id, sort_by_parameter_order=True),
-            [payment_values(r.coupon, bank_key_id=record.bank_api_key_id, now=now) for r in chunk if r.coupon],
+        await session.execute(insert(Payment.__table__), [payment_values(r.coupon, bank_key_id=record.bank_api_key_id, now=now) for r in chunk if r.coupon])
+        # A claimed coupon has no other pending payment (a card attempt holds the claim while pending), so
+        # this reads back exactly the payments just made; executemany with RETURNING goes row by row on SQLite.
+        rows = await session.execute(
+            select(Payment.coupon_id, Payment.id).where(Payment.coupon_id.in_([r.coupon.id for r in chunk if r.coupon]), Payment.status == "pending")
         )
-        for result, payment_id in zip(chunk, ids.all(), strict=True):
+        for coupon_id, payment_id in rows.all():
+            result = open_results[coupon_id]
             result.payment_id, result.outcome = payment_id, "applied"
     await settle_approved_many(session=session, paid_at_by_payment={r.payment_id: paid_at for r in claimed if r.payment_id}, now=now)
     if claimed:
         await session.execute(
-            insert(CollectionReceipt),
+            insert(CollectionReceipt.__table__),
             [
                 {
                     "tenant_id": record.tenant_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -71,7 +71,11 @@ async def record_entries(*, session: AsyncSession, entries: Sequence[LedgerRow],
         if entry.kind not in LEDGER_KINDS:
             raise ValueError(f"unknown ledger kind {entry.kind!r}")
     if entries:
-        await session.execute(insert(LedgerEntry), [{**asdict(entry), "created_at": now} for entry in entries])
+        # Core executemany: the ORM's bulk path and dataclasses.asdict cost more than the INSERT at 100 000 rows.
+        columns = [f.name for f in fields(LedgerRow)]
+        await session.execute(
+            insert(LedgerEntry.__table__), [{**{c: getattr(entry, c) for c in columns}, "created_at": now} for entry in entries]
+        )
 
 
 def local_day_start(day: date, tz: ZoneInfo) -> datetime:
