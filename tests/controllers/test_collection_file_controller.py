@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway
-from controllers import collection_controller, collection_file_controller, payment_controller
+from controllers import collection_controller, collection_file_controller, payment_controller, report_controller
 from controllers.errors import DomainValidationError
 from domain.asobancaria import generate
 from domain.caller import Caller
@@ -184,3 +184,16 @@ async def test_each_reconciliation_outcome(session: AsyncSession, tenant: Tenant
         session=session, bank_key=key, reference=applied.reference, amount=Decimal(85000), paid_at=BEFORE_DUE, now=NOW
     )
     assert not repeat.created and repeat.receipt.collection_file_id == outcome.file.id
+
+
+async def test_the_collections_report_shows_bank_files_as_their_own_channel(session: AsyncSession, tenant: Tenant) -> None:
+    by_file = [(await make_coupon(session, tenant, await make_debtor(session, tenant, name=f"F{n}"))).coupon for n in range(2)]
+    by_api = (await make_coupon(session, tenant, await make_debtor(session, tenant, name="API", amounts=("1234",)))).coupon
+    key, _raw = await collection_controller.create_bank_key(session=session, tenant=tenant, name="Banco Popular")
+    await collection_controller.record_collection(session=session, bank_key=key, reference=by_api.reference, amount=by_api.amount, paid_at=BEFORE_DUE, now=NOW)
+    await process(session, tenant, bank_file(tenant, [(c.reference, str(c.amount)) for c in by_file]), key.id)
+    rows = await report_controller.collections(session=session, tenant=tenant, date_from=DAY, date_to=DAY)
+    assert {(r.day, r.channel): (r.payments, r.amount) for r in rows} == {
+        (DAY, "bank_api"): (1, Decimal(1234)),
+        (DAY, "bank_file"): (2, Decimal(170000)),
+    }
