@@ -47,7 +47,7 @@ from models.collection_file_model import DETAIL_OUTCOMES, SETTLED_OUTCOMES, Coll
 from models.payment_model import CollectionReceipt, Coupon, Payment
 from models.tenant_model import Tenant
 
-# The reconciliation lists at most this many exceptions, first lines first; the counts are always whole.
+# A reconciliation lists at most this many exceptions (a refusal this many lines), first lines first; counts are whole.
 MAX_LISTED_EXCEPTIONS = 1000
 # What a refused claim means for a file's detail (claim_coupon's error codes).
 _REFUSALS = {"already_paid": "already_paid", "payment_in_progress": "already_paid", "coupon_expired": "expired_coupon"}
@@ -102,8 +102,9 @@ def _invalid_file(errors: list[LineError]) -> DomainValidationError:
         ("The file's control totals do not match its details" if control_only else "The file is not a valid Asobancaria 2001 file")
         + f" (lines {', '.join(map(str, lines[:20]))}{'…' if len(lines) > 20 else ''}); nothing was applied.",
         code="control_total_mismatch" if control_only else "invalid_collection_file",
-        errors=[FieldError(f"line {e.line}", e.message, e.code) for e in errors[:200]],
-        extra={"lines": lines},
+        errors=[FieldError(f"line {e.line}", e.message, e.code) for e in errors[:MAX_LISTED_EXCEPTIONS]],
+        # A file of garbage would otherwise answer with every one of its line numbers.
+        extra={"lines": lines[:MAX_LISTED_EXCEPTIONS], "lines_truncated": len(lines) > MAX_LISTED_EXCEPTIONS},
     )
 
 
