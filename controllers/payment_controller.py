@@ -476,25 +476,35 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
         )
     ).all()
     paid_at_by_invoice = {line.invoice_id: paid_at_by_coupon[line.coupon_id] for line in lines}
+    paid_invoices: set[int] = set()
     for paid_at, invoice_ids in _by_paid_at(paid_at_by_invoice).items():
         for invoice_chunk in chunks(invoice_ids):
-            paid = await session.execute(
+            # Conditional and read back, so an invoice voided, paid or carried meanwhile is never paid (nor allocated) silently.
+            moved = await session.scalars(
                 update(Invoice)
-                .where(Invoice.id.in_(invoice_chunk), Invoice.status.in_(UNPAID_STATUSES))
+                .where(Invoice.id.in_(invoice_chunk), Invoice.status.in_(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_(None))
                 .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+                .returning(Invoice.id)
                 .execution_options(synchronize_session=False)
             )
-            if paid.rowcount != len(invoice_chunk):  # type: ignore[attr-defined]
-                log.error("invoices %s were not all payable when their payments were approved", invoice_chunk)
-            await _settle_carried(session, invoice_chunk, paid_at)
-    by_coupon: dict[int, list[Any]] = {}
+            paid_now = sorted(moved.all())
+            paid_invoices.update(paid_now)
+            if paid_now:
+                await _settle_carried(session, paid_now, paid_at)
+    payment_of_coupon = {p.coupon_id: p for p in payments}
+    contracts_of_coupon: dict[int, set[str]] = {}
+    paid_lines: dict[int, list[Any]] = {}
     for line in lines:
-        by_coupon.setdefault(line.coupon_id, []).append(line)
+        contracts_of_coupon.setdefault(line.coupon_id, set()).add(line.contract_number)
+        if line.invoice_id in paid_invoices:
+            paid_lines.setdefault(line.coupon_id, []).append(line)
+        else:
+            log.error("invoice %s was not payable when payment %s was approved", line.invoice_id, payment_of_coupon[line.coupon_id].id)
     allocations = []
     for p in payments:
         allocations += [
             {"tenant_id": p.tenant_id, "payment_id": p.id, "invoice_id": line.invoice_id, "kind": "invoice", "amount": line.amount}
-            for line in by_coupon.get(p.coupon_id, [])
+            for line in paid_lines.get(p.coupon_id, [])
         ]
         if p.channel_fee > 0:
             allocations.append({"tenant_id": p.tenant_id, "payment_id": p.id, "invoice_id": None, "kind": "channel_fee", "amount": p.channel_fee})
@@ -506,7 +516,7 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
             transaction_controller.LedgerRow(
                 tenant_id=p.tenant_id, customer_id=p.customer_id, kind="payment_approved", amount=p.amount, currency=p.currency,
                 reference=p.reference, coupon_id=p.coupon_id, payment_id=p.id,
-                contract_numbers=sorted({line.contract_number for line in by_coupon.get(p.coupon_id, [])}),
+                contract_numbers=sorted(contracts_of_coupon.get(p.coupon_id, ())),
             )
             for p in payments
         ],
@@ -538,7 +548,7 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
             },
         )
         for p in payments
-        for line in by_coupon.get(p.coupon_id, [])
+        for line in paid_lines.get(p.coupon_id, [])
     ]
     await enqueue_many(session=session, messages=messages)
 
