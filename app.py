@@ -21,20 +21,19 @@ from clients.sql_client import SqlClient
 from config import ConfigError, Settings, load_settings
 from controllers import auth_controller, worker_controller
 from routes import BLUEPRINTS, portal_routes
-from routes.body_limits import install_body_limits
+from routes.body_limits import MAX_REQUEST_BYTES, install_body_limits
 from routes.common import close_request_session
 from routes.cors import install_cors, is_preflight
 from routes.errors import CuponeraRequest, register_error_handlers
 from routes.json_logs import configure_logging
 from routes.metrics_routes import install_metrics
+from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.proxies import install_trusted_proxies
 from routes.rate_limits import rate_limit_store
-from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.security import CSRF_HEADER, install_security
 from routes.unit_of_work import retry_transient_requests
 
 API_VERSION = "1.0.0"
-MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -65,7 +64,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     app.secret_key = settings.SECRET_KEY
     app.config.update(
         SECRET_KEY=settings.SECRET_KEY,
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        # The largest any route takes (a bank file); each route is held to its own limit (routes/body_limits.py).
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         QUART_AUTH_COOKIE_NAME="cuponera_session",
         QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
         QUART_AUTH_COOKIE_SAMESITE=settings.COOKIE_SAMESITE,

@@ -3,6 +3,7 @@
 from models.account_model import Contract, Customer, Meter, Reading, ReadingCorrection
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
+from models.collection_file_model import CollectionFile, CollectionFileDetail
 from models.notification_model import Notification
 from models.pqr_model import Pqr, TenantHoliday
 from models.reading_file_model import ReadingFile, ReadingFileIssue
@@ -26,6 +27,8 @@ __all__ = [
     "Base",
     "BillingRun",
     "BillingRunItem",
+    "CollectionFile",
+    "CollectionFileDetail",
     "CollectionReceipt",
     "Contract",
     "Coupon",

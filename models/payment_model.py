@@ -194,12 +194,15 @@ class CollectionReceipt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
-    bank_api_key_id: Mapped[int] = mapped_column(ForeignKey("bank_api_keys.id"))
+    # None for a collection file an operator uploaded (the file names its bank by code).
+    bank_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("bank_api_keys.id"), nullable=True)
     reference: Mapped[str] = mapped_column(String(30))
     amount: Mapped[Decimal] = mapped_column(Money())
     paid_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Set when the collection came in a bank collection file rather than through the API.
+    collection_file_id: Mapped[int | None] = mapped_column(ForeignKey("collection_files.id"), nullable=True)
 
 
 class IdempotencyKey(Base):

@@ -257,16 +257,18 @@ def csv_upload(func: Callable[P, R]) -> Callable[P, R]:
 
 
 async def uploaded_file(part: str = "file") -> bytes:
-    """The bytes of an uploaded file: the `part` of a multipart body, else the raw body (a 422 without the part)."""
+    """The bytes of an uploaded file: the `part` of a multipart body, else the raw body; a 422 `missing_file` without either."""
     if request.mimetype == "multipart/form-data":
         upload = (await request.files).get(part)
-        if upload is None:
-            raise DomainValidationError(
-                f"The multipart body has no `{part}` part.", code="missing_file",
-                errors=[FieldError(part, "required", "missing_file")],
-            )
-        return upload.read()
-    return await request.get_data(cache=False)
+        content = upload.read() if upload is not None else b""
+    else:
+        content = await request.get_data(cache=False)
+    if not content:
+        raise DomainValidationError(
+            f"Send the file as the request body or as the `{part}` part of a multipart body.", code="missing_file",
+            errors=[FieldError(part, "required", "missing_file")],
+        )
+    return content
 
 
 class SvgImage(BaseModel):

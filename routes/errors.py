@@ -28,7 +28,6 @@ from controllers.errors import (
     TooManyRequests,
 )
 from routes.cors import unauthenticated_detail
-from routes.upload_limits import body_limit
 
 log = logging.getLogger("cuponera.errors")
 
@@ -207,14 +206,7 @@ def register_error_handlers(app: Quart) -> None:
 
 
 class CuponeraRequest(Request):
-    """A request whose malformed JSON body becomes a 400 problem, not an HTML page; uploads get their own size limit."""
-
-    def __init__(self, method: str, scheme: str, path: str, *args: Any, **kwargs: Any) -> None:
-        limit = body_limit(method, path, kwargs.get("max_content_length"))
-        kwargs["max_content_length"] = limit
-        super().__init__(method, scheme, path, *args, **kwargs)
-        if limit is not None:
-            self.max_content_length = limit  # the form parser of a multipart upload reads this one
+    """A request whose malformed JSON body becomes a 400 problem, not an HTML page."""
 
     def on_json_loading_failed(self, error: Exception) -> Any:
         """Raise our own BadRequest subclass so the error handler can name it."""

@@ -10,8 +10,12 @@ from quart_schema import validate_response
 
 from controllers import reading_file_controller
 from controllers.reading_file_controller import ReadingFileResult
+from routes.body_limits import large_body
 from routes.common import csv_upload, db, problems, request_tenant, require_principal, role_required, uploaded_file
 from routes.vocabulary import ReadingFileOutcome
+
+# A reading route's CSV runs about 50 bytes a row: 32 MiB holds some 600 000 rows.
+READING_FILE_BYTES = 32 * 1024 * 1024
 
 bp = Blueprint("reading_files", __name__, url_prefix="/api/v1")
 
@@ -53,6 +57,7 @@ def reading_file_out(result: ReadingFileResult) -> ReadingFileOut:
 
 
 @bp.post("/reading-files")
+@large_body(READING_FILE_BYTES)
 @role_required("operator")
 @csv_upload
 @validate_response(ReadingFileOut, 201)

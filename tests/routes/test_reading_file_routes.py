@@ -230,7 +230,7 @@ async def test_a_file_larger_than_a_json_body_is_taken(operator_client: ApiClien
 @pytest.mark.parametrize(
     ("content", "code"),
     [
-        (b"", "invalid_reading_file"),
+        (b"", "missing_file"),
         (b"serial,period,value\nM-1,2025-01,1\n", "invalid_reading_file"),  # no reader column
         (HEADER.encode() + b"\n", "invalid_reading_file"),  # no rows
         (b"\xff\xfeserial,period,value,reader\n", "invalid_reading_file"),  # not UTF-8
