@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import auth_controller, demo_accounts, demo_billing, demo_pqr, tenant_controller
+from controllers import auth_controller, demo_accounts, demo_billing, demo_history, demo_pqr, tenant_controller
+from controllers.account_common import tenant_today
 from models.user_model import User
 
 DEMO_USERS = (
@@ -54,12 +55,18 @@ async def seed_demo(*, session: AsyncSession, var_dir: Path, rounds: int = 12) -
     await demo_billing.seed_demo_tariffs(session=session, tenant=tenant)
     await demo_pqr.seed_demo_pqr(session=session, tenant=tenant)
     await session.commit()
+    # A year of bills and payments made by the real paths, each committing as in production.
+    history = await demo_history.seed_demo_history(session=session, tenant=tenant, today=tenant_today(tenant))
 
     var_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         json.dump(logins, handle, indent=2)
-    return ["Demo data loaded.", *_format_logins(logins)]
+    summary = (
+        f"Demo data loaded: {history.invoices} invoices over 12 months, {history.card_payments} card and "
+        f"{history.bank_payments} bank payments."
+    )
+    return [summary, *_format_logins(logins)]
 
 
 def _format_logins(logins: list[dict[str, str]]) -> list[str]:

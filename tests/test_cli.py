@@ -92,7 +92,7 @@ async def test_seed_demo_prints_logins_once_and_keeps_them(database_url: str, te
         assert "DEMO_DATA is off" in out  # demo data is opt-in on a server database
         return
     assert code == 0, err
-    assert "Demo data loaded." in out
+    assert "Demo data loaded: 600 invoices over 12 months" in out
     logins = json.loads((tmp_path / "demo_logins.json").read_text())
     assert {item["role"] for item in logins} >= {"admin", "operator"}
     assert all(item["password"] in out for item in logins)
