@@ -23,7 +23,7 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path
         async with client.engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.SQLITE_BUSY_TIMEOUT_MS
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.DEFAULT_BUSY_TIMEOUT_SECONDS * 1000
     finally:
         await client.dispose()
 
