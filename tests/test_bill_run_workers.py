@@ -135,7 +135,9 @@ async def test_a_run_whose_worker_is_killed_is_resumed_by_another_worker(
             killed = await run_state(sql, run_id)
             assert (killed.status, killed.claims) == ("running", 1)
 
-            async with worker_process(**where, var_dir=tmp_path / "worker_b", env=env, name="worker-b") as survivor:
+            # The survivor works in bigger batches: the run goes on from the cursor, whatever the batch size.
+            survivor_env = {**env, "BILLING_RUN_BATCH_SIZE": "500"}
+            async with worker_process(**where, var_dir=tmp_path / "worker_b", env=survivor_env, name="worker-b") as survivor:
                 for _ in range(1200):
                     progress = (await operator.get(location)).json()
                     if progress["status"] != "running":
