@@ -14,7 +14,12 @@ How one run works (the README's "Billing" section states the rules):
   So a carried invoice is never paid on its own, and a payment never covers a balance twice. These
   statements run only for batches that carry something.
 - Idempotent: a contract that already has an invoice for the period is skipped (and the unique
-  (contract_id, period) constraint backs that up), so a killed run is resumed by running it again.
+  (contract_id, period) constraint backs that up), so a period can always be billed again.
+- Run by workers: `queue_run` queues it (one active run per tenant and period), `claim_run` takes it
+  with a conditional UPDATE on its claim counter, `execute_run` bills from its cursor. Each batch's
+  transaction also writes the run's counts, cursor and heartbeat, guarded by the claim, so a run whose
+  worker died is claimed again after its heartbeat goes stale and resumed from its last committed
+  batch, and a worker that lost its claim cannot commit. The CLI (`run_period`) does all three itself.
 - Invoice numbers are reserved per batch inside the batch's transaction, so a batch that rolls back
   gives its numbers back: no duplicates and no gaps.
 """
@@ -40,7 +45,7 @@ from clients.bulk_insert import (
     FastInsert,
     fewer_collections,
 )
-from clients.sql_client import retry_unit_of_work
+from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
 from controllers import sequence_controller, tariff_controller
 from controllers.account_common import tenant_today
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
@@ -181,6 +186,8 @@ async def _load_tariffs(
 # A `running` run whose heartbeat (one per committed batch) is older than this lost its worker: another
 # worker claims it and resumes it. Keep it well above the longest batch (5 000 contracts take ~0.3 s).
 DEFAULT_STALE_AFTER = timedelta(minutes=5)
+# A run whose workers died this many times (say, it runs them out of memory) is not claimed again: failed.
+MAX_CLAIMS = 5
 
 
 class RunTakenOver(Conflict):
@@ -267,6 +274,12 @@ async def claim_run(
     Two workers may pick the same candidate; the UPDATE guarded by the claim counter lets one win.
     """
     now = now or utcnow()
+    await session.execute(
+        update(BillingRun)
+        .where(_claimable(now, stale_after), BillingRun.status == "running", BillingRun.claims >= MAX_CLAIMS)
+        .values(status="failed", finished_at=now, error=f"abandoned: its worker stopped {MAX_CLAIMS} times")
+        .execution_options(synchronize_session=False)
+    )
     query = (
         select(BillingRun.id, BillingRun.tenant_id, BillingRun.claims)
         .where(_claimable(now, stale_after))
@@ -369,7 +382,11 @@ async def execute_run(
         raise
     except Exception as exc:
         await session.rollback()
-        await _finish(session, run_id, claim.claims, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        if is_transient_error(exc) or is_busy_error(exc):
+            # The database was busy or failing over: hand the run back, the next poll resumes it.
+            await _finish(session, run_id, claim.claims, status="queued")
+        else:
+            await _finish(session, run_id, claim.claims, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
     except BaseException:
         # Cancelled or interrupted (Ctrl-C): hand the run back for the next worker, if the database still answers.

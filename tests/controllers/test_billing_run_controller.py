@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -11,11 +12,13 @@ from typing import Any
 import pytest
 from quart import Quart
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import bulk_insert
 from controllers.billing_run_controller import (
     DEFAULT_STALE_AFTER,
+    MAX_CLAIMS,
     RunTakenOver,
     SimulatedCrash,
     claim_run,
@@ -531,3 +534,47 @@ async def test_a_killed_run_left_running_is_resumed_when_the_period_runs_again(
 
     assert (run.id, run.status, run.billed, run.claims) == (killed_id, "completed", 1, 1)
     assert run.finished_at is not None and run.error is None
+
+
+async def test_a_run_whose_workers_keep_dying_is_failed_not_claimed_for_ever(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    await session.commit()
+    run = await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+    now = utcnow()
+    for attempt in range(1, MAX_CLAIMS + 1):
+        now += DEFAULT_STALE_AFTER + timedelta(seconds=1)
+        claim = await claim_run(session=session, now=now)  # and its worker dies straight away
+        assert claim is not None and claim.claims == attempt
+
+    assert await claim_run(session=session, now=now + DEFAULT_STALE_AFTER + timedelta(seconds=1)) is None
+    failed = await session.scalar(select(BillingRun).where(BillingRun.id == run.id).execution_options(populate_existing=True))
+    assert failed is not None and failed.status == "failed"
+    assert failed.error == f"abandoned: its worker stopped {MAX_CLAIMS} times"
+
+
+async def test_a_run_that_meets_a_busy_database_is_handed_back_not_failed(
+    session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_tariff(session, tenant, "electricity")
+    for value in range(1, 4):
+        await make_metered_contract(session, tenant, readings={PERIOD: (value * 10, value * 10)})
+    await session.commit()
+    run_id = (await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)).id
+    claim = await claim_run(session=session)
+    assert claim is not None
+    real_insert = bulk_insert.FastInsert.run
+
+    async def locked(self: Any, conn: Any, rows: list[Any]) -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(bulk_insert.FastInsert, "run", locked)
+    with pytest.raises(OperationalError):
+        await execute_run(session=session, claim=claim, batch_size=2)
+    back = await session.scalar(select(BillingRun).where(BillingRun.id == run_id).execution_options(populate_existing=True))
+    assert back is not None and (back.status, back.billed, back.error) == ("queued", 0, None)
+
+    monkeypatch.setattr(bulk_insert.FastInsert, "run", real_insert)
+    again = await claim_run(session=session)
+    assert again is not None and again.run_id == run_id
+    assert (await execute_run(session=session, claim=again, batch_size=2)).billed == 3
