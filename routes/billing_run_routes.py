@@ -4,6 +4,7 @@ contracts it could not bill."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint
@@ -30,7 +31,7 @@ class BillingRunOut(BaseModel):
 
     id: int
     period: str
-    status: str
+    status: Literal["queued", "running", "completed", "failed"]
     contracts_done: int
     contracts_total: int | None
     billed: int
