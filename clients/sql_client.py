@@ -99,10 +99,12 @@ def engine_options(
     if backend == "sqlite":
         return {"connect_args": {"timeout": busy_timeout}}
     if backend == "postgresql":
-        connect_args: dict[str, Any] = {}
+        # A statement waiting longer than the bound for a row lock fails with lock_not_available (55P03),
+        # which is answered 503 `database_busy` like a pool timeout.
+        server_settings = {"lock_timeout": str(int(busy_timeout * 1000))}
         if schema:
-            connect_args["server_settings"] = {"search_path": schema}
-        return {"pool_pre_ping": True, "pool_timeout": busy_timeout, "connect_args": connect_args}
+            server_settings["search_path"] = schema
+        return {"pool_pre_ping": True, "pool_timeout": busy_timeout, "connect_args": {"server_settings": server_settings}}
     if backend == "mssql":
         # Encrypt/TrustServerCertificate/ConnectRetry* travel in the URL's query (see odbc_url),
         # which SQLAlchemy writes into the ODBC connection string; `timeout` is pyodbc's login timeout.

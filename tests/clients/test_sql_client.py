@@ -62,10 +62,10 @@ async def test_naive_datetimes_are_refused(app: Quart, session: AsyncSession) ->
         await session.commit()
 
 
-def test_postgres_schema_goes_into_search_path() -> None:
-    options = engine_options("postgresql+asyncpg://u@h/db", schema="tenant_a")
-    assert options["connect_args"] == {"server_settings": {"search_path": "tenant_a"}}
-    assert options["pool_pre_ping"] is True
+def test_postgres_schema_goes_into_search_path_and_waits_are_bounded() -> None:
+    options = engine_options("postgresql+asyncpg://u@h/db", schema="tenant_a", busy_timeout=2.5)
+    assert options["connect_args"] == {"server_settings": {"search_path": "tenant_a", "lock_timeout": "2500"}}
+    assert options["pool_pre_ping"] is True and options["pool_timeout"] == 2.5
 
 
 def test_mssql_options_encrypt_pre_ping_and_recycle() -> None:

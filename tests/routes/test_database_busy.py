@@ -11,8 +11,8 @@ from quart import Quart
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from clients.sql_client import is_busy_error, is_transient_error
-from tests.conftest import ApiClient
+from clients.sql_client import build_engine, is_busy_error, is_transient_error
+from tests.conftest import ApiClient, TestDatabase
 
 
 @pytest.fixture
@@ -40,6 +40,29 @@ async def test_a_write_that_cannot_get_a_connection_in_time_is_503_busy_with_ret
     # Once the database is free again the same request is answered normally.
     again = await client.post("/api/v1/auth/login", json={"email": "nadie@example.com", "password": "x" * 12})
     assert again.status_code == 401
+
+
+async def test_a_write_waiting_on_another_process_lock_is_503_busy(
+    app: Quart, client: ApiClient, database_url: str, test_database: TestDatabase
+) -> None:
+    other = build_engine(database_url, schema=test_database.schema)  # like another process on the database
+    try:
+        async with other.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                # The file's write lock: the app's writer waits out its busy timeout ("database is locked").
+                conn = await conn.execution_options(sqlite_begin="IMMEDIATE")
+                await conn.begin()
+            else:
+                # The table login writes to: the app's statement waits out its lock_timeout (55P03).
+                await conn.begin()
+                await conn.exec_driver_sql("LOCK TABLE login_throttles IN ACCESS EXCLUSIVE MODE")
+            response = await client.post("/api/v1/auth/login", json={"email": "nadie@example.com", "password": "x" * 12})
+            await conn.rollback()
+    finally:
+        await other.dispose()
+    assert response.status_code == 503, await response.get_data(as_text=True)
+    assert response.headers["Retry-After"] == "1"
+    assert (await response.get_json())["code"] == "database_busy"
 
 
 def test_sqlite_locked_and_pool_timeouts_are_busy_not_transient(tmp_path: Path) -> None:
