@@ -109,8 +109,9 @@ async def run_bill_runs(*, sql: SqlClient, policy: BillRunPolicy, stop: asyncio.
     """Claim and run queued (or abandoned) bill runs one after the other until none is left or `stop` is set.
 
     Each run is executed from its cursor, one committed batch at a time, so the database is never held
-    longer than a batch. Returns the ids of the runs this call finished (a failed run is logged and
-    stays `failed`; a run another worker took over is left to it).
+    longer than a batch. Returns the ids of the runs this call completed. A run that stops on an error
+    (`failed`, or handed back as `queued` when the database was busy) is logged and ends the call; a
+    run another worker took over is left to it.
     """
     finished: list[int] = []
     while stop is None or not stop.is_set():
@@ -128,8 +129,9 @@ async def run_bill_runs(*, sql: SqlClient, policy: BillRunPolicy, stop: asyncio.
                 log.warning("bill run %d was taken over by another worker", claim.run_id)
                 continue
             except Exception:
-                log.exception("bill run %d failed", claim.run_id)
-                continue
+                # Failed, or handed back when the database was busy: look again at the next poll, not at once.
+                log.exception("bill run %d stopped on an error", claim.run_id)
+                return finished
             log.info("bill run %d %s: billed %d of %s contracts", run.id, run.status, run.billed, run.contracts_total)
             if run.status == "completed":
                 finished.append(run.id)
