@@ -228,17 +228,18 @@ async def queue_run(
     """
     issued_on = today or tenant_today(tenant)
     _validate_period(period, issued_on)
+    tenant_id = tenant.id  # a rollback below expires the tenant object
     for _attempt in (1, 2):
         active = await session.scalar(
             select(BillingRun).where(
-                BillingRun.tenant_id == tenant.id, BillingRun.period == period,
+                BillingRun.tenant_id == tenant_id, BillingRun.period == period,
                 BillingRun.status.in_(ACTIVE_RUN_STATUSES),
             ).execution_options(populate_existing=True)
         )
         if active is not None:
             return active
         run = BillingRun(
-            tenant_id=tenant.id, period=period, status="queued", started_by=started_by, issued_on=issued_on
+            tenant_id=tenant_id, period=period, status="queued", started_by=started_by, issued_on=issued_on
         )
         session.add(run)
         try:
@@ -247,7 +248,7 @@ async def queue_run(
             # Queued by another request meanwhile (the active-run index): join that one.
             await session.rollback()
             continue
-        return await _get_run(session, tenant.id, run.id)
+        return await _get_run(session, tenant_id, run.id)
     raise Conflict("A bill run of this period is starting; read it in a moment.", code="billing_run_in_progress")
 
 
