@@ -20,46 +20,20 @@ from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
 from config import ConfigError, Settings, load_settings
 from controllers import auth_controller, worker_controller
-from routes import (
-    auth_routes,
-    billing_run_routes,
-    collection_routes,
-    contract_routes,
-    coupon_routes,
-    customer_routes,
-    health_routes,
-    invoice_routes,
-    lookup_routes,
-    me_account_routes,
-    me_balance_routes,
-    meter_routes,
-    notification_routes,
-    password_reset_routes,
-    payment_routes,
-    portal_routes,
-    pqr_routes,
-    reading_routes,
-    registration_routes,
-    report_routes,
-    tariff_routes,
-    tenant_routes,
-    transaction_routes,
-    user_routes,
-)
-from routes.body_limits import install_body_limits
+from routes import BLUEPRINTS, portal_routes
+from routes.body_limits import MAX_REQUEST_BYTES, install_body_limits
 from routes.common import close_request_session
 from routes.cors import install_cors, is_preflight
 from routes.errors import CuponeraRequest, register_error_handlers
 from routes.json_logs import configure_logging
 from routes.metrics_routes import install_metrics
+from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.proxies import install_trusted_proxies
 from routes.rate_limits import rate_limit_store
-from routes.openapi import CuponeraOpenAPIProvider, IdConverter
 from routes.security import CSRF_HEADER, install_security
 from routes.unit_of_work import retry_transient_requests
 
 API_VERSION = "1.0.0"
-MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass
@@ -90,7 +64,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     app.secret_key = settings.SECRET_KEY
     app.config.update(
         SECRET_KEY=settings.SECRET_KEY,
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        # The largest any route takes (a bank file); each route is held to its own limit (routes/body_limits.py).
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         QUART_AUTH_COOKIE_NAME="cuponera_session",
         QUART_AUTH_COOKIE_SECURE=settings.cookie_secure,
         QUART_AUTH_COOKIE_SAMESITE=settings.COOKIE_SAMESITE,
@@ -146,32 +121,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
     register_error_handlers(app)
     app.url_map.converters["int"] = IdConverter
 
-    for blueprint in (
-        health_routes.bp,
-        tenant_routes.bp,
-        auth_routes.bp,
-        registration_routes.bp,
-        customer_routes.bp,
-        contract_routes.bp,
-        meter_routes.bp,
-        reading_routes.bp,
-        me_account_routes.bp,
-        me_balance_routes.bp,
-        password_reset_routes.bp,
-        notification_routes.bp,
-        pqr_routes.bp,
-        lookup_routes.bp,
-        coupon_routes.bp,
-        payment_routes.bp,
-        collection_routes.bp,
-        transaction_routes.bp,
-        tariff_routes.bp,
-        billing_run_routes.bp,
-        invoice_routes.bp,
-        portal_routes.bp,
-        user_routes.bp,
-        report_routes.bp,
-    ):
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 
     @app.before_serving

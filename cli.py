@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import re
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -30,6 +31,8 @@ from controllers import (
     worker_controller,
 )
 from controllers.errors import DomainError
+from domain.country_packs import COUNTRY_PACKS
+from domain.coupon_codes import gln_is_valid
 from models.base_model import utcnow
 from models.billing_model import BillingRun
 
@@ -147,6 +150,41 @@ def seed_demo_command() -> None:
         click.echo(line)
 
 
+TENANT_CODE = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
+
+
+def _tenant_code(_ctx: click.Context, _param: click.Parameter, value: str) -> str:
+    """A tenant code as clients send it in X-Tenant-ID: 2-40 lowercase letters, digits and dashes."""
+    if not TENANT_CODE.match(value):
+        raise click.BadParameter("use 2-40 lowercase letters, digits and dashes.")
+    return value
+
+
+@click.command("create-tenant")
+@click.option("--code", required=True, callback=_tenant_code, help="The code clients send in X-Tenant-ID.")
+@click.option("--name", required=True, help="The utility's name, as customers see it.")
+@click.option("--country", required=True, type=click.Choice(sorted(COUNTRY_PACKS), case_sensitive=False),
+              help="Country pack: currency, time zone, locale, ID types, holidays, PQR term.")
+@click.option("--gln", required=True, help="The GS1 GLN printed in the coupon barcode (13 digits).")
+@click.option("--legal-id", default="", help="The company's tax id (NIT, RUT or CNPJ by country).")
+@click.option("--address", default="", help="The company's address for documents.")
+def create_tenant_command(code: str, name: str, country: str, gln: str, legal_id: str, address: str) -> None:
+    """Create a tenant from its country pack, with this year's and next year's public holidays."""
+    if not gln_is_valid(gln):
+        raise click.BadParameter("13 digits ending in the GS1 check digit.", param_hint="'--gln'")
+
+    async def work(session: AsyncSession) -> str:
+        tenant = await tenant_controller.create_tenant(
+            session=session, code=code, name=name, country=country, gln=gln, legal_id=legal_id, address=address
+        )
+        return (
+            f"created tenant {tenant.code} ({tenant.country}, {tenant.currency}, {tenant.timezone}, {tenant.locale}; "
+            f"PQR term {tenant.pqr_answer_business_days} business days)"
+        )
+
+    click.echo(_run_with_session(work))
+
+
 @click.command("load-holidays")
 @click.option("--year", "years", type=HOLIDAY_YEARS, multiple=True, required=True, help="Year to load; repeatable.")
 @click.option("--tenant", "tenant_code", default=None, help="Tenant code (default tenant if omitted).")
@@ -251,6 +289,7 @@ def mark_overdue_command() -> None:
 COMMANDS: tuple[click.Command, ...] = (
     create_user_command,
     seed_demo_command,
+    create_tenant_command,
     load_holidays_command,
     expire_coupons_command,
     create_bank_key_command,

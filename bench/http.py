@@ -364,7 +364,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=64, help="customer logins spread over the load")
     parser.add_argument("--seconds", type=float, default=5.0, help="load duration per endpoint")
     parser.add_argument(
-        "--workers", type=int, nargs="+", default=[1, os.cpu_count() or 1], help="hypercorn worker counts to measure"
+        "--workers", type=int, nargs="+", default=sorted({1, min(os.cpu_count() or 1, 2)}),
+        help="hypercorn worker counts to measure (default: one, and make run's default on SQLite: cores, at most 2)",
     )
     args = parser.parse_args()
     if args.contracts < 100 or args.customers < 1 or args.customers > args.contracts // 2 or args.seconds <= 0:

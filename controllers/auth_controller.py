@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import bcrypt
 from email_validator import EmailNotValidError, validate_email
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import and_, case, delete, literal, null, select, update
+from sqlalchemy import and_, bindparam, case, delete, literal, null, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -147,21 +147,28 @@ def csrf_token_valid(secret_key: str, token: str | None, nonce: str, *, max_age:
     return isinstance(value, str) and hmac.compare_digest(value, nonce)
 
 
+# What a request's checks and pages read about its user; never the password hash or the lockout counters.
+# Built once: its cache key is computed once per process, not once per request.
+_SESSION_USER = select(
+    User.id, User.tenant_id, User.email, User.role, User.status, User.full_name, User.locale, User.customer_id,
+    User.session_version,
+).where(User.id == bindparam("user_id"))
+
+
 async def load_session_user(
     *, session: AsyncSession, user_id: int, session_version: int
-) -> tuple[User, Tenant] | None:
-    """The active user behind a session, if that session has not been ended by a password change."""
-    row = (
-        await session.execute(
-            select(User, Tenant).join(Tenant, Tenant.id == User.tenant_id).where(User.id == user_id)
-        )
-    ).first()
-    if row is None:
+) -> User | None:
+    """The active user behind a session, if that session has not been ended by logout or a password change.
+
+    Read on every request (one primary-key probe of columns), so a logout, password change, role
+    change or disabling done by any process takes effect on the next request of every process. The
+    result is a User that belongs to no session: read its fields; a unit of work that changes the
+    user loads it (see `change_password`).
+    """
+    row = (await session.execute(_SESSION_USER, {"user_id": user_id})).first()
+    if row is None or row.status != "active" or row.session_version != session_version:
         return None
-    user, tenant = row
-    if user.status != "active" or user.session_version != session_version:
-        return None
-    return user, tenant
+    return User(**row._asdict())
 
 
 async def authenticate(
@@ -251,6 +258,7 @@ async def change_password(
     *, session: AsyncSession, user: User, current_password: str, new_password: str, rounds: int = 12
 ) -> User:
     """Replace the password and bump the session version, which ends every other session."""
+    user = await session.get_one(User, user.id, populate_existing=True)
     await session.commit()  # no transaction (on SQLite: no write lock) while bcrypt runs
     if not await verify_password(current_password, user.password_hash):
         raise DomainValidationError(

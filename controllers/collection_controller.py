@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,13 +96,23 @@ def _amount_mismatch(expected: Decimal, currency: str) -> DomainValidationError:
     )
 
 
-async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str, amount: Decimal, now: datetime) -> Coupon:
-    """The coupon a reference pays: a coupon's own, or a new one for exactly the invoice whose reference it is.
+async def invoice_coupon(session: AsyncSession, tenant: Tenant, invoice: Invoice, amount: Decimal, now: datetime) -> Coupon:
+    """A new coupon for exactly the invoice whose own reference a bank collected; commits (`create_coupon` does).
 
-    An invoice's reference (printed with its barcode) is paid through a coupon for that invoice alone,
-    so claiming, settling and allocating stay the coupon path's; the amount is checked first, so a
+    So claiming, settling and allocating stay the coupon path's; the amount is checked first, so a
     wrong report leaves the customer's own coupons untouched.
     """
+    expected = invoice_payable_amount(tenant, invoice)
+    if invoice.status in UNPAID_STATUSES and amount != expected:
+        raise _amount_mismatch(expected, invoice.currency)
+    view = await create_coupon(
+        session=session, tenant=tenant, caller=_BANK, invoice_ids=[invoice.id], now=now, announce=False, creator_kind="bank"
+    )
+    return view.coupon
+
+
+async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str, amount: Decimal, now: datetime) -> Coupon:
+    """The coupon a reference pays: a coupon's own, or a new one for exactly the invoice whose reference it is."""
     try:
         return await find_coupon(session=session, tenant_id=tenant_id, caller=_BANK, reference=reference)
     except NotFound:
@@ -112,11 +123,30 @@ async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str,
             raise
     tenant = await session.get_one(Tenant, tenant_id)
     invoice = await session.get_one(Invoice, invoice_id)
-    expected = invoice_payable_amount(tenant, invoice)
-    if invoice.status in UNPAID_STATUSES and amount != expected:
-        raise _amount_mismatch(expected, invoice.currency)
-    view = await create_coupon(session=session, tenant=tenant, caller=_BANK, invoice_ids=[invoice_id], now=now, announce=False)
-    return view.coupon
+    return await invoice_coupon(session, tenant, invoice, amount, now)
+
+
+def check_paid_at(paid_at: datetime, now: datetime) -> None:
+    """A collection paid after now (beyond the clocks' drift) is a 422."""
+    if paid_at > now + CLOCK_SKEW:
+        raise DomainValidationError(
+            "paid_at is in the future.", code="paid_at_in_future", errors=[FieldError("paid_at", "is in the future", "paid_at_in_future")]
+        )
+
+
+def payment_values(coupon: Coupon, *, bank_key_id: int | None, now: datetime) -> dict[str, Any]:
+    """The pending bank payment of a collected coupon: it pays the coupon in full."""
+    return {
+        "tenant_id": coupon.tenant_id,
+        "coupon_id": coupon.id,
+        "customer_id": coupon.customer_id,
+        "channel": "bank",
+        "status": "pending",
+        "amount": coupon.amount,
+        "currency": coupon.currency,
+        "bank_api_key_id": bank_key_id,
+        "created_at": now,
+    }
 
 
 async def record_collection(
@@ -136,10 +166,7 @@ async def record_collection(
     existing = await _receipt(session, tenant_id, reference)
     if existing is not None:
         return _same_report(existing, amount)
-    if paid_at > now + CLOCK_SKEW:
-        raise DomainValidationError(
-            "paid_at is in the future.", code="paid_at_in_future", errors=[FieldError("paid_at", "is in the future", "paid_at_in_future")]
-        )
+    check_paid_at(paid_at, now)
     coupon = await _payable_coupon(session, tenant_id, reference, amount, now)
     if amount != coupon.amount:
         raise _amount_mismatch(coupon.amount, coupon.currency)
@@ -151,17 +178,7 @@ async def record_collection(
         if repeated is not None:  # the same report, delivered twice at once, won the claim
             return _same_report(repeated, amount)
         raise
-    payment = Payment(
-        tenant_id=tenant_id,
-        coupon_id=coupon.id,
-        customer_id=coupon.customer_id,
-        channel="bank",
-        status="pending",
-        amount=coupon.amount,
-        currency=coupon.currency,
-        bank_api_key_id=bank_key_id,
-        created_at=now,
-    )
+    payment = Payment(**payment_values(coupon, bank_key_id=bank_key_id, now=now))
     session.add(payment)
     await session.flush()
     await settle_approved(session=session, payment_id=payment.id, now=now, paid_at=paid_at)

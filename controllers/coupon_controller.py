@@ -236,10 +236,15 @@ async def create_coupon(
     contract_number: str | None = None,
     now: datetime | None = None,
     announce: bool = True,
+    creator_kind: str | None = None,
 ) -> CouponView:
-    """Make a coupon for invoices (the payment cart) or a contract's unpaid invoices; older active coupons of them are cancelled.
+    """Make a coupon for invoices (the payment cart) or a contract's unpaid invoices.
 
+    A logged-in caller's coupon cancels the older active coupons of its invoices (`superseded`). An
+    anonymous quick-pay cancels none: it returns the active anonymous coupon for exactly the same
+    invoices and amounts if there is one, or makes its own alongside the others.
     `announce=False` skips the "coupon created" email: a bank paying an invoice's own reference makes one nobody asked for.
+    `creator_kind` overrides the kind derived from the caller (the bank says `bank`).
     """
     now = now or utcnow()
     if (invoice_ids is None) == (contract_number is None):
@@ -259,15 +264,18 @@ async def create_coupon(
     else:
         invoices = await _invoices_by_ids(session, tenant, caller, invoice_ids or [])
     invoice_ids = [inv.id for inv in invoices]
-
-    # Supersede older active coupons first; a coupon being paid right now cannot be superseded.
+    kind = creator_kind or creator_kind_of(caller)
     holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(invoice_ids))
-    await session.execute(
-        update(Coupon)
-        .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
-        .values(status="cancelled", cancelled_at=now, cancel_reason="superseded")
-        .execution_options(synchronize_session=False)
-    )
+    if kind != "anonymous":
+        # Supersede older active coupons first; a coupon being paid right now cannot be superseded.
+        # An anonymous quick-pay supersedes nothing: whoever has a contract number must not cancel
+        # the coupon its customer (or staff) made, which they may be about to pay.
+        await session.execute(
+            update(Coupon)
+            .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
+            .values(status="cancelled", cancelled_at=now, cancel_reason="superseded")
+            .execution_options(synchronize_session=False)
+        )
     busy = await session.scalar(
         select(func.count()).select_from(Coupon).where(Coupon.status == "processing", Coupon.id.in_(holding))
     )
@@ -284,6 +292,13 @@ async def create_coupon(
     if amount > MAX_BARCODE_AMOUNT:
         await session.rollback()
         raise DomainValidationError("The amount is too large for one coupon.", code="amount_too_large")
+    if kind == "anonymous":
+        reusable = await _identical_anonymous_coupon(session, tenant.id, invoices, amount, now)
+        if reusable is not None:
+            views = await _invoice_views(session, reusable.id)
+            # Nothing was written but the invoices' touch; commit to release their locks.
+            await session.commit()
+            return CouponView(coupon=reusable, invoices=views, holder_name=_holder_name(customer, caller), status=reusable.status)
     expires_at = coupon_expiry(
         tenant=tenant,
         due_dates=[inv.due_on for inv in invoices],
@@ -307,6 +322,7 @@ async def create_coupon(
         barcode_human_readable=barcode.human_readable,
         barcode_element_string=barcode.element_string,
         created_by=caller.user_id,
+        creator_kind=kind,
         created_at=now,
     )
     session.add(coupon)
@@ -341,11 +357,48 @@ async def create_coupon(
                 "amount": str(round_money(amount, currency)),
                 "expires_at": expires_at.isoformat(),
                 "invoice_numbers": [v.number for v in views],
+                "contract_numbers": contract_numbers,
+                "created_by": kind,
             },
         )
         await enqueue(session=session, message=message)
     await session.commit()
     return CouponView(coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=coupon.status)
+
+
+def creator_kind_of(caller: Caller) -> str:
+    """Who a caller is as a coupon's maker: `anonymous` (quick-pay), `staff` or `customer`."""
+    if caller.anonymous:
+        return "anonymous"
+    return "staff" if caller.is_staff else "customer"
+
+
+async def _identical_anonymous_coupon(
+    session: AsyncSession, tenant_id: int, invoices: Sequence[Invoice], amount: Decimal, now: datetime
+) -> Coupon | None:
+    """An active, unexpired quick-pay coupon for exactly these invoices at their current amounts, newest first."""
+    wanted = {inv.id: inv.amount_due for inv in invoices}
+    candidates = (
+        await session.scalars(
+            select(Coupon)
+            .where(
+                Coupon.tenant_id == tenant_id,
+                Coupon.creator_kind == "anonymous",
+                Coupon.status == "active",
+                Coupon.expires_at > now,
+                Coupon.amount == amount,
+                Coupon.id.in_(select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(list(wanted)))),
+            )
+            .order_by(Coupon.id.desc())
+        )
+    ).all()
+    for coupon in candidates:
+        lines = await session.execute(
+            select(CouponInvoice.invoice_id, CouponInvoice.amount).where(CouponInvoice.coupon_id == coupon.id)
+        )
+        if dict(lines.all()) == wanted:
+            return coupon
+    return None
 
 
 def _holder_name(customer: Customer, caller: Caller) -> str:

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import DomainValidationError, FieldError
-from domain.holidays_co import colombia_holidays
+from domain.country_packs import UnknownCountry, country_pack
 from models.pqr_model import TenantHoliday
 
 # Wide enough for any business-day term we compute (60 business days span well under a year).
@@ -50,15 +50,17 @@ async def add_holidays(*, session: AsyncSession, tenant_id: int, holidays: Itera
 
 
 async def load_country_holidays(*, session: AsyncSession, tenant_id: int, country: str, years: Iterable[int]) -> int:
-    """Add a country's built-in public holidays for `years` to the tenant and commit; returns how many were new."""
-    if country != "CO":
+    """Add a country's public holidays (from its country pack) for `years` to the tenant and commit; returns how many were new."""
+    try:
+        pack = country_pack(country)
+    except UnknownCountry as exc:
         raise DomainValidationError(
-            "Only Colombia's holiday calendar is built in; add other countries' holidays by hand.",
+            "There is no holiday calendar for the tenant's country; add its holidays by hand.",
             code="holiday_calendar_unknown",
-            errors=[FieldError("country", f"no built-in calendar for {country!r}", "holiday_calendar_unknown")],
-        )
+            errors=[FieldError("country", str(exc), "holiday_calendar_unknown")],
+        ) from None
     added = 0
     for year in years:
-        added += await add_holidays(session=session, tenant_id=tenant_id, holidays=colombia_holidays(year))
+        added += await add_holidays(session=session, tenant_id=tenant_id, holidays=pack.holidays(year))
     await session.commit()
     return added

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Row, Select, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +26,7 @@ from models.account_model import SERVICE_UNITS, Contract, Customer, Meter, Readi
 from models.base_model import utcnow
 from models.billing_model import Invoice, InvoiceLine
 from models.notification_model import Notification
-from models.payment_model import Payment, PaymentAllocation
+from models.payment_model import Coupon, CouponInvoice, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 OPEN_STATUSES = ("issued", "overdue")
@@ -34,80 +35,81 @@ HISTORY_MONTHS = 12
 
 @dataclass(frozen=True)
 class InvoiceView:
-    """An invoice with what a reader needs beside it: contract number, lines and the reading's kind and flags."""
+    """An invoice with what a reader needs beside it: contract number, lines and the reading's kind and flags.
 
-    invoice: Invoice
+    `invoice` and `lines` are read-only rows (columns, not ORM entities): attribute access by column name.
+    """
+
+    invoice: Row[Any]
     contract_number: str
     unit: str
-    lines: tuple[InvoiceLine, ...]
+    lines: tuple[Row[Any], ...]
     reading_kind: str | None
     reading_flags: tuple[str, ...]
     # The approved payment that settled it; None when unpaid (or paid through the invoice that carried it).
     payment_id: int | None = None
 
 
-async def invoice_payment_ids(session: AsyncSession, invoice_ids: Sequence[int]) -> dict[int, int]:
-    """The approved payment that settled each of these invoices (absent when unpaid, reversed or paid by carrying)."""
-    if not invoice_ids:
-        return {}
-    rows = await session.execute(
-        select(PaymentAllocation.invoice_id, Payment.id)
-        .join(Payment, Payment.id == PaymentAllocation.payment_id)
-        .where(
-            PaymentAllocation.invoice_id.in_(sorted(set(invoice_ids))),
-            PaymentAllocation.kind == "invoice",
-            Payment.status == "approved",
-        )
+# The latest approved payment allocated to the invoice (a correlated subquery: one index probe per row).
+_SETTLING_PAYMENT = (
+    select(func.max(Payment.id))
+    .join(PaymentAllocation, PaymentAllocation.payment_id == Payment.id)
+    .where(
+        PaymentAllocation.invoice_id == Invoice.id,
+        PaymentAllocation.kind == "invoice",
+        Payment.status == "approved",
     )
-    return {invoice_id: payment_id for invoice_id, payment_id in rows.all() if invoice_id is not None}
+    .correlate(Invoice)
+    .scalar_subquery()
+    .label("payment_id")
+)
 
 
-async def _views(session: AsyncSession, invoices: Sequence[Invoice]) -> list[InvoiceView]:
-    """Attach contract numbers, lines and readings to a page of invoices with three queries."""
-    if not invoices:
+def _view_query(tenant: Tenant) -> Select[Any]:
+    """One row per invoice of the tenant with its contract, reading and settling payment: columns, not entities."""
+    return (
+        select(
+            Invoice.id, Invoice.number, Invoice.contract_id, Invoice.customer_id, Invoice.period,
+            Invoice.issued_on, Invoice.due_on, Invoice.status, Invoice.disputed, Invoice.carried_into_invoice_id,
+            Invoice.consumption, Invoice.currency, Invoice.arrears, Invoice.subtotal, Invoice.tax, Invoice.total,
+            Invoice.amount_due, Invoice.paid_at, Invoice.voided_at, Invoice.void_reason,
+            Contract.contract_number, Contract.service,
+            Reading.kind.label("reading_kind"), Reading.flags.label("reading_flags"),
+            _SETTLING_PAYMENT,
+        )
+        .join(Contract, Contract.id == Invoice.contract_id)
+        .outerjoin(Reading, Reading.id == Invoice.reading_id)
+        .where(Invoice.tenant_id == tenant.id)
+    )
+
+
+async def _views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[InvoiceView]:
+    """Attach each invoice's lines (one more query for the whole page) to rows of `_view_query`."""
+    if not rows:
         return []
-    ids = [i.id for i in invoices]
-    contracts = {
-        row.id: row
-        for row in (
-            await session.execute(
-                select(Contract.id, Contract.contract_number, Contract.service).where(
-                    Contract.id.in_({i.contract_id for i in invoices})
-                )
-            )
-        ).all()
-    }
-    lines: dict[int, list[InvoiceLine]] = {i: [] for i in ids}
-    for line in await session.scalars(
-        select(InvoiceLine)
-        .where(InvoiceLine.invoice_id.in_(ids))
+    lines: dict[int, list[Row[Any]]] = {row.id: [] for row in rows}
+    found = await session.execute(
+        select(
+            InvoiceLine.invoice_id, InvoiceLine.kind, InvoiceLine.description, InvoiceLine.quantity,
+            InvoiceLine.unit_price, InvoiceLine.amount,
+        )
+        .where(InvoiceLine.invoice_id.in_(list(lines)))
         .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
-    ):
+    )
+    for line in found.all():
         lines[line.invoice_id].append(line)
-    reading_ids = {i.reading_id for i in invoices if i.reading_id is not None}
-    readings = {}
-    if reading_ids:
-        found = await session.execute(
-            select(Reading.id, Reading.kind, Reading.flags).where(Reading.id.in_(reading_ids))
+    return [
+        InvoiceView(
+            invoice=row,
+            contract_number=row.contract_number,
+            unit=SERVICE_UNITS.get(row.service, ""),
+            lines=tuple(lines[row.id]),
+            reading_kind=row.reading_kind,
+            reading_flags=tuple(split_flags(row.reading_flags)) if row.reading_kind is not None else (),
+            payment_id=row.payment_id,
         )
-        readings = {row.id: row for row in found.all()}
-    payments = await invoice_payment_ids(session, ids)
-    views = []
-    for invoice in invoices:
-        contract = contracts[invoice.contract_id]
-        reading = readings.get(invoice.reading_id) if invoice.reading_id is not None else None
-        views.append(
-            InvoiceView(
-                invoice=invoice,
-                contract_number=contract.contract_number,
-                unit=SERVICE_UNITS.get(contract.service, ""),
-                lines=tuple(lines[invoice.id]),
-                reading_kind=reading.kind if reading is not None else None,
-                reading_flags=tuple(split_flags(reading.flags)) if reading is not None else (),
-                payment_id=payments.get(invoice.id),
-            )
-        )
-    return views
+        for row in rows
+    ]
 
 
 async def search_invoices(
@@ -122,18 +124,25 @@ async def search_invoices(
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page[InvoiceView]:
-    """Invoices of the tenant (or of one customer), filtered, newest period first."""
-    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id)
-    if customer_id is not None:
-        stmt = stmt.where(Invoice.customer_id == customer_id)
-    if contract_number:
-        stmt = stmt.join(Contract, Contract.id == Invoice.contract_id).where(
-            Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip()
-        )
+    """Invoices of the tenant (or of one customer), filtered, newest period first: two queries a page."""
+    stmt = _view_query(tenant)
+    customer_ids = [customer_id] if customer_id is not None else []
     if national_id:
-        stmt = stmt.join(Customer, Customer.id == Invoice.customer_id).where(
-            Customer.tenant_id == tenant.id, Customer.national_id == search_form(national_id)
+        # Resolved first (ix_customers_tenant_id_national_id), so the page itself is one probe of
+        # ix_invoices_tenant_id_customer_id_period even where the planner has no statistics (SQLite).
+        found = await session.scalars(
+            select(Customer.id).where(Customer.tenant_id == tenant.id, Customer.national_id == search_form(national_id))
         )
+        matches = set(found.all())
+        customer_ids = sorted(matches & set(customer_ids) if customer_id is not None else matches)
+        if not customer_ids:
+            return Page(items=[], next_cursor=None)
+    if len(customer_ids) == 1:
+        stmt = stmt.where(Invoice.customer_id == customer_ids[0])
+    elif customer_ids:
+        stmt = stmt.where(Invoice.customer_id.in_(customer_ids))
+    if contract_number:
+        stmt = stmt.where(Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip())
     if period:
         stmt = stmt.where(Invoice.period == period)
     if status:
@@ -144,6 +153,7 @@ async def search_invoices(
         keys=[SortKey(Invoice.period, descending=True), SortKey(Invoice.id, descending=True)],
         limit=limit,
         cursor=cursor,
+        rows=True,
     )
     return Page(items=await _views(session, page.items), next_cursor=page.next_cursor)
 
@@ -162,8 +172,13 @@ async def get_invoice(
     *, session: AsyncSession, tenant: Tenant, invoice_id: int, customer_id: int | None = None
 ) -> InvoiceView:
     """One invoice with its lines; with `customer_id`, only if it is that customer's (404 otherwise)."""
-    invoice = await _load(session, tenant, invoice_id, customer_id)
-    return (await _views(session, [invoice]))[0]
+    stmt = _view_query(tenant).where(Invoice.id == invoice_id)
+    if customer_id is not None:
+        stmt = stmt.where(Invoice.customer_id == customer_id)
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise NotFound("No such invoice.", code="not_found")
+    return (await _views(session, [row]))[0]
 
 
 async def _notify(
@@ -222,19 +237,48 @@ async def resend_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: i
 
 
 async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, reason: str) -> InvoiceView:
-    """Void an issued or overdue invoice with a reason; 409 `invalid_transition` from any other status."""
+    """Void an issued or overdue invoice with a reason; its active coupons are cancelled (`invoice_changed`).
+
+    409 `invalid_transition` from any other status; 409 `payment_pending` while a payment of a coupon
+    holding it is in flight (a card payment awaiting the gateway): the money may yet arrive for it.
+    """
     invoice = await _load(session, tenant, invoice_id, None)
     contract_id, status = invoice.contract_id, invoice.status
+    now = utcnow()
     result = await session.execute(
         update(Invoice)
         .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id, Invoice.status.in_(OPEN_STATUSES))
-        .values(status="void", void_reason=reason, voided_at=utcnow(), amount_due=Decimal(0))
+        .values(status="void", void_reason=reason, voided_at=now, amount_due=Decimal(0))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount == 0:  # type: ignore[attr-defined]
         # Nothing was written, so there is nothing to roll back (a rollback would expire the caller's objects).
         raise Conflict(
             f"Only issued or overdue invoices can be voided; this one is {status}.", code="invalid_transition"
+        )
+    # Cancel before looking for payments in flight: this UPDATE waits for a claim of the same coupon,
+    # and a claim after it finds the coupon cancelled, so no payment can start unseen.
+    holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id == invoice_id)
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
+        .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
+        .execution_options(synchronize_session=False)
+    )
+    in_flight = await session.scalar(
+        select(Coupon.id)
+        .where(
+            Coupon.id.in_(holding),
+            or_(Coupon.status == "processing", exists().where(Payment.coupon_id == Coupon.id, Payment.status == "pending")),
+        )
+        .order_by(Coupon.id)
+        .limit(1)
+    )
+    if in_flight is not None:
+        await session.rollback()
+        raise Conflict(
+            "A payment for this invoice is awaiting the gateway's answer; void it once the payment is settled.",
+            code="payment_pending",
         )
     # Balances this invoice carried as arrears are owed again, so the next run carries them anew.
     await session.execute(

@@ -32,11 +32,14 @@ from models.user_model import User
 log = logging.getLogger("cuponera.notifications")
 
 MAX_ERROR_CHARS = 1000
-# A reset link is a bearer credential: once its message is sent or given up on, the outbox keeps no copy.
-REDACTED_AFTER_DELIVERY: Mapping[str, tuple[str, ...]] = {"password_reset": ("reset_url",)}
+# Reset and email-confirmation links are bearer credentials: once sent or given up on, the outbox keeps no copy.
+REDACTED_AFTER_DELIVERY: Mapping[str, tuple[str, ...]] = {
+    "password_reset": ("reset_url",),
+    "email_change": ("confirm_url",),
+}
 REDACTED = "[redacted]"
 # Events whose retry by an operator could only resend a dead or redacted link.
-NOT_RETRYABLE = frozenset({"password_reset"})
+NOT_RETRYABLE = frozenset(REDACTED_AFTER_DELIVERY)
 IN_APP_CHANNEL = "in_app"
 
 
@@ -295,11 +298,13 @@ async def _compose(
         html=rendered.html,
         attachments=attachments,
         message_id=message_id_for(tenant_id=row.tenant_id, dedupe_key=row.dedupe_key, mail_from=smtp.settings.mail_from),
-        sender_name=tenant.name,
+        sender_name=tenant.sender_name or tenant.name,
         headers={
             "Auto-Submitted": "auto-generated",
             "X-Cuponera-Event": row.event,
             "X-Cuponera-Notification-Id": str(row.id),
+            # Replies reach the utility's service desk, not the unattended sending address.
+            **({"Reply-To": tenant.reply_to} if tenant.reply_to else {}),
         },
     )
 

@@ -72,7 +72,8 @@ async def enqueue_many(*, session: AsyncSession, messages: Sequence[OutboxMessag
     """Queue many messages with one executemany (the bill run); keys must be new, e.g. per new invoice."""
     if not messages:
         return 0
-    await session.execute(insert(Notification), [_row(m) for m in messages])
+    # Core executemany: the ORM's bulk path costs more than the INSERT itself for a bank file's 100 000 messages.
+    await session.execute(insert(Notification.__table__), [_row(m) for m in messages])
     return len(messages)
 
 

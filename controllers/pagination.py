@@ -94,16 +94,22 @@ async def paginate(
     keys: Sequence[SortKey],
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    rows: bool = False,
 ) -> Page[Any]:
-    """Run `stmt` (selecting one entity) one page at a time in an explicit, stable order."""
+    """Run `stmt` one page at a time in an explicit, stable order.
+
+    `stmt` selects one entity (items are entities), or with `rows` several columns (items are rows,
+    whose sort keys are read by column name).
+    """
     limit = max(1, min(limit, MAX_LIMIT))
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(cursor, len(keys))))
     order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
-    rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).all())
+    ordered = stmt.order_by(*order).limit(limit + 1)
+    items = list((await session.execute(ordered)).all() if rows else (await session.scalars(ordered)).all())
     next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
+    if len(items) > limit:
+        items = items[:limit]
+        last = items[-1]
         next_cursor = encode_cursor([getattr(last, k.column.key) for k in keys])
-    return Page(items=rows, next_cursor=next_cursor)
+    return Page(items=items, next_cursor=next_cursor)

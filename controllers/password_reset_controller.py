@@ -5,18 +5,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Callable
-from typing import Any
 from urllib.parse import urlencode
 
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import auth_controller
 from controllers.errors import DomainValidationError, FieldError
 from controllers.outbox_controller import OutboxMessage, enqueue
+from controllers.signed_tokens import serializer
 from models.tenant_model import Tenant
 from models.user_model import User
 
@@ -27,22 +26,8 @@ RESET_PATH = "/reset-password"
 _NO_ACCOUNT_HASH = "$2b$12$" + "0" * 53
 
 
-class _ClockedSigner(TimestampSigner):
-    """A timestamp signer whose clock tests can move."""
-
-    def __init__(self, *args: Any, clock: Callable[[], float] = time.time, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._clock = clock
-
-    def get_timestamp(self) -> int:
-        """Seconds since the epoch, from the injected clock."""
-        return int(self._clock())
-
-
 def _serializer(secret_key: str, clock: Callable[[], float] | None) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(
-        secret_key, salt=RESET_SALT, signer=_ClockedSigner, signer_kwargs={"clock": clock or time.time}
-    )
+    return serializer(secret_key, RESET_SALT, clock)
 
 
 def password_fingerprint(password_hash: str) -> str:

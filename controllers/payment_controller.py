@@ -41,13 +41,13 @@ from controllers.errors import (
     Gone,
     NotFound,
 )
-from controllers.outbox_controller import enqueue, enqueue_many, message_to_customer
+from controllers.outbox_controller import chunks, customer_login_ids, customer_message, enqueue, enqueue_many, message_to_customer
 from domain.caller import Caller
 from domain.money import round_money
 from models.account_model import Contract, Customer
 from models.base_model import utcnow
 from models.billing_model import Invoice
-from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, Payment, PaymentAllocation
+from models.payment_model import Coupon, CouponInvoice, CreditBalance, IdempotencyKey, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 log = logging.getLogger(__name__)
@@ -165,10 +165,8 @@ def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentResult:
     return PaymentResult(PaymentSnapshot.from_record(stored.response_body), replayed=True)
 
 
-async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> DomainError:
-    """Why a coupon could not be claimed for a payment made at `paid_at`, read fresh after the failed UPDATE."""
-    row = (await session.execute(select(Coupon.status, Coupon.expires_at).where(Coupon.id == coupon_id))).one()
-    status, expires_at = row
+def _refusal_of(status: str, expires_at: datetime, paid_at: datetime) -> DomainError:
+    """Why a coupon in this state could not be claimed for a payment made at `paid_at`."""
     if status == "paid":
         return Conflict("This coupon is already paid.", code="already_paid")
     if status == "expired" or (status == "active" and expires_at <= paid_at):
@@ -178,28 +176,48 @@ async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> 
     return Conflict("A payment for this coupon is in progress.", code="payment_in_progress")
 
 
-async def _invoices_still_payable(session: AsyncSession, coupon_id: int) -> bool:
-    changed = await session.scalar(
-        select(Invoice.id)
-        .join(CouponInvoice, CouponInvoice.invoice_id == Invoice.id)
+async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> DomainError:
+    """Why a coupon could not be claimed for a payment made at `paid_at`, read fresh after the failed UPDATE."""
+    status, expires_at = (await session.execute(select(Coupon.status, Coupon.expires_at).where(Coupon.id == coupon_id))).one()
+    return _refusal_of(status, expires_at, paid_at)
+
+
+async def _changed_coupons(session: AsyncSession, coupon_ids: Sequence[int]) -> set[int]:
+    """The coupons (of these) with an invoice voided, paid elsewhere or carried into a later invoice since they were made."""
+    changed = await session.scalars(
+        select(CouponInvoice.coupon_id)
+        .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
         .where(
-            CouponInvoice.coupon_id == coupon_id,
+            CouponInvoice.coupon_id.in_(list(coupon_ids)),
             or_(Invoice.status.not_in(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_not(None)),
         )
-        .limit(1)
+        .distinct()
     )
-    return changed is None
+    return set(changed.all())
 
 
-async def _cancel_changed_coupon(session: AsyncSession, coupon_id: int, now: datetime) -> None:
+async def _cancel_changed_coupons(session: AsyncSession, coupon_ids: Sequence[int], now: datetime) -> None:
     """An invoice was voided, paid elsewhere or carried into a later invoice since the coupon was made: it cannot be paid."""
     await session.execute(
         update(Coupon)
-        .where(Coupon.id == coupon_id, Coupon.status.in_(("active", "processing")))
+        .where(Coupon.id.in_(list(coupon_ids)), Coupon.status.in_(("active", "processing")))
         .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
+
+
+def _claimable(now: datetime, accept_expired_before: datetime | None) -> Any:
+    """The claim's condition: active and unexpired, or for a bank collection, not yet expired when paid at the counter."""
+    if accept_expired_before is None:
+        return (Coupon.status == "active") & (Coupon.expires_at > now)
+    return Coupon.status.in_(("active", "expired")) & (Coupon.expires_at >= accept_expired_before)
+
+
+def _changed_coupon() -> Gone:
+    return Gone(
+        "An invoice on this coupon changed (voided, paid, or carried into a later invoice); create a new coupon.",
+        code="coupon_cancelled",
+    )
 
 
 async def claim_coupon(
@@ -211,26 +229,53 @@ async def claim_coupon(
     when the report arrives after the expiry sweep.
     """
     coupon_id = coupon.id
-    if accept_expired_before is None:
-        condition = (Coupon.status == "active") & (Coupon.expires_at > now)
-    else:
-        condition = Coupon.status.in_(("active", "expired")) & (Coupon.expires_at >= accept_expired_before)
     result = await session.execute(
         update(Coupon)
-        .where(Coupon.id == coupon_id, condition)
+        .where(Coupon.id == coupon_id, _claimable(now, accept_expired_before))
         .values(status="processing")
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
         raise await _refusal(session, coupon_id, accept_expired_before or now)
-    if not await _invoices_still_payable(session, coupon_id):
+    if await _changed_coupons(session, [coupon_id]):
         await session.rollback()
-        await _cancel_changed_coupon(session, coupon_id, now)
-        raise Gone(
-            "An invoice on this coupon changed (voided, paid, or carried into a later invoice); create a new coupon.",
-            code="coupon_cancelled",
+        await _cancel_changed_coupons(session, [coupon_id], now)
+        await session.commit()
+        raise _changed_coupon()
+
+
+async def claim_coupons_many(
+    *, session: AsyncSession, coupon_ids: Sequence[int], now: datetime, accept_expired_before: datetime
+) -> dict[int, DomainError]:
+    """`claim_coupon` for many bank collections paid at `accept_expired_before`, set-based, in the caller's transaction.
+
+    Claims what it can and returns the refusal of each coupon it could not claim; a coupon whose
+    invoice changed is cancelled (`invoice_changed`) and refused, as `claim_coupon` does. Neither
+    commits nor rolls back.
+    """
+    refused: dict[int, DomainError] = {}
+    for chunk in chunks(sorted(set(coupon_ids))):
+        claimed = set(
+            (
+                await session.scalars(
+                    update(Coupon)
+                    .where(Coupon.id.in_(chunk), _claimable(now, accept_expired_before))
+                    .values(status="processing")
+                    .returning(Coupon.id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).all()
         )
+        losers = [coupon_id for coupon_id in chunk if coupon_id not in claimed]
+        if losers:
+            rows = await session.execute(select(Coupon.id, Coupon.status, Coupon.expires_at).where(Coupon.id.in_(losers)))
+            refused.update({coupon_id: _refusal_of(status, expires_at, accept_expired_before) for coupon_id, status, expires_at in rows.all()})
+        changed = await _changed_coupons(session, sorted(claimed)) if claimed else set()
+        if changed:
+            await _cancel_changed_coupons(session, sorted(changed), now)
+            refused.update({coupon_id: _changed_coupon() for coupon_id in changed})
+    return refused
 
 
 async def pay_coupon(
@@ -350,6 +395,9 @@ async def settle_approved(
 ) -> bool:
     """Apply an approval once (payment pending → approved): coupon paid, invoices paid, allocations, ledger, outbox.
 
+    An invoice on the coupon that can no longer be paid (voided, paid through another channel, or
+    carried into a later invoice since the claim) gets no allocation: its share becomes an open
+    credit balance on its contract, which operators list as a payment exception.
     Runs inside the caller's transaction and does not commit. False when the payment was no longer
     pending (a replayed webhook, or the other settlement path got there first).
     """
@@ -364,72 +412,189 @@ async def settle_approved(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    payment = await _load_payment(session, payment_id)
-    paid_at = paid_at or now
-    coupon = await session.scalar(select(Coupon).where(Coupon.id == payment.coupon_id).execution_options(populate_existing=True))
-    assert coupon is not None
-    moved = await session.execute(
-        update(Coupon)
-        .where(Coupon.id == coupon.id, Coupon.status == "processing")
-        .values(status="paid", paid_at=paid_at)
-        .execution_options(synchronize_session=False)
-    )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
-        # The money is taken either way; record it and let an operator look at the coupon.
-        log.error("coupon %s was %s when payment %s was approved", coupon.id, coupon.status, payment_id)
-    lines = (
-        await session.execute(
-            select(CouponInvoice.invoice_id, CouponInvoice.amount, Invoice)
-            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
-            .where(CouponInvoice.coupon_id == coupon.id)
-            .order_by(Invoice.id)
-        )
-    ).all()
-    for invoice_id, _amount, _invoice in lines:
-        paid = await session.execute(
-            update(Invoice)
-            .where(Invoice.id == invoice_id, Invoice.status.in_(UNPAID_STATUSES))
-            .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+    await _apply_approvals(session, {payment_id: paid_at or now}, now)
+    return True
+
+
+async def settle_approved_many(*, session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime) -> None:
+    """`settle_approved` for many payments at once, set-based (a bank collection file): IN lists, executemany.
+
+    For payments the caller created `pending` in its own, uncommitted transaction, so no other
+    settlement path can see them; their coupons must be claimed (`processing`). Does not commit.
+    """
+    for chunk in chunks(sorted(paid_at_by_payment)):
+        result = await session.execute(
+            update(Payment)
+            .where(Payment.id.in_(chunk), Payment.status == "pending")
+            .values(status="approved", settled_at=now)
             .execution_options(synchronize_session=False)
         )
-        if paid.rowcount != 1:  # type: ignore[attr-defined]
-            log.error("invoice %s was not payable when payment %s was approved", invoice_id, payment_id)
-    await _settle_carried(session, [invoice_id for invoice_id, _, _ in lines], paid_at)
-    allocations = [
-        {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": invoice_id, "kind": "invoice", "amount": amount}
-        for invoice_id, amount, _invoice in lines
-    ]
-    if coupon.channel_fee > 0:
-        allocations.append(
-            {"tenant_id": payment.tenant_id, "payment_id": payment_id, "invoice_id": None, "kind": "channel_fee", "amount": coupon.channel_fee}
+        if result.rowcount != len(chunk):  # type: ignore[attr-defined]
+            raise RuntimeError("settle_approved_many takes only payments pending in the caller's transaction")
+        await _apply_approvals(session, {payment_id: paid_at_by_payment[payment_id] for payment_id in chunk}, now)
+
+
+def _by_paid_at(paid_at_by_id: Mapping[int, datetime]) -> dict[datetime, list[int]]:
+    groups: dict[datetime, list[int]] = {}
+    for row_id, paid_at in paid_at_by_id.items():
+        groups.setdefault(paid_at, []).append(row_id)
+    return groups
+
+
+async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime) -> None:
+    """What an approval does, for payments just approved: coupons and invoices paid, allocations, ledger, outbox.
+
+    Set-based over the payments given (at most an IN list's worth), grouped by their `paid_at`.
+    """
+    payments = (
+        await session.execute(
+            select(Payment.id, Payment.tenant_id, Payment.customer_id, Payment.coupon_id, Payment.amount, Payment.currency,
+                   Coupon.reference, Coupon.channel_fee)
+            .join(Coupon, Coupon.id == Payment.coupon_id)
+            .where(Payment.id.in_(list(paid_at_by_payment)))
+            .order_by(Payment.id)
         )
-    await session.execute(insert(PaymentAllocation), allocations)
-    await _record_ledger_entry(session, payment, "payment_approved", now)
-    tenant = await session.get(Tenant, payment.tenant_id)
-    customer = await session.get(Customer, payment.customer_id)
-    assert tenant is not None and customer is not None
-    contract_by_invoice = await _contract_numbers_by_invoice(session, [invoice_id for invoice_id, _, _ in lines])
+    ).all()
+    paid_at_by_coupon = {p.coupon_id: paid_at_by_payment[p.id] for p in payments}
+    for paid_at, coupon_ids in _by_paid_at(paid_at_by_coupon).items():
+        moved = await session.execute(
+            update(Coupon)
+            .where(Coupon.id.in_(coupon_ids), Coupon.status == "processing")
+            .values(status="paid", paid_at=paid_at)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != len(coupon_ids):  # type: ignore[attr-defined]
+            # The money is taken either way; record it and let an operator look at the coupon.
+            stray = (await session.execute(select(Coupon.id, Coupon.status).where(Coupon.id.in_(coupon_ids), Coupon.status != "paid"))).all()
+            for coupon_id, status in stray:
+                log.error("coupon %s was %s when its payment was approved", coupon_id, status)
+    lines = (
+        await session.execute(
+            select(CouponInvoice.coupon_id, CouponInvoice.invoice_id, CouponInvoice.amount, Invoice.number, Invoice.period,
+                   Contract.contract_number)
+            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+            .join(Contract, Contract.id == Invoice.contract_id)
+            .where(CouponInvoice.coupon_id.in_(list(paid_at_by_coupon)))
+            .order_by(CouponInvoice.coupon_id, Invoice.id)
+        )
+    ).all()
+    paid_at_by_invoice = {line.invoice_id: paid_at_by_coupon[line.coupon_id] for line in lines}
+    paid_invoices: set[int] = set()
+    settled_at: list[tuple[list[int], datetime]] = []
+    for paid_at, invoice_ids in _by_paid_at(paid_at_by_invoice).items():
+        for invoice_chunk in chunks(invoice_ids):
+            # Conditional and read back, so an invoice voided, paid or carried meanwhile is never paid (nor allocated) silently.
+            moved = await session.scalars(
+                update(Invoice)
+                .where(Invoice.id.in_(invoice_chunk), Invoice.status.in_(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_(None))
+                .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
+                .returning(Invoice.id)
+                .execution_options(synchronize_session=False)
+            )
+            paid_now = sorted(moved.all())
+            paid_invoices.update(paid_now)
+            if paid_now:
+                settled_at.append((paid_now, paid_at))
+    payment_of_coupon = {p.coupon_id: p for p in payments}
+    contracts_of_coupon: dict[int, set[str]] = {}
+    paid_lines: dict[int, list[Any]] = {}
+    for line in lines:
+        contracts_of_coupon.setdefault(line.coupon_id, set()).add(line.contract_number)
+        if line.invoice_id in paid_invoices:
+            paid_lines.setdefault(line.coupon_id, []).append(line)
+        else:
+            await _credit_unpayable(session, payment_of_coupon[line.coupon_id], line.invoice_id, line.amount, now)
+    # After the credits, which read each unpaid invoice's state: settling the invoices a paid one carried
+    # must not make a carried invoice on this coupon look paid by someone else.
+    for paid_now, paid_at in settled_at:
+        await _settle_carried(session, paid_now, paid_at)
+    allocations = []
+    for p in payments:
+        allocations += [
+            {"tenant_id": p.tenant_id, "payment_id": p.id, "invoice_id": line.invoice_id, "kind": "invoice", "amount": line.amount}
+            for line in paid_lines.get(p.coupon_id, [])
+        ]
+        if p.channel_fee > 0:
+            allocations.append({"tenant_id": p.tenant_id, "payment_id": p.id, "invoice_id": None, "kind": "channel_fee", "amount": p.channel_fee})
+    if allocations:
+        await session.execute(insert(PaymentAllocation.__table__), allocations)
+    await transaction_controller.record_entries(
+        session=session,
+        entries=[
+            transaction_controller.LedgerRow(
+                tenant_id=p.tenant_id, customer_id=p.customer_id, kind="payment_approved", amount=p.amount, currency=p.currency,
+                reference=p.reference, coupon_id=p.coupon_id, payment_id=p.id,
+                contract_numbers=sorted(contracts_of_coupon.get(p.coupon_id, ())),
+            )
+            for p in payments
+        ],
+        now=now,
+    )
+    tenants = {t.id: t for t in (await session.scalars(select(Tenant).where(Tenant.id.in_({p.tenant_id for p in payments})))).all()}
+    customer_ids = sorted({p.customer_id for p in payments})
+    # Only what a message needs: loading 100 000 Customer objects costs more than the rest of a bank file's outbox.
+    customers = {
+        c.id: c
+        for c in (await session.execute(select(Customer.id, Customer.name, Customer.email, Customer.locale).where(Customer.id.in_(customer_ids)))).all()
+    }
+    logins = await customer_login_ids(session, customer_ids)
     messages = [
-        await message_to_customer(
-            session=session,
-            tenant=tenant,
-            customer=customer,
-            event="invoice_paid",
+        customer_message(
+            tenants[p.tenant_id],
+            customers[p.customer_id],  # type: ignore[arg-type]
+            logins.get(p.customer_id),
+            "invoice_paid",
             # Per payment, so a reversed and re-paid invoice is announced again.
-            dedupe_key=f"invoice_paid:{invoice.id}:{payment_id}",
-            payload={
-                "invoice_id": invoice.id,
-                "invoice_number": invoice.number,
-                "contract_number": contract_by_invoice[invoice.id],
-                "period": invoice.period,
-                "amount_paid": str(round_money(amount, payment.currency)),
-                "paid_at": paid_at.isoformat(),
+            f"invoice_paid:{line.invoice_id}:{p.id}",
+            {
+                "invoice_id": line.invoice_id,
+                "invoice_number": line.number,
+                "contract_number": line.contract_number,
+                "period": line.period,
+                "amount_paid": str(round_money(line.amount, p.currency)),
+                "paid_at": paid_at_by_payment[p.id].isoformat(),
             },
         )
-        for invoice_id, amount, invoice in lines
+        for p in payments
+        for line in paid_lines.get(p.coupon_id, [])
     ]
     await enqueue_many(session=session, messages=messages)
-    return True
+
+
+async def _credit_unpayable(session: AsyncSession, payment: Any, invoice_id: int, amount: Decimal, now: datetime) -> None:
+    """Hold an approved payment's share for an invoice that can no longer be paid as a credit balance on its contract.
+
+    `payment` is a Payment or a row with its id, tenant_id, customer_id and currency. The invoice is
+    re-read after the failed conditional UPDATE, so the reason is what stopped it.
+    Exactly once: settlement runs once per payment, and (payment, invoice) is unique besides.
+    """
+    status, carried_into, contract_id = (
+        await session.execute(
+            select(Invoice.status, Invoice.carried_into_invoice_id, Invoice.contract_id)
+            .where(Invoice.id == invoice_id)
+            .execution_options(populate_existing=True)
+        )
+    ).one()
+    reason = "invoice_void" if status == "void" else "invoice_paid" if status == "paid" else "invoice_carried"
+    session.add(
+        CreditBalance(
+            tenant_id=payment.tenant_id,
+            contract_id=contract_id,
+            customer_id=payment.customer_id,
+            amount=amount,
+            currency=payment.currency,
+            status="open",
+            reason=reason,
+            payment_id=payment.id,
+            invoice_id=invoice_id,
+            created_at=now,
+        )
+    )
+    await session.flush()
+    log.warning(
+        "payment %s: invoice %s is %s%s; its %s %s is held as a credit balance on contract %s",
+        payment.id, invoice_id, status, " (carried)" if carried_into is not None else "", amount, payment.currency, contract_id,
+    )
 
 
 async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int]) -> list[int]:
@@ -482,13 +647,6 @@ async def _reopen_carried(session: AsyncSession, invoice_ids: Sequence[int]) -> 
             .values(status="overdue", amount_due=Invoice.total, paid_at=None)
             .execution_options(synchronize_session=False)
         )
-
-
-async def _contract_numbers_by_invoice(session: AsyncSession, invoice_ids: list[int]) -> dict[int, str]:
-    rows = await session.execute(
-        select(Invoice.id, Contract.contract_number).join(Contract, Contract.id == Invoice.contract_id).where(Invoice.id.in_(invoice_ids))
-    )
-    return {invoice_id: number for invoice_id, number in rows.all()}
 
 
 async def settle_declined(
@@ -642,6 +800,13 @@ async def reverse_payment(
             .execution_options(synchronize_session=False)
         )
     await _reopen_carried(session, [invoice_id for invoice_id, _, _ in allocations])
+    # Money held from this payment goes back with it.
+    await session.execute(
+        update(CreditBalance)
+        .where(CreditBalance.payment_id == payment_id, CreditBalance.status == "open")
+        .values(status="reversed", closed_at=now)
+        .execution_options(synchronize_session=False)
+    )
     await session.execute(
         update(Coupon)
         .where(Coupon.id == payment.coupon_id, Coupon.status == "paid")

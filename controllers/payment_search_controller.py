@@ -1,4 +1,4 @@
-"""Staff search of payments (by coupon, invoice, contract, customer, status, channel, dates) and one payment in full."""
+"""Staff search of payments (by coupon, invoice, contract, customer, status, channel, dates), one payment in full, and payment exceptions."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from controllers.transaction_controller import check_date_range, local_day_start
 from domain.national_id import search_form
 from models.account_model import Contract, Customer
 from models.billing_model import Invoice
-from models.payment_model import Coupon, CouponInvoice, LedgerEntry, Payment, PaymentAllocation
+from models.payment_model import Coupon, CouponInvoice, CreditBalance, LedgerEntry, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 
@@ -41,6 +41,8 @@ class PaymentInvoiceView:
     status: str
     coupon_amount: Decimal
     allocated: Decimal | None
+    # Held as a credit balance instead: the invoice could no longer be paid when the payment was approved.
+    credited: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -171,9 +173,23 @@ async def get_payment(*, session: AsyncSession, tenant: Tenant, payment_id: int)
             .order_by(Invoice.due_on, Invoice.id)
         )
     ).all()
+    credited = dict(
+        (
+            await session.execute(
+                select(CreditBalance.invoice_id, CreditBalance.amount).where(CreditBalance.payment_id == payment.id)
+            )
+        ).all()
+    )
     invoices = [
         PaymentInvoiceView(
-            invoice_id=r[0], number=r[1], contract_number=r[2], period=r[3], status=r[4], coupon_amount=r[5], allocated=allocated.get(r[0])
+            invoice_id=r[0],
+            number=r[1],
+            contract_number=r[2],
+            period=r[3],
+            status=r[4],
+            coupon_amount=r[5],
+            allocated=allocated.get(r[0]),
+            credited=credited.get(r[0]),
         )
         for r in invoice_rows
     ]
@@ -193,3 +209,58 @@ async def get_payment(*, session: AsyncSession, tenant: Tenant, payment_id: int)
         ledger=ledger,
         reversed_by=payment.reversed_by,
     )
+
+
+@dataclass(frozen=True)
+class CreditBalanceRow:
+    """A payment exception: money an approved payment brought for an invoice that could no longer take it."""
+
+    credit: CreditBalance
+    contract_number: str
+    invoice_number: str
+    coupon_reference: str
+
+
+async def search_payment_exceptions(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    status: str | None = None,
+    contract_number: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[CreditBalanceRow]:
+    """The tenant's credit balances left by approvals no invoice could take, newest first (all statuses by default)."""
+    stmt = select(CreditBalance).where(CreditBalance.tenant_id == tenant.id)
+    if status:
+        stmt = stmt.where(CreditBalance.status == status)
+    if contract_number:
+        stmt = stmt.where(
+            CreditBalance.contract_id.in_(
+                select(Contract.id).where(Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip())
+            )
+        )
+    page = await paginate(
+        session,
+        stmt,
+        keys=[SortKey(CreditBalance.created_at, descending=True), SortKey(CreditBalance.id, descending=True)],
+        limit=limit,
+        cursor=cursor,
+    )
+    credits = page.items
+    if not credits:
+        return Page(items=[], next_cursor=page.next_cursor)
+    labels = {
+        credit_id: (contract_number, invoice_number, reference)
+        for credit_id, contract_number, invoice_number, reference in (
+            await session.execute(
+                select(CreditBalance.id, Contract.contract_number, Invoice.number, Coupon.reference)
+                .join(Contract, Contract.id == CreditBalance.contract_id)
+                .join(Invoice, Invoice.id == CreditBalance.invoice_id)
+                .join(Payment, Payment.id == CreditBalance.payment_id)
+                .join(Coupon, Coupon.id == Payment.coupon_id)
+                .where(CreditBalance.id.in_([c.id for c in credits]))
+            )
+        ).all()
+    }
+    return Page(items=[CreditBalanceRow(credit, *labels[credit.id]) for credit in credits], next_cursor=page.next_cursor)

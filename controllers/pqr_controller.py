@@ -30,8 +30,6 @@ from models.pqr_model import (
 from models.tenant_model import Tenant
 from models.user_model import User
 
-# Ley 1755 de 2015 / Ley 142 de 1994: a utility answers within 15 business days of filing.
-ANSWER_TERM_BUSINESS_DAYS = 15
 # One counter per tenant that never resets, so a radicado is never reused even across days.
 SEQUENCE_NAME = "pqr"
 
@@ -200,7 +198,8 @@ async def file_pqr(
     now = (now or utcnow()).astimezone(UTC)
     filed_on = tenant_today(tenant, now)
     holidays = await holiday_controller.holidays_after(session=session, tenant_id=tenant.id, start=filed_on)
-    due_on = add_business_days(filed_on, ANSWER_TERM_BUSINESS_DAYS, holidays)
+    # The tenant's term (its country pack's default: Colombia's Ley 1755 de 2015 gives 15 business days).
+    due_on = add_business_days(filed_on, tenant.pqr_answer_business_days, holidays)
 
     if invoice_id is not None and pqr_type in DISPUTING_TYPES:
         await session.execute(

@@ -25,11 +25,16 @@ from controllers.list_ordering import paginate_ordered
 from controllers.pagination import Page, SortKey
 from domain.period import Period
 from domain.readings import (
+    EXISTS_MESSAGE,
     HISTORY_PERIODS,
+    ReadingRejected,
     RegisterDecreased,
-    compute_consumption,
-    join_flags,
-    vee_flags,
+    check_new_reading,
+    check_read_on,
+    check_value,
+    decrease_message,
+    evaluate_reading,
+    next_lower_message,
 )
 from models.account_model import Contract, Meter, Reading, ReadingCorrection
 from models.tenant_model import Tenant
@@ -41,9 +46,16 @@ def _invalid(field: str, code: str, message: str) -> DomainValidationError:
     return DomainValidationError(message, code=code, errors=[FieldError(field, message, code)])
 
 
+def rejection_error(exc: ReadingRejected) -> DomainValidationError | Conflict:
+    """The API error of a rule a reading breaks: a conflict with the meter's state, or invalid input."""
+    if exc.code == "meter_retired":
+        return Conflict(exc.message, code=exc.code)
+    return _invalid(exc.field, exc.code, exc.message)
+
+
 def _reading_exists() -> Conflict:
     return Conflict(
-        "The meter already has a reading for that period; correct it with PATCH /api/v1/readings/{id}.",
+        EXISTS_MESSAGE,
         code="reading_exists",
         errors=[FieldError("period", "already read", "reading_exists")],
     )
@@ -81,32 +93,14 @@ async def _evaluate(
     session: AsyncSession, meter: Meter, *, period: str, previous: Decimal, value: Decimal, allow_decrease: bool
 ) -> tuple[Decimal, str]:
     """Consumption and stored flags of `value` after `previous`; RegisterDecreased for an implausible drop."""
-    result = compute_consumption(
+    return evaluate_reading(
         previous=previous,
-        current=value,
+        value=value,
         register_digits=meter.register_digits,
         multiplier=meter.multiplier,
+        history=await _history(session, meter.id, period),
         allow_decrease=allow_decrease,
     )
-    history = await _history(session, meter.id, period)
-    flags = vee_flags(consumption=result.quantity, history=history, rolled_over=result.rolled_over)
-    return result.quantity, join_flags(flags)
-
-
-def _check_value(meter: Meter, value: Decimal) -> None:
-    if value < 0:
-        raise _invalid("value", "negative_value", "A register value is never negative.")
-    if value >= Decimal(10) ** meter.register_digits:
-        raise _invalid(
-            "value", "value_exceeds_register", f"A {meter.register_digits}-digit register cannot show {value}."
-        )
-
-
-def _check_read_on(read_on: date | None, period: str, today: date) -> None:
-    if read_on is None:
-        return
-    if read_on < Period.parse(period).first_day or read_on > today:
-        raise _invalid("read_on", "invalid_read_on", "The read date must fall between the period's start and today.")
 
 
 async def _recompute_next(session: AsyncSession, meter: Meter, reading: Reading) -> None:
@@ -127,12 +121,7 @@ async def _recompute_next(session: AsyncSession, meter: Meter, reading: Reading)
             allow_decrease=following.kind == "corrected",
         )
     except RegisterDecreased as exc:
-        raise _invalid(
-            "value",
-            "register_decreased",
-            f"The reading of {following.period} ({following.value}) would then be lower than this one; "
-            "correct that one first.",
-        ) from exc
+        raise _invalid("value", "register_decreased", next_lower_message(following.period, following.value)) from exc
 
 
 async def _recompute_next_or_roll_back(session: AsyncSession, meter: Meter, reading: Reading) -> None:
@@ -159,17 +148,12 @@ async def record_reading(
     value = to_scale(value, 3)
     today = today or tenant_today(tenant)
     try:
-        parsed = Period.parse(period)
-    except ValueError as exc:
-        raise _invalid("period", "invalid_period", "The period must be YYYY-MM.") from exc
-    if not parsed.has_started(today):
-        raise _invalid("period", "period_in_future", "The period has not started yet.")
-    if parsed < Period.containing(meter.installed_on):
-        raise _invalid("period", "period_before_installation", "The meter was installed after that period.")
-    _check_value(meter, value)
-    _check_read_on(read_on, period, today)
-    if meter.status != "active":
-        raise Conflict("The meter is retired; it takes no more readings.", code="meter_retired")
+        check_new_reading(
+            period=period, value=value, read_on=read_on, today=today, installed_on=meter.installed_on,
+            register_digits=meter.register_digits, status=meter.status,
+        )
+    except ReadingRejected as exc:
+        raise rejection_error(exc) from exc
     exists = await session.scalar(select(Reading.id).where(Reading.meter_id == meter.id, Reading.period == period))
     if exists is not None:
         raise _reading_exists()
@@ -182,8 +166,7 @@ async def record_reading(
         raise _invalid(
             "value",
             "register_decreased",
-            f"The register went down from {previous} to {value}, which is not a plausible rollover; "
-            'send kind "corrected" if the lower value is right.',
+            decrease_message(previous, value) + '; send kind "corrected" if the lower value is right.',
         ) from exc
     reading = Reading(
         tenant_id=tenant.id,
@@ -229,8 +212,11 @@ async def correct_reading(
     reading = await get_reading(session=session, tenant=tenant, reading_id=reading_id)
     meter = await _meter(session, tenant, reading.meter_id)
     value = to_scale(value, 3)
-    _check_value(meter, value)
-    _check_read_on(read_on, reading.period, today or tenant_today(tenant))
+    try:
+        check_value(value, register_digits=meter.register_digits)
+        check_read_on(read_on, Period.parse(reading.period), today=today or tenant_today(tenant))
+    except ReadingRejected as exc:
+        raise rejection_error(exc) from exc
     session.add(
         ReadingCorrection(
             tenant_id=tenant.id,

@@ -22,7 +22,7 @@ from domain.period import Period
 from models.account_model import Contract
 from models.base_model import UtcDateTime
 from models.billing_model import Invoice, InvoiceLine
-from models.payment_model import Payment
+from models.payment_model import CollectionReceipt, Payment
 from models.tenant_model import Tenant
 
 # Days overdue that close each aging bucket after `current` (1-30, 31-60, 61-90); the rest is 90+.
@@ -142,6 +142,8 @@ async def collections(*, session: AsyncSession, tenant: Tenant, date_from: date,
         select(days.c.starts_at, channel.label("channel"), Payment.currency, func.count(Payment.id), func.sum(Payment.amount))
         .select_from(days)
         .join(Payment, and_(Payment.settled_at >= days.c.starts_at, Payment.settled_at < days.c.ends_at))
+        # A bank payment has at most one receipt; one from a collection file is the bank_file channel.
+        .outerjoin(CollectionReceipt, CollectionReceipt.payment_id == Payment.id)
         .where(Payment.tenant_id == tenant.id, Payment.status == "approved")
         .group_by(days.c.starts_at, channel, Payment.currency)
         .order_by(days.c.starts_at, channel, Payment.currency)
@@ -152,9 +154,18 @@ async def collections(*, session: AsyncSession, tenant: Tenant, date_from: date,
     ]
 
 
+# How the collections report names channels: a payment's own channel, with "bank" (a bank's API call)
+# as "bank_api"; bank files, cash and agreement instalments are the channels collections will add.
+REPORT_CHANNELS = ("card", "bank_api", "bank_file", "cash", "agreement")
+
+
 def _channel_expression():  # type: ignore[no-untyped-def]
-    """The report's channel of a payment (card or bank_api), from the payment's own channel column."""
-    return case((Payment.channel == "bank", "bank_api"), else_=Payment.channel)
+    """The report's channel of a payment (card, bank_api or bank_file), from its channel and its receipt (outer-joined)."""
+    return case(
+        (and_(Payment.channel == "bank", CollectionReceipt.collection_file_id.is_not(None)), "bank_file"),
+        (Payment.channel == "bank", "bank_api"),
+        else_=Payment.channel,
+    )
 
 
 async def billing(*, session: AsyncSession, tenant: Tenant, period: str) -> tuple[Period, list[BillingRow]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -29,6 +31,21 @@ async def coupon_contract_numbers(*, session: AsyncSession, coupon_id: int) -> l
     return sorted(rows.all())
 
 
+@dataclass(frozen=True)
+class LedgerRow:
+    """One ledger entry to append; `contract_numbers` is the snapshot history reads show."""
+
+    tenant_id: int
+    customer_id: int
+    kind: str
+    amount: Decimal
+    currency: str
+    reference: str
+    coupon_id: int
+    contract_numbers: list[str]
+    payment_id: int | None = None
+
+
 async def record_entry(
     *,
     session: AsyncSession,
@@ -44,25 +61,21 @@ async def record_entry(
     payment_id: int | None = None,
 ) -> None:
     """Append one ledger entry in the caller's transaction; entries are never updated or deleted."""
-    if kind not in LEDGER_KINDS:
-        raise ValueError(f"unknown ledger kind {kind!r}")
-    await session.execute(
-        insert(LedgerEntry),
-        [
-            {
-                "tenant_id": tenant_id,
-                "customer_id": customer_id,
-                "kind": kind,
-                "amount": amount,
-                "currency": currency,
-                "reference": reference,
-                "coupon_id": coupon_id,
-                "payment_id": payment_id,
-                "contract_numbers": contract_numbers,
-                "created_at": now,
-            }
-        ],
-    )
+    row = LedgerRow(tenant_id, customer_id, kind, amount, currency, reference, coupon_id, contract_numbers, payment_id)
+    await record_entries(session=session, entries=[row], now=now)
+
+
+async def record_entries(*, session: AsyncSession, entries: Sequence[LedgerRow], now: datetime) -> None:
+    """Append many ledger entries with one executemany, in the caller's transaction."""
+    for entry in entries:
+        if entry.kind not in LEDGER_KINDS:
+            raise ValueError(f"unknown ledger kind {entry.kind!r}")
+    if entries:
+        # Core executemany: the ORM's bulk path and dataclasses.asdict cost more than the INSERT at 100 000 rows.
+        columns = [f.name for f in fields(LedgerRow)]
+        await session.execute(
+            insert(LedgerEntry.__table__), [{**{c: getattr(entry, c) for c in columns}, "created_at": now} for entry in entries]
+        )
 
 
 def local_day_start(day: date, tz: ZoneInfo) -> datetime:

@@ -100,6 +100,16 @@ def invoice_reference(number: str) -> str:
     return body + luhn_check_digit(body)
 
 
+# Every reference length this app issues: sequential coupons (11 + 1), invoices (13 + 1), random coupons (15 + 1).
+REFERENCE_LENGTHS = (12, INVOICE_REFERENCE_BODY + 1, RANDOM_REFERENCE_DIGITS + 1)
+
+
+def reference_forms(digits: str) -> list[str]:
+    """The references a bank may mean by `digits` when its fixed-width field dropped or added leading zeros."""
+    bare = digits.lstrip("0")
+    return sorted({bare.zfill(length) for length in REFERENCE_LENGTHS if len(bare) <= length})
+
+
 def gln_check_digit(body: str) -> str:
     """The GS1 mod-10 check digit of a 12-digit GLN body (weights 3,1 from the right)."""
     if not _is_ascii_digits(body) or len(body) != 12:

@@ -15,6 +15,7 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from domain.country_packs import COUNTRY_PACKS
 from domain.coupon_pdf import CutLine, fitted_barcode
 from domain.money_format import format_money, format_number, format_unit_price, language
 from domain.pdf_common import (
@@ -336,7 +337,12 @@ _CHANNELS = {
 }
 
 # Tax-ID names by the tenant's country; people's IDs are named by their type.
-_TAX_ID_BY_COUNTRY = {"CO": "NIT", "CL": "RUT", "BR": "CNPJ"}
+def _tax_id_label(country: str, fallback: str) -> str:
+    """The company tax id's name in its country (NIT, RUT, CNPJ), whatever the document's language."""
+    pack = COUNTRY_PACKS.get(country.upper())
+    return pack.tax_id_label if pack else fallback
+
+
 _ID_TYPE_NAMES = {"rut": "RUT", "nit": "NIT", "cc": "CC", "ce": "CE", "cpf": "CPF", "cnpj": "CNPJ"}
 
 # The bill run stores its lines' descriptions in Spanish (the calculator's words); the PDF says them in
@@ -455,7 +461,7 @@ def _header(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     labels = LABELS[lang]
     tenant = [
         para(doc.tenant_name, styles.tenant),
-        para(f"{_TAX_ID_BY_COUNTRY.get(doc.tenant_country.upper(), labels['tax_id'])} {doc.tenant_tax_id}", styles.body),
+        para(f"{_tax_id_label(doc.tenant_country, labels['tax_id'])} {doc.tenant_tax_id}", styles.body),
         para(doc.tenant_address, styles.muted),
     ]
     facts = Table(

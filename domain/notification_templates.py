@@ -32,6 +32,7 @@ EVENTS = (
     "pqr_filed",
     "pqr_answered",
     "password_reset",
+    "email_change",
 )
 SUPPORTED_LOCALES = ("es", "en", "pt")
 DEFAULT_LOCALE = "es"

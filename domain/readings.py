@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from domain.period import Period
@@ -31,6 +32,82 @@ FLAG_ORDER = ("rollover", "high", "low", "zero")
 
 class RegisterDecreased(ValueError):
     """The register went down by more than a plausible rollover."""
+
+
+class ReadingRejected(ValueError):
+    """A new reading breaks a rule: a stable `code`, the `field` at fault and a message for people.
+
+    The single reading route and the reading files both check through the functions below, so one
+    rule gives one code whichever way the reading arrives.
+    """
+
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+        self.message = message
+
+
+def check_period(period: str, *, today: date, installed_on: date) -> Period:
+    """The period of a new reading: well formed, already begun, and not before the meter was installed."""
+    try:
+        parsed = Period.parse(period)
+    except ValueError as exc:
+        raise ReadingRejected("invalid_period", "period", "The period must be YYYY-MM.") from exc
+    if not parsed.has_started(today):
+        raise ReadingRejected("period_in_future", "period", "The period has not started yet.")
+    if parsed < Period.containing(installed_on):
+        raise ReadingRejected("period_before_installation", "period", "The meter was installed after that period.")
+    return parsed
+
+
+def check_value(value: Decimal, *, register_digits: int) -> None:
+    """A register value is never negative and fits the meter's digits."""
+    if value < 0:
+        raise ReadingRejected("negative_value", "value", "A register value is never negative.")
+    if value >= Decimal(10) ** register_digits:
+        raise ReadingRejected(
+            "value_exceeds_register", "value", f"A {register_digits}-digit register cannot show {value}."
+        )
+
+
+def check_read_on(read_on: date | None, period: Period, *, today: date) -> None:
+    """A read date, when given, falls between the period's first day and today."""
+    if read_on is not None and (read_on < period.first_day or read_on > today):
+        raise ReadingRejected(
+            "invalid_read_on", "read_on", "The read date must fall between the period's start and today."
+        )
+
+
+def check_active(status: str) -> None:
+    """A retired meter takes no more readings."""
+    if status != "active":
+        raise ReadingRejected("meter_retired", "meter", "The meter is retired; it takes no more readings.")
+
+
+def check_new_reading(
+    *, period: str, value: Decimal, read_on: date | None, today: date, installed_on: date, register_digits: int,
+    status: str,
+) -> Period:
+    """Every check of a new reading that needs no other reading, in the order the API reports them."""
+    parsed = check_period(period, today=today, installed_on=installed_on)
+    check_value(value, register_digits=register_digits)
+    check_read_on(read_on, parsed, today=today)
+    check_active(status)
+    return parsed
+
+
+EXISTS_MESSAGE = "The meter already has a reading for that period; correct it with PATCH /api/v1/readings/{id}."
+
+
+def decrease_message(previous: Decimal, value: Decimal) -> str:
+    """Why an implausible decrease is refused."""
+    return f"The register went down from {previous} to {value}, which is not a plausible rollover"
+
+
+def next_lower_message(next_period: str, next_value: Decimal) -> str:
+    """Why a reading that would leave the meter's next reading below it is refused."""
+    return f"The reading of {next_period} ({next_value}) would then be lower than this one; correct that one first."
 
 
 @dataclass(frozen=True)
@@ -85,6 +162,27 @@ def vee_flags(*, consumption: Decimal, history: Sequence[Decimal], rolled_over: 
             elif consumption != 0 and consumption < LOW_FACTOR * average:
                 flags.add("low")
     return [flag for flag in FLAG_ORDER if flag in flags]
+
+
+def evaluate_reading(
+    *,
+    previous: Decimal,
+    value: Decimal,
+    register_digits: int,
+    multiplier: Decimal,
+    history: Sequence[Decimal],
+    allow_decrease: bool = False,
+) -> tuple[Decimal, str]:
+    """Consumption and stored flags of `value` after `previous`; RegisterDecreased for an implausible drop."""
+    result = compute_consumption(
+        previous=previous,
+        current=value,
+        register_digits=register_digits,
+        multiplier=multiplier,
+        allow_decrease=allow_decrease,
+    )
+    flags = vee_flags(consumption=result.quantity, history=history, rolled_over=result.rolled_over)
+    return result.quantity, join_flags(flags)
 
 
 def join_flags(flags: Sequence[str]) -> str:

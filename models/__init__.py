@@ -3,13 +3,16 @@
 from models.account_model import Contract, Customer, Meter, Reading, ReadingCorrection
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
+from models.collection_file_model import CollectionFile, CollectionFileDetail
 from models.notification_model import Notification
 from models.pqr_model import Pqr, TenantHoliday
+from models.reading_file_model import ReadingFile, ReadingFileIssue
 from models.payment_model import (
     BankApiKey,
     CollectionReceipt,
     Coupon,
     CouponInvoice,
+    CreditBalance,
     IdempotencyKey,
     LedgerEntry,
     Payment,
@@ -24,10 +27,13 @@ __all__ = [
     "Base",
     "BillingRun",
     "BillingRunItem",
+    "CollectionFile",
+    "CollectionFileDetail",
     "CollectionReceipt",
     "Contract",
     "Coupon",
     "CouponInvoice",
+    "CreditBalance",
     "Customer",
     "IdempotencyKey",
     "Invoice",
@@ -41,6 +47,8 @@ __all__ = [
     "PaymentAllocation",
     "Reading",
     "ReadingCorrection",
+    "ReadingFile",
+    "ReadingFileIssue",
     "Tariff",
     "Tenant",
     "TenantHoliday",

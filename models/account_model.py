@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Unicode,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -43,6 +45,8 @@ class Customer(Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "national_id_type", "national_id"),
         Index("ix_customers_tenant_id_name", "tenant_id", "name"),
+        # The operator's invoice search finds customers by national ID without its type.
+        Index("ix_customers_tenant_id_national_id", "tenant_id", "national_id"),
         CheckConstraint(_in("status", CUSTOMER_STATUSES), name="status_known"),
         CheckConstraint(_in("national_id_type", ("rut", "nit", "cc", "cpf", "cnpj")), name="national_id_type_known"),
     )
@@ -57,6 +61,8 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(30), nullable=True)
     billing_address: Mapped[str] = mapped_column(Unicode(300), default="")
     locale: Mapped[str] = mapped_column(String(10), default="es")
+    # Invoices by email only: a print shop's export leaves these customers out.
+    paperless: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)

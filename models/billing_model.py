@@ -130,6 +130,8 @@ class Invoice(Base):
         UniqueConstraint("contract_id", "period"),
         Index("ix_invoices_tenant_id_status_due_on", "tenant_id", "status", "due_on"),
         Index("ix_invoices_tenant_id_period", "tenant_id", "period"),
+        # A customer's invoices newest first (GET /api/v1/me/invoices, the operator search by national ID).
+        Index("ix_invoices_tenant_id_customer_id_period", "tenant_id", "customer_id", "period"),
         Index("ix_invoices_tenant_id_payment_reference", "tenant_id", "payment_reference"),
         CheckConstraint("status IN ('issued', 'paid', 'overdue', 'void')", name="status_known"),
         CheckConstraint("amount_due >= 0", name="amount_due_nonnegative"),

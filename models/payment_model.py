@@ -1,4 +1,4 @@
-"""Payment tables: coupons and their invoices, payments and allocations, idempotency keys, the ledger, bank keys and receipts."""
+"""Payment tables: coupons and their invoices, payments and allocations, credit balances, idempotency keys, the ledger, bank keys and receipts."""
 
 from __future__ import annotations
 
@@ -31,6 +31,15 @@ PAYMENT_CHANNELS = ("card", "bank")
 ALLOCATION_KINDS = ("invoice", "channel_fee")
 LEDGER_KINDS = ("coupon_created", "payment_approved", "payment_declined", "payment_reversed")
 IDEMPOTENCY_STATUSES = ("in_progress", "completed")
+# Who made a coupon. Only a logged-in customer or staff may supersede other coupons; an anonymous
+# quick-pay never cancels anyone's (it reuses its own identical one or makes one alongside). `bank`:
+# a bank paying an invoice's own reference.
+COUPON_CREATOR_KINDS = ("customer", "staff", "anonymous", "bank")
+# `open`: held for the contract (a later credit note, refund or bill run applies it); `reversed`:
+# its payment was reversed, so the money went back with it.
+CREDIT_BALANCE_STATUSES = ("open", "reversed")
+# Why an approved payment could not go to an invoice on its coupon.
+CREDIT_BALANCE_REASONS = ("invoice_void", "invoice_paid", "invoice_carried")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -46,6 +55,7 @@ class Coupon(Base):
         Index("ix_coupons_status_expires_at", "status", "expires_at"),
         CheckConstraint(_in("status", COUPON_STATUSES), name="status_known"),
         CheckConstraint("amount >= 0 AND channel_fee >= 0", name="amounts_nonnegative"),
+        CheckConstraint(_in("creator_kind", COUPON_CREATOR_KINDS), name="creator_kind_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -63,6 +73,8 @@ class Coupon(Base):
     barcode_human_readable: Mapped[str] = mapped_column(String(120))
     barcode_element_string: Mapped[str] = mapped_column(String(120))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    # One of COUPON_CREATOR_KINDS: who may cancel it, and what its email says.
+    creator_kind: Mapped[str] = mapped_column(String(16), default="customer")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
@@ -143,6 +155,37 @@ class PaymentAllocation(Base):
     amount: Mapped[Decimal] = mapped_column(Money())
 
 
+class CreditBalance(Base):
+    """Money an approved payment brought for an invoice that could no longer take it (voided, paid elsewhere, carried).
+
+    Held for the invoice's contract, never allocated silently; operators list the open ones as payment
+    exceptions. One row per payment and invoice, so a replayed settlement cannot credit twice.
+    """
+
+    __tablename__ = "credit_balances"
+    __table_args__ = (
+        UniqueConstraint("payment_id", "invoice_id"),
+        Index("ix_credit_balances_tenant_id_status_created_at", "tenant_id", "status", "created_at"),
+        CheckConstraint(_in("status", CREDIT_BALANCE_STATUSES), name="status_known"),
+        CheckConstraint(_in("reason", CREDIT_BALANCE_REASONS), name="reason_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    reason: Mapped[str] = mapped_column(String(24))
+    # The payment the money came with, and the invoice it was meant for.
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
 class CollectionReceipt(Base):
     """A bank's report that a coupon was paid at its counter; one per reference, so repeats are no-ops."""
 
@@ -151,12 +194,15 @@ class CollectionReceipt(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
-    bank_api_key_id: Mapped[int] = mapped_column(ForeignKey("bank_api_keys.id"))
+    # None for a collection file an operator uploaded (the file names its bank by code).
+    bank_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("bank_api_keys.id"), nullable=True)
     reference: Mapped[str] = mapped_column(String(30))
     amount: Mapped[Decimal] = mapped_column(Money())
     paid_at: Mapped[datetime] = mapped_column(UtcDateTime())
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Set when the collection came in a bank collection file rather than through the API.
+    collection_file_id: Mapped[int | None] = mapped_column(ForeignKey("collection_files.id"), nullable=True)
 
 
 class IdempotencyKey(Base):

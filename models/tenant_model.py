@@ -20,6 +20,7 @@ class Tenant(Base):
     __table_args__ = (
         CheckConstraint("payment_terms_days >= 0", name="payment_terms_nonnegative"),
         CheckConstraint("coupon_validity_hours > 0", name="coupon_validity_positive"),
+        CheckConstraint("pqr_answer_business_days > 0", name="pqr_answer_days_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -35,5 +36,10 @@ class Tenant(Base):
     payment_terms_days: Mapped[int] = mapped_column(Integer, default=15)
     coupon_validity_hours: Mapped[int] = mapped_column(Integer, default=72)
     channel_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0))
+    # Business days to answer a PQR (Colombia: 15 by law); the country pack's default, set per tenant.
+    pqr_answer_business_days: Mapped[int] = mapped_column(Integer, default=15, server_default="15")
+    # The name customers see on emails (the tenant's name when empty) and where their replies go.
+    sender_name: Mapped[str] = mapped_column(Unicode(200), default="", server_default="")
+    reply_to: Mapped[str | None] = mapped_column(String(254), nullable=True)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint, current_app
 from quart_auth import AuthUser, login_user, logout_user
 from quart_rate_limiter import rate_limit
@@ -24,11 +24,14 @@ from routes.common import (
 from routes.rate_limits import LOGIN_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 from routes.tenant_routes import TenantOut, tenant_out
+from routes.vocabulary import Role
 
 bp = Blueprint("auth", __name__, url_prefix="/api/v1/auth")
 
 class LoginIn(BaseModel):
     """Credentials."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"email": "ana@example.com", "password": "una clave bien larga"}]})
 
     email: Email
     password: str = Field(min_length=1, max_length=1024)
@@ -39,12 +42,17 @@ class UserOut(BaseModel):
 
     id: int
     email: str
-    role: str
+    role: Role
     full_name: str
 
 
 class LoginOut(BaseModel):
     """The logged-in user and the CSRF token for unsafe requests."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "user": {"id": 42, "email": "ana@example.com", "role": "customer", "full_name": "Ana María Pérez"},
+        "csrf_token": "IjRmNTc2ZDQ0...",
+    }]})
 
     user: UserOut
     csrf_token: str

@@ -4,14 +4,22 @@ contracts it could not bill."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from controllers import billing_run_controller
-from routes.common import ListQuery, PeriodStr, db, problems, request_tenant, require_principal, role_required
+from routes.common import (
+    ListQuery,
+    PeriodStr,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+)
+from routes.vocabulary import BillingRunStatus
 
 bp = Blueprint("billing_runs", __name__, url_prefix="/api/v1/billing-runs")
 
@@ -31,7 +39,7 @@ class BillingRunOut(BaseModel):
 
     id: int
     period: str
-    status: Literal["queued", "running", "completed", "failed"]
+    status: BillingRunStatus
     contracts_done: int
     contracts_total: int | None
     billed: int

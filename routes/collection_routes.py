@@ -13,8 +13,9 @@ from controllers import collection_controller
 from controllers.collection_controller import CollectionOutcome
 from domain.money import round_money
 from routes.common import MoneyStr, db, problems
-from routes.security import csrf_exempt
 from routes.fields import BusinessDateTime, Money
+from routes.security import csrf_exempt
+from routes.vocabulary import Currency
 
 bp = Blueprint("collections", __name__, url_prefix="/api/v1/collections")
 
@@ -39,7 +40,7 @@ class CollectionOut(BaseModel):
     id: int
     reference: str
     amount: MoneyStr
-    currency: str
+    currency: Currency
     paid_at: datetime
     payment_id: int
     received_at: datetime

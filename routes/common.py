@@ -7,23 +7,24 @@ from dataclasses import dataclass
 from functools import wraps
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 from quart import current_app, g, request
 from quart_auth import current_user
-from quart_schema import document_response, security_scheme
+from quart_schema import document_request, document_response, security_scheme
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import auth_controller, tenant_controller
-from controllers.errors import AuthenticationFailed, Forbidden
+from controllers.errors import AuthenticationFailed, DomainValidationError, FieldError, Forbidden
 from domain.caller import Caller
 from domain.period import PERIOD_PATTERN
 from models.tenant_model import Tenant
 from models.user_model import User
+from routes.cors import unauthenticated_detail
+
 # Re-exported for the routes that import them from here; the rules live in routes.fields.
 from routes.fields import DecimalStr as DecimalStr
 from routes.fields import Email as Email
 from routes.fields import Id as Id
-from routes.cors import unauthenticated_detail
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +46,11 @@ class FieldProblem(BaseModel):
 
 class Problem(BaseModel):
     """RFC 9457 problem details, with a stable `code`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "about:blank", "title": "Conflict", "status": 409, "code": "already_paid",
+        "detail": "This coupon is already paid.", "request_id": "2e5e77c0d3f31327",
+    }]})
 
     type: str = "about:blank"
     title: str
@@ -109,18 +115,23 @@ async def close_request_session(_exc: BaseException | None = None) -> None:
         await session.close()
 
 
+def tenant_cache() -> tenant_controller.TenantCache:
+    """This app's per-process tenant cache (tenants change only through migrations; see TenantCache)."""
+    return current_app.extensions.setdefault("cuponera_tenants", tenant_controller.TenantCache())
+
+
 async def optional_principal() -> Principal | None:
-    """The logged-in user, or None for an anonymous request or a stale session."""
+    """The logged-in user, or None for an anonymous request or a stale session; resolved once per request."""
     if "principal" in g:
         return g.principal
     principal = None
     parsed = auth_controller.parse_auth_id(current_user.auth_id)
     if parsed is not None:
-        loaded = await auth_controller.load_session_user(
+        user = await auth_controller.load_session_user(
             session=db(), user_id=parsed.user_id, session_version=parsed.session_version
         )
-        if loaded is not None:
-            user, tenant = loaded
+        tenant = await tenant_cache().by_id(session=db(), tenant_id=user.tenant_id) if user is not None else None
+        if user is not None and tenant is not None:
             principal = Principal(user=user, tenant=tenant, session_nonce=parsed.nonce)
     g.principal = principal
     return principal
@@ -148,9 +159,7 @@ async def request_tenant() -> Tenant:
     if principal is not None:
         return principal.tenant
     if "tenant" not in g:
-        g.tenant = await tenant_controller.resolve_public_tenant(
-            session=db(), code=request.headers.get(TENANT_HEADER)
-        )
+        g.tenant = await tenant_cache().public(session=db(), code=request.headers.get(TENANT_HEADER))
     return g.tenant
 
 
@@ -236,6 +245,30 @@ class PdfFile(BaseModel):
 def pdf_document(func: Callable[P, R]) -> Callable[P, R]:
     """Document a 200 response whose body is a PDF (see `CuponeraOpenAPIProvider`)."""
     return document_response(PdfFile, 200)(func)
+
+
+class CsvFile(BaseModel):
+    """A CSV file sent as the raw body (`text/csv`) or as the `file` part of a `multipart/form-data` body."""
+
+
+def csv_upload(func: Callable[P, R]) -> Callable[P, R]:
+    """Document a request body that is a CSV file (see `CuponeraOpenAPIProvider`)."""
+    return document_request(CsvFile)(func)
+
+
+async def uploaded_file(part: str = "file") -> bytes:
+    """The bytes of an uploaded file: the `part` of a multipart body, else the raw body; a 422 `missing_file` without either."""
+    if request.mimetype == "multipart/form-data":
+        upload = (await request.files).get(part)
+        content = upload.read() if upload is not None else b""
+    else:
+        content = await request.get_data(cache=False)
+    if not content:
+        raise DomainValidationError(
+            f"Send the file as the request body or as the `{part}` part of a multipart body.", code="missing_file",
+            errors=[FieldError(part, "required", "missing_file")],
+        )
+    return content
 
 
 class SvgImage(BaseModel):

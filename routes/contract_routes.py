@@ -11,14 +11,21 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import contract_controller
 from models.account_model import Contract
-from routes.common import Id, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.common import (
+    Id,
+    ListQuery,
+    PatchModel,
+    db,
+    no_content,
+    problems,
+    request_tenant,
+    role_required,
+)
 from routes.fields import single_line
+from routes.vocabulary import ContractStatus, Service, Stratum
 
 bp = Blueprint("contracts", __name__, url_prefix="/api/v1/contracts")
 
-Service = Literal["electricity", "water", "gas"]
-Stratum = Literal["1", "2", "3", "4", "5", "6", "commercial", "industrial", "official"]
-ContractStatus = Literal["active", "suspended", "terminated"]
 ContractNumber = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 ]
@@ -56,11 +63,11 @@ class ContractOut(BaseModel):
     id: int
     contract_number: str
     customer_id: int
-    service: str
+    service: Service
     supply_address: str
-    stratum: str
+    stratum: Stratum
     tariff_class: str
-    status: str
+    status: ContractStatus
     created_at: datetime
     updated_at: datetime
 

@@ -23,8 +23,9 @@ from routes.common import (
     request_tenant,
     svg_image,
 )
-from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.fields import ContractNumberText
+from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+from routes.vocabulary import CouponStatus, Currency
 
 bp = Blueprint("coupons", __name__, url_prefix="/api/v1/coupons")
 
@@ -42,7 +43,8 @@ class CouponIn(BaseModel):
             "oneOf": [
                 {"required": ["invoice_ids"], "properties": {"invoice_ids": {"type": "array"}, "contract_number": {"type": "null"}}},
                 {"required": ["contract_number"], "properties": {"contract_number": {"type": "string"}, "invoice_ids": {"type": "null"}}},
-            ]
+            ],
+            "examples": [{"invoice_ids": [1201, 1187]}, {"contract_number": "100234"}],
         }
     )
 
@@ -78,12 +80,32 @@ class CouponInvoiceOut(BaseModel):
 class CouponOut(BaseModel):
     """A payment coupon. `amount` = `invoices_total` + `channel_fee`."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "reference": "4818305526094617",
+        "amount": "85000",
+        "currency": "COP",
+        "expires_at": "2026-12-15T04:59:59Z",
+        "due_on": "2026-12-14",
+        "status": "active",
+        "invoices_total": "85000",
+        "channel_fee": "0",
+        "holder_name": "A*** P***",
+        "invoices": [{"id": None, "number": "FE-2026-000123", "contract_number": "100234", "period": "2026-11",
+                      "amount_due": "85000", "due_on": "2026-12-14"}],
+        "barcode": {
+            "human_readable": "(415)7709998000018(8020)4818305526094617(3900)85000(96)20261214",
+            "element_string": "415770999800001880204818305526094617\u001d390085000\u001d9620261214",
+        },
+        "created_at": "2026-12-06T15:02:11Z",
+        "payment_id": None,
+    }]})
+
     reference: str
     amount: MoneyStr
-    currency: str
+    currency: Currency
     expires_at: datetime
     due_on: date
-    status: str
+    status: CouponStatus
     invoices_total: MoneyStr
     channel_fee: MoneyStr
     holder_name: str

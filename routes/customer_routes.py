@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from controllers import customer_controller
 from models.account_model import Customer
-from routes.common import Email, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
-from routes.fields import Address, Name, NationalIdText
+from routes.common import (
+    Email,
+    ListQuery,
+    PatchModel,
+    db,
+    no_content,
+    problems,
+    request_tenant,
+    role_required,
+)
+from routes.fields import Address, Name, NationalIdText, Phone
+from routes.vocabulary import CustomerStatus, Locale, NationalIdType
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")
 
-NationalIdType = Literal["rut", "nit", "cc", "cpf", "cnpj"]
-CustomerStatus = Literal["active", "inactive"]
-Locale = Literal["es", "en", "pt"]
 RawNationalId = NationalIdText
-Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{5,29}$")]
 
 
 class CustomerIn(BaseModel):
@@ -62,8 +68,8 @@ class CustomerOut(BaseModel):
     email: str | None
     phone: str | None
     billing_address: str
-    locale: str
-    status: str
+    locale: Locale
+    status: CustomerStatus
     created_at: datetime
     updated_at: datetime
 

@@ -116,3 +116,5 @@ ContractNumberText = ascii_code(30)
 NationalIdText = ascii_code(40)
 ReferenceText = ascii_code(30)
 Address = single_line(300, min_length=0)
+# A phone number as people write it: digits, spaces, parentheses and dashes, an optional leading +.
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{5,29}$")]

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint
 from quart_rate_limiter import rate_limit
 from quart_schema import validate_querystring, validate_response
 
 from controllers import lookup_controller
-from domain.money import round_money
 from controllers.lookup_controller import LookupResult
-from routes.common import MoneyStr, customer_required, db, problems, request_tenant, require_principal
-from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+from domain.money import round_money
+from routes.common import (
+    MoneyStr,
+    customer_required,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+)
 from routes.fields import ContractNumberText
+from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
+from routes.vocabulary import Currency, InvoiceStatus
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
@@ -33,15 +41,21 @@ class PublicInvoiceOut(BaseModel):
     period: str
     amount_due: MoneyStr
     due_on: date
-    status: str
+    status: InvoiceStatus
 
 
 class PublicLookupOut(BaseModel):
     """The masked holder name and the unpaid invoices of a contract."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "contract_number": "100234", "holder_name": "A*** P***", "currency": "COP", "total_due": "85000",
+        "invoices": [{"number": "FE-2026-000123", "period": "2026-11", "amount_due": "85000",
+                      "due_on": "2026-12-14", "status": "issued"}],
+    }]})
+
     contract_number: str
     holder_name: str
-    currency: str
+    currency: Currency
     total_due: MoneyStr
     invoices: list[PublicInvoiceOut]
 
@@ -57,7 +71,7 @@ class OwnLookupOut(BaseModel):
 
     contract_number: str
     holder_name: str
-    currency: str
+    currency: Currency
     total_due: MoneyStr
     invoices: list[OwnInvoiceOut]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
 
 from pydantic import BaseModel
 from quart import Blueprint
@@ -11,12 +10,18 @@ from quart_schema import validate_querystring, validate_response
 
 from controllers import self_service_controller
 from domain.money import round_money
-from models.payment_model import COUPON_STATUSES
-from routes.common import ListQuery, MoneyStr, customer_required, db, problems, require_principal
+from routes.common import (
+    ListQuery,
+    MoneyStr,
+    customer_required,
+    db,
+    problems,
+    require_principal,
+)
+from routes.vocabulary import CouponStatus, Currency, Service
 
 bp = Blueprint("me_balance", __name__, url_prefix="/api/v1/me")
 
-CouponStatus = Literal[COUPON_STATUSES]  # type: ignore[valid-type]
 
 
 class ContractBalanceOut(BaseModel):
@@ -24,7 +29,7 @@ class ContractBalanceOut(BaseModel):
 
     contract_id: int
     contract_number: str
-    service: str
+    service: Service
     total_due: MoneyStr
     overdue: MoneyStr
     open_invoices: int
@@ -33,7 +38,7 @@ class ContractBalanceOut(BaseModel):
 class BalanceOut(BaseModel):
     """What the customer owes, per contract and overall; exact decimal strings in `currency`."""
 
-    currency: str
+    currency: Currency
     total_due: MoneyStr
     overdue: MoneyStr
     contracts: list[ContractBalanceOut]
@@ -49,9 +54,9 @@ class MyCouponOut(BaseModel):
     """One of the customer's coupons."""
 
     reference: str
-    status: str
+    status: CouponStatus
     amount: MoneyStr
-    currency: str
+    currency: Currency
     due_on: date
     expires_at: datetime
     created_at: datetime

@@ -12,12 +12,22 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import meter_controller
 from models.account_model import Meter
-from routes.common import Id, DecimalStr, ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.common import (
+    DecimalStr,
+    Id,
+    ListQuery,
+    PatchModel,
+    db,
+    no_content,
+    problems,
+    request_tenant,
+    role_required,
+)
 from routes.fields import BusinessDate
+from routes.vocabulary import MeterStatus
 
 bp = Blueprint("meters", __name__, url_prefix="/api/v1/meters")
 
-MeterStatus = Literal["active", "retired"]
 Serial = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 ]
@@ -68,7 +78,7 @@ class MeterOut(BaseModel):
     multiplier: DecimalStr
     initial_value: DecimalStr
     installed_on: BusinessDate
-    status: str
+    status: MeterStatus
     latitude: DecimalStr | None
     longitude: DecimalStr | None
     created_at: datetime

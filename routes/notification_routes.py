@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel
 from quart import Blueprint
@@ -19,6 +18,7 @@ from routes.common import (
     require_principal,
     role_required,
 )
+from routes.vocabulary import NotificationStatus
 
 bp = Blueprint("notifications", __name__, url_prefix="/api/v1")
 
@@ -43,7 +43,7 @@ class NotificationPage(BaseModel):
 class OutboxQuery(ListQuery):
     """Outbox list filters: the delivery status (failed by default)."""
 
-    status: Literal["pending", "sending", "sent", "failed"] = "failed"
+    status: NotificationStatus = "failed"
 
 
 class OutboxMessageOut(BaseModel):
@@ -51,7 +51,7 @@ class OutboxMessageOut(BaseModel):
 
     id: int
     event: str
-    status: str
+    status: NotificationStatus
     channel: str
     recipient: str | None
     attempts: int

@@ -9,12 +9,13 @@ from quart_schema.conversion import model_schema
 from quart_schema.openapi import QUART_SCHEMA_OPERATION_ID_ATTRIBUTE
 from werkzeug.routing import IntegerConverter
 
-from routes.common import NoContent, PdfFile, Problem, SvgImage
-
+from routes.common import CsvFile, NoContent, PdfFile, Problem, SvgImage
 
 # A function name that already starts with a verb needs no HTTP method in front (`get_invoice`, not `get_get_invoice`).
 _VERBS = {"get", "list", "create", "update", "delete", "search", "change", "mark", "record", "file", "retry", "reverse"}
 PROBLEM_REF = {"$ref": "#/components/responses/Problem"}
+# A route that reads its body itself (a bank's file) documents it with `raw_body(...)`.
+RAW_BODY_ATTRIBUTE = "_cuponera_raw_body"
 # Tag names for blueprints whose name is not the resource's plural already.
 _TAG_NAMES = {"me_accounts": "Me", "password_reset": "Auth", "registration": "Auth", "lookup": "Invoices"}
 
@@ -41,6 +42,14 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
         tags = sorted({t for path in document["paths"].values() for op in path.values() for t in op.get("tags", [])})
         document["tags"] = [{"name": tag} for tag in tags]
         return document
+
+    def build_request_body(self, model: Any, source: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The request body of an operation; a CSV upload as raw `text/csv` or a multipart `file` part."""
+        if model is CsvFile:
+            multipart = {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}, "required": ["file"]}
+            content = {"text/csv": {"schema": {"type": "string"}}, "multipart/form-data": {"schema": multipart}}
+            return {"content": content, "required": True, "description": CsvFile.__doc__}, {}
+        return super().build_request_body(model, source)
 
     def build_response_object(self, model: Any, headers_model: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         """Build one response object of an operation."""
@@ -80,8 +89,11 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
         paths, components = super().build_paths(rule)
         problem_response, problem_components = self.build_response_object(Problem, None)
         blueprint = rule.endpoint.rsplit(".", 1)[0] if "." in rule.endpoint else None
+        raw_body = getattr(self._app.view_functions.get(rule.endpoint), RAW_BODY_ATTRIBUTE, None)
         for operations in paths.values():
             for operation in operations.values():
+                if raw_body is not None:
+                    operation["requestBody"] = raw_body
                 if blueprint and "tags" not in operation:
                     operation["tags"] = [tag_for(blueprint)]
                 responses = operation["responses"] = dict(operation["responses"])

@@ -1,10 +1,10 @@
-"""Payment routes: pay a coupon by card (Idempotency-Key), the gateway's signed webhook, and admin reversal."""
+"""Payment routes: pay a coupon by card (Idempotency-Key), the gateway's signed webhook, admin reversal, staff search and exceptions."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from quart import Blueprint, request
@@ -19,10 +19,9 @@ from quart_schema import (
 
 from controllers import payment_controller, payment_search_controller
 from controllers.payment_controller import PaymentSnapshot
-from controllers.payment_search_controller import PaymentDetail, PaymentRow
-from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
+from controllers.payment_search_controller import CreditBalanceRow, PaymentDetail, PaymentRow
 from domain.money import round_money
-from models.payment_model import PAYMENT_CHANNELS, PAYMENT_STATUSES
+from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from routes.common import (
     Id,
     ListQuery,
@@ -35,10 +34,19 @@ from routes.common import (
     role_required,
     services,
 )
+from routes.fields import ReferenceText
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
-from routes.fields import ReferenceText
 from routes.transaction_routes import TransactionOut, transaction_out
+from routes.vocabulary import (
+    CouponStatus,
+    CreditBalanceReason,
+    CreditBalanceStatus,
+    Currency,
+    InvoiceStatus,
+    PaymentChannel,
+    PaymentStatus,
+)
 
 bp = Blueprint("payments", __name__, url_prefix="/api/v1/payments")
 
@@ -48,6 +56,10 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 class PaymentIn(BaseModel):
     """The coupon to pay and the gateway's card token (sandbox: tok_approved, tok_declined, tok_insufficient_funds, tok_pending)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"coupon_reference": "4818305526094617", "card_token": "tok_approved"},
+    ]})
 
     coupon_reference: ReferenceText
     card_token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -67,13 +79,19 @@ class PaymentHeaders(BaseModel):
 class PaymentOut(BaseModel):
     """A payment: `status` is approved, declined, pending, or reversed after an admin reversal."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 901, "status": "approved", "amount": "85000", "currency": "COP",
+        "coupon_reference": "4818305526094617", "created_at": "2026-12-06T15:03:40Z", "channel": "card",
+        "decline_code": None, "settled_at": "2026-12-06T15:03:41Z", "reversed_at": None, "reversal_reason": None,
+    }]})
+
     id: int
-    status: str
+    status: PaymentStatus
     amount: MoneyStr
-    currency: str
+    currency: Currency
     coupon_reference: str
     created_at: datetime
-    channel: str
+    channel: PaymentChannel
     decline_code: str | None = None
     settled_at: datetime | None = None
     reversed_at: datetime | None = None
@@ -111,8 +129,6 @@ class WebhookOut(BaseModel):
     applied: bool
 
 
-PaymentStatus = Literal[PAYMENT_STATUSES]  # type: ignore[valid-type]
-PaymentChannel = Literal[PAYMENT_CHANNELS]  # type: ignore[valid-type]
 SearchText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=30)]
 
 
@@ -155,7 +171,7 @@ class PaymentCouponOut(BaseModel):
     """The coupon a payment paid."""
 
     reference: str
-    status: str
+    status: CouponStatus
     amount: MoneyStr
     invoices_total: MoneyStr
     channel_fee: MoneyStr
@@ -163,15 +179,19 @@ class PaymentCouponOut(BaseModel):
 
 
 class PaymentInvoiceOut(BaseModel):
-    """An invoice on the payment's coupon; `allocated` is what this payment settled on it (null if it settled nothing)."""
+    """An invoice on the payment's coupon; `allocated` is what this payment settled on it (null if it settled nothing).
+
+    `credited` is its share held as a credit balance instead (see GET /payments/exceptions), else null.
+    """
 
     id: int
     number: str
     contract_number: str
     period: str
-    status: str
+    status: InvoiceStatus
     amount_due_on_coupon: MoneyStr
     allocated: MoneyStr | None
+    credited: MoneyStr | None = None
 
 
 class ReversalOut(BaseModel):
@@ -215,6 +235,7 @@ class PaymentDetailOut(StaffPaymentOut):
                     status=line.status,
                     amount_due_on_coupon=round_money(line.coupon_amount, currency),
                     allocated=None if line.allocated is None else round_money(line.allocated, currency),
+                    credited=None if line.credited is None else round_money(line.credited, currency),
                 )
                 for line in detail.invoices
             ],
@@ -223,6 +244,64 @@ class PaymentDetailOut(StaffPaymentOut):
             if payment.reversed_at is None
             else ReversalOut(reversed_at=payment.reversed_at, reversed_by=detail.reversed_by, reason=payment.reversal_reason),
         )
+
+
+
+
+class PaymentExceptionQuery(ListQuery):
+    """Filters: `open` credits still held (the default lists every status), one contract."""
+
+    status: CreditBalanceStatus | None = None
+    contract_number: SearchText | None = None
+
+
+class PaymentExceptionOut(BaseModel):
+    """An approved payment's share that no invoice could take, held as a credit balance on the contract.
+
+    `reason`: the invoice was voided, already paid through another channel, or carried into a later
+    invoice by the time the approval arrived. `status`: `open` (held), `reversed` (its payment was reversed).
+    """
+
+    id: int
+    status: CreditBalanceStatus
+    reason: CreditBalanceReason
+    amount: MoneyStr
+    currency: Currency
+    contract_number: str
+    customer_id: int
+    payment_id: int
+    coupon_reference: str
+    invoice_id: int
+    invoice_number: str
+    created_at: datetime
+    closed_at: datetime | None
+
+    @classmethod
+    def of_row(cls, row: CreditBalanceRow) -> PaymentExceptionOut:
+        """The API shape of a listed credit balance."""
+        credit = row.credit
+        return cls(
+            id=credit.id,
+            status=credit.status,
+            reason=credit.reason,
+            amount=round_money(credit.amount, credit.currency),
+            currency=credit.currency,
+            contract_number=row.contract_number,
+            customer_id=credit.customer_id,
+            payment_id=credit.payment_id,
+            coupon_reference=row.coupon_reference,
+            invoice_id=credit.invoice_id,
+            invoice_number=row.invoice_number,
+            created_at=credit.created_at,
+            closed_at=credit.closed_at,
+        )
+
+
+class PaymentExceptionPage(BaseModel):
+    """A page of payment exceptions, newest first."""
+
+    items: list[PaymentExceptionOut]
+    next_cursor: str | None
 
 
 class ReversalIn(BaseModel):
@@ -267,6 +346,20 @@ async def search_payments(query_args: PaymentQuery) -> PaymentPage:
         limit=query_args.limit, cursor=query_args.cursor,
     )
     return PaymentPage(items=[StaffPaymentOut.of_row(row) for row in page.items], next_cursor=page.next_cursor)
+
+
+@bp.get("/exceptions")
+@role_required("operator")
+@validate_querystring(PaymentExceptionQuery)
+@validate_response(PaymentExceptionPage, 200)
+@problems(400, 422)
+async def list_payment_exceptions(query_args: PaymentExceptionQuery) -> PaymentExceptionPage:
+    """Approved money no invoice could take (operator, admin): credit balances on contracts, newest first."""
+    page = await payment_search_controller.search_payment_exceptions(
+        session=db(), tenant=await request_tenant(), status=query_args.status, contract_number=query_args.contract_number,
+        limit=query_args.limit, cursor=query_args.cursor,
+    )
+    return PaymentExceptionPage(items=[PaymentExceptionOut.of_row(row) for row in page.items], next_cursor=page.next_cursor)
 
 
 @bp.get("/<int:payment_id>")

@@ -12,15 +12,22 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import pqr_controller
 from controllers.pqr_controller import PqrFilters, PqrView
 from models.pqr_model import ANSWER_MAX, DESCRIPTION_MAX, SUBJECT_MAX
-from routes.common import Id, ListQuery, db, login_required, problems, require_principal, role_required
+from routes.common import (
+    Id,
+    ListQuery,
+    db,
+    login_required,
+    problems,
+    require_principal,
+    role_required,
+)
 from routes.fields import single_line
+from routes.vocabulary import PqrStatus, PqrType
 
 Subject = single_line(SUBJECT_MAX)
 
 bp = Blueprint("pqrs", __name__, url_prefix="/api/v1/pqrs")
 
-PqrType = Literal["petition", "complaint", "claim", "appeal"]
-PqrStatus = Literal["filed", "in_progress", "answered", "closed"]
 PqrSort = Literal["due_on", "-due_on", "filed_at", "-filed_at", "filing_number", "-filing_number"]
 
 

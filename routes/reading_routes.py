@@ -11,7 +11,7 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import reading_controller
 from domain.readings import split_flags
-from models.account_model import SERVICES, Reading, ReadingCorrection
+from models.account_model import Reading, ReadingCorrection
 from routes.common import (
     DecimalStr,
     ListQuery,
@@ -23,13 +23,13 @@ from routes.common import (
     role_required,
 )
 from routes.fields import BusinessDate
+from routes.vocabulary import ReadingFlag, ReadingKind, Service
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
 
 RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
-Flag = Literal["rollover", "high", "low", "zero"]
 # Flags are stored comma-separated and leave as a list.
-StoredFlags = Annotated[list[Flag], BeforeValidator(lambda v: split_flags(v) if isinstance(v, str) else v)]
+StoredFlags = Annotated[list[ReadingFlag], BeforeValidator(lambda v: split_flags(v) if isinstance(v, str) else v)]
 
 
 class ReadingIn(BaseModel):
@@ -59,7 +59,7 @@ class ReadingOut(BaseModel):
     period: str
     value: DecimalStr
     read_on: date | None
-    kind: str
+    kind: ReadingKind
     consumption: DecimalStr
     flags: StoredFlags
     created_at: datetime
@@ -148,8 +148,8 @@ class ReviewQuery(ListQuery):
     """The review queue: readings with `flag` (any flag when absent), of a period and a service."""
 
     period: PeriodStr | None = None
-    flag: Flag | None = None
-    service: Literal[SERVICES] | None = None  # type: ignore[valid-type]
+    flag: ReadingFlag | None = None
+    service: Service | None = None
 
 
 @bp.get("/readings")

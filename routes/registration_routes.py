@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
 
 from pydantic import BaseModel, Field
 from quart import Blueprint
@@ -13,9 +12,10 @@ from quart_schema import validate_request, validate_response
 from controllers import registration_controller
 from routes.auth_routes import UserOut, user_out
 from routes.common import Email, db, problems, request_tenant, services
+from routes.fields import ContractNumberText, Name, NationalIdText
 from routes.rate_limits import LOGIN_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
-from routes.fields import ContractNumberText, Name, NationalIdText
+from routes.vocabulary import NationalIdType
 
 bp = Blueprint("registration", __name__, url_prefix="/api/v1/auth")
 
@@ -26,7 +26,7 @@ class RegisterIn(BaseModel):
     email: Email
     password: str = Field(max_length=1024)
     full_name: Name
-    national_id_type: Literal["rut", "nit", "cc", "cpf", "cnpj"]
+    national_id_type: NationalIdType
     national_id: NationalIdText
     contract_number: ContractNumberText
 

@@ -13,7 +13,15 @@ from quart import Blueprint, Response, request
 from quart_schema import document_response, validate_querystring
 
 from controllers import report_controller
-from routes.common import MoneyStr, PeriodStr, db, problems, request_tenant, role_required
+from routes.common import (
+    MoneyStr,
+    PeriodStr,
+    db,
+    problems,
+    request_tenant,
+    role_required,
+)
+from routes.vocabulary import Currency, ReportChannel, Service, Stratum
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
 
@@ -47,9 +55,9 @@ class BillingQuery(BaseModel):
 class AgingRowOut(BaseModel):
     """Open balances of a service and stratum by days past due."""
 
-    service: str
-    stratum: str
-    currency: str
+    service: Service
+    stratum: Stratum
+    currency: Currency
     invoices: int
     current: MoneyStr
     days_1_30: MoneyStr
@@ -70,8 +78,8 @@ class CollectionRowOut(BaseModel):
     """Approved payments of one channel settled on one local day."""
 
     day: date
-    channel: str
-    currency: str
+    channel: ReportChannel
+    currency: Currency
     payments: int
     amount: MoneyStr
 
@@ -87,9 +95,9 @@ class CollectionsOut(BaseModel):
 class BillingRowOut(BaseModel):
     """A period's billing of one service and stratum."""
 
-    service: str
-    stratum: str
-    currency: str
+    service: Service
+    stratum: Stratum
+    currency: Currency
     invoices: int
     consumption: MoneyStr
     subtotal: MoneyStr

@@ -11,8 +11,17 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import tariff_controller
 from models.billing_model import Tariff
-from routes.common import ListQuery, MoneyStr, db, no_content, problems, request_tenant, role_required
+from routes.common import (
+    ListQuery,
+    MoneyStr,
+    db,
+    no_content,
+    problems,
+    request_tenant,
+    role_required,
+)
 from routes.fields import BusinessDate, single_line
+from routes.vocabulary import Service, Stratum
 
 # The tariff's prices and bounds are checked, with their ceilings and decimals, by the billing
 # calculator's validate_tariff (a 422 `invalid_tariff` naming each field); names and dates here.
@@ -21,8 +30,6 @@ TariffName = single_line(200, min_length=0)
 
 bp = Blueprint("tariffs", __name__, url_prefix="/api/v1/tariffs")
 
-Service = Literal["electricity", "water", "gas"]
-Stratum = Literal["1", "2", "3", "4", "5", "6", "commercial", "industrial", "official"]
 
 
 class FixedChargeIn(BaseModel):

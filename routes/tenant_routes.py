@@ -1,13 +1,28 @@
-"""The tenant's public profile, which a frontend needs to format money and dates."""
+"""The tenant: its public profile (which a frontend needs to format money and dates) and its admin's settings."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-from quart import Blueprint
-from quart_schema import validate_response
+from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict, Field
+from quart import Blueprint
+from quart_schema import validate_request, validate_response
+
+from controllers import tenant_controller
+from domain.money import round_money
 from models.tenant_model import Tenant
-from routes.common import problems, request_tenant
+from routes.common import (
+    MoneyStr,
+    PatchModel,
+    db,
+    problems,
+    request_tenant,
+    require_principal,
+    role_required,
+    tenant_cache,
+)
+from routes.fields import Address, Email, Money, Name, ascii_code, single_line
+from routes.vocabulary import Currency, Locale
 
 bp = Blueprint("tenant", __name__, url_prefix="/api/v1")
 
@@ -18,15 +33,57 @@ class TenantOut(BaseModel):
     code: str
     name: str
     country: str
-    currency: str
+    currency: Currency
     timezone: str
-    locale: str
+    locale: Locale
     gln: str
+
+
+class TenantSettingsOut(TenantOut):
+    """Everything an admin configures: billing terms, the sender of emails and the PQR answer term."""
+
+    legal_id: str
+    address: str
+    payment_terms_days: int
+    coupon_validity_hours: int
+    channel_fee: MoneyStr
+    sender_name: str
+    reply_to: str | None
+    pqr_answer_business_days: int
+    created_at: datetime
+
+
+class TenantSettingsPatch(PatchModel):
+    """Fields to change; absent ones stay. `reply_to` may be null (no Reply-To header)."""
+
+    # A field that is not editable (currency, country, code) is refused, not silently ignored.
+    model_config = ConfigDict(extra="forbid")
+    nullable_fields = frozenset({"reply_to"})
+
+    name: Name | None = None
+    legal_id: ascii_code(40, min_length=0) | None = Field(None, description="NIT, RUT or CNPJ, as the country's.")  # type: ignore[valid-type]
+    address: Address | None = None
+    gln: ascii_code(13, min_length=13) | None = Field(None, description="13 digits with the GS1 check digit.")  # type: ignore[valid-type]
+    locale: Locale | None = None
+    payment_terms_days: int | None = Field(None, ge=0, le=120)
+    coupon_validity_hours: int | None = Field(None, ge=1, le=24 * 90)
+    channel_fee: Money | None = None
+    sender_name: single_line(200, min_length=0) | None = None  # type: ignore[valid-type]
+    reply_to: Email | None = None
+    pqr_answer_business_days: int | None = Field(None, ge=1, le=90)
 
 
 def tenant_out(tenant: Tenant) -> TenantOut:
     """Serialise a tenant's public profile."""
     return TenantOut.model_validate(tenant, from_attributes=True)
+
+
+def settings_out(tenant: Tenant) -> TenantSettingsOut:
+    """Serialise a tenant's settings for its admins."""
+    settings = TenantSettingsOut.model_validate(tenant, from_attributes=True)
+    # Stored with the column's scale ("0.00"); shown in the currency's own units ("0" pesos).
+    settings.channel_fee = round_money(tenant.channel_fee, tenant.currency)
+    return settings
 
 
 @bp.get("/tenant")
@@ -35,3 +92,27 @@ def tenant_out(tenant: Tenant) -> TenantOut:
 async def get_tenant() -> TenantOut:
     """The current tenant's public profile (name, country, currency, time zone, locale, GLN)."""
     return tenant_out(await request_tenant())
+
+
+@bp.get("/tenant/settings")
+@role_required("admin")
+@validate_response(TenantSettingsOut, 200)
+@problems(401, 403)
+async def get_tenant_settings() -> TenantSettingsOut:
+    """The admin's own tenant with every setting."""
+    return settings_out((await require_principal()).tenant)
+
+
+@bp.patch("/tenant")
+@role_required("admin")
+@validate_request(TenantSettingsPatch)
+@validate_response(TenantSettingsOut, 200)
+@problems(401, 403, 422)
+async def update_tenant(data: TenantSettingsPatch) -> TenantSettingsOut:
+    """Change the admin's own tenant: name, legal id, address, GLN, terms, channel fee, sender, Reply-To, PQR term."""
+    tenant = await tenant_controller.update_settings(
+        session=db(), tenant_id=(await require_principal()).tenant.id, changes=data.changes()
+    )
+    tenant_cache().clear()
+    return settings_out(tenant)
+

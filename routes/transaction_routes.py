@@ -11,8 +11,16 @@ from quart_schema import validate_querystring, validate_response
 from controllers import transaction_controller
 from domain.money import round_money
 from models.payment_model import LedgerEntry
-from routes.common import ListQuery, MoneyStr, customer_required, db, problems, require_principal
+from routes.common import (
+    ListQuery,
+    MoneyStr,
+    customer_required,
+    db,
+    problems,
+    require_principal,
+)
 from routes.fields import BusinessDate
+from routes.vocabulary import Currency, LedgerKind
 
 bp = Blueprint("transactions", __name__, url_prefix="/api/v1/me/transactions")
 
@@ -32,9 +40,9 @@ class TransactionOut(BaseModel):
     """One ledger entry: coupon_created, payment_approved, payment_declined or payment_reversed."""
 
     id: int
-    kind: str
+    kind: LedgerKind
     amount: MoneyStr
-    currency: str
+    currency: Currency
     reference: str
     contract_numbers: list[str]
     created_at: datetime

@@ -11,11 +11,21 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import user_controller
 from models.user_model import User
-from routes.common import Email, Id, ListQuery, PatchModel, db, problems, require_principal, role_required, services
+from routes.common import (
+    Email,
+    Id,
+    ListQuery,
+    PatchModel,
+    db,
+    problems,
+    require_principal,
+    role_required,
+    services,
+)
+from routes.vocabulary import Locale, Role
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")
 
-Role = Literal["customer", "operator", "admin"]
 StaffRole = Literal["operator", "admin"]
 FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -25,10 +35,10 @@ class UserOut(BaseModel):
 
     id: int
     email: str
-    role: str
+    role: Role
     full_name: str
     disabled: bool
-    locale: str
+    locale: Locale
     customer_id: int | None
     created_at: datetime
 
@@ -55,7 +65,7 @@ class UserIn(BaseModel):
     password: str = Field(min_length=1, max_length=200)
     role: Role
     full_name: FullName
-    locale: Literal["es", "en", "pt"] | None = None
+    locale: Locale | None = None
     customer_id: Id | None = None
 
 

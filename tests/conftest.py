@@ -8,10 +8,12 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import quart_rate_limiter
 from quart import Quart
 from sqlalchemy import MetaData, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -261,6 +263,25 @@ async def logged_in_client(app: Quart, role: str, **user_kwargs: Any) -> ApiClie
     response = await api.login(user.email)
     assert response.status_code == 200, await response.get_data(as_text=True)
     return api
+
+
+class _StoppedClock(datetime):
+    """A datetime whose now() is one fixed instant (quart-rate-limiter reads its clock through `datetime.now`)."""
+
+    instant: datetime
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return cls.instant if tz is not None else cls.instant.replace(tzinfo=None)
+
+
+@pytest.fixture(autouse=True)
+def rate_limit_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stop the rate limiter's clock for the test: a limit of N a minute refuses request N+1 however slow
+    the machine is, instead of refilling a token every 60/N seconds while a loaded CI box works through
+    the first N. App processes a test starts keep the real clock."""
+    clock = type("StoppedClock", (_StoppedClock,), {"instant": datetime.now(UTC)})
+    monkeypatch.setattr(quart_rate_limiter, "datetime", clock)
 
 
 @pytest.fixture

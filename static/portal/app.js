@@ -232,15 +232,46 @@
         h("button", { type: "submit" }, t("save_password"))));
   };
 
-  views.account = () => render(t("account_title"),
-    h("form", { id: "password-form", onsubmit: formHandler(async (data, form) => {
-      await api("POST", "/api/v1/auth/password", Object.fromEntries(data));
-      form.reset();
-      flash(t("password_changed"));
-    }) },
-      field(t("current_password"), "current_password", { type: "password", required: true, autocomplete: "current-password" }),
-      field(t("new_password"), "new_password", { type: "password", required: true, autocomplete: "new-password", minlength: 8 }),
-      h("button", { type: "submit" }, t("change_password"))));
+  views.account = async () => {
+    const { data: profile } = await api("GET", "/api/v1/me");
+    const pending = h("p", { id: "pending-email" }, profile.pending_email ? `${t("email_pending")} ${profile.pending_email}` : "");
+    const languages = [["es", "Español"], ["en", "English"], ["pt", "Português"]];
+    render(t("nav_account"),
+      h("h3", {}, t("profile_title")),
+      h("form", { id: "profile-form", onsubmit: formHandler(async (data) => {
+        // Send only what changed: an unchanged email must not mail a confirmation link.
+        const wanted = {
+          email: data.get("email").trim(), phone: data.get("phone").trim() || null,
+          billing_address: data.get("billing_address").trim(), locale: data.get("locale"),
+          paperless: data.get("paperless") === "on",
+        };
+        const changes = Object.fromEntries(Object.entries(wanted).filter(([key, value]) => value !== (profile[key] ?? null)));
+        if (!Object.keys(changes).length) { flash(t("profile_saved")); return; }
+        const { data: saved } = await api("PATCH", "/api/v1/me", changes);
+        Object.assign(profile, saved);
+        pending.textContent = saved.pending_email ? `${t("email_pending")} ${saved.pending_email}` : "";
+        flash(saved.pending_email && changes.email ? `${t("email_pending")} ${saved.pending_email}` : t("profile_saved"));
+      }) },
+        field(t("email"), "email", { type: "email", required: true, autocomplete: "email", value: profile.email }),
+        pending,
+        field(t("phone"), "phone", { type: "tel", autocomplete: "tel", value: profile.phone || "" }),
+        field(t("billing_address"), "billing_address", { autocomplete: "street-address", value: profile.billing_address }),
+        selectField(t("notice_language"), "locale", languages),
+        h("div", { class: "field checkbox" },
+          h("input", { type: "checkbox", id: "f-paperless", name: "paperless", checked: profile.paperless }),
+          h("label", { for: "f-paperless" }, t("paperless"))),
+        h("button", { type: "submit" }, t("save_profile"))),
+      h("h3", {}, t("account_title")),
+      h("form", { id: "password-form", onsubmit: formHandler(async (data, form) => {
+        await api("POST", "/api/v1/auth/password", Object.fromEntries(data));
+        form.reset();
+        flash(t("password_changed"));
+      }) },
+        field(t("current_password"), "current_password", { type: "password", required: true, autocomplete: "current-password" }),
+        field(t("new_password"), "new_password", { type: "password", required: true, autocomplete: "new-password", minlength: 8 }),
+        h("button", { type: "submit" }, t("change_password"))));
+    $("#f-locale").value = profile.locale;
+  };
 
   views.invoices = async () => {
     const [contracts, invoices] = await Promise.all([
@@ -479,12 +510,28 @@
       await route();
     });
     applyLanguage();
+    await confirmEmailFromLink();
     await loadSession();
     renderNav();
     window.addEventListener("hashchange", route);
     await route();
     state.started = true;
     document.body.dataset.ready = "true";
+  }
+
+  // The link mailed to a new address: /portal/?confirm_email=TOKEN. Confirm it, then drop the token from the address bar.
+  async function confirmEmailFromLink() {
+    const params = new URLSearchParams(location.search);
+    const token = params.get("confirm_email");
+    if (!token) return;
+    history.replaceState(null, "", location.pathname + location.hash);
+    try {
+      await api("POST", "/api/v1/me/email-confirmation", { token });
+      state.notice = t("email_confirmed");
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      state.notice = t("email_link_invalid");
+    }
   }
 
   start();

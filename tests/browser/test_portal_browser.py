@@ -7,11 +7,13 @@ import re
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from clients.sql_client import SqlClient
+from models.notification_model import Notification
 from models.payment_model import Coupon, Payment
 from tests.browser.conftest import PHONE, Portal, coupon_shown, log_in, open_portal, screenshot
 from tests.conftest import TEST_PASSWORD
@@ -229,3 +231,40 @@ async def test_english_and_portuguese_by_browser_language(portal: Portal, browse
             await screenshot(page, f"portal-invoices-{locale[:2]}")
         finally:
             await context.close()
+
+
+async def _email_change_token(portal: Portal, new_email: str) -> str:
+    """The token of the confirmation link queued for the new address (what the customer's mailbox would hold)."""
+    sql = SqlClient(portal.database_url, schema=portal.schema)
+    try:
+        async with sql.session_scope() as session:
+            url = await session.scalar(
+                select(Notification.payload).where(Notification.event == "email_change", Notification.recipient == new_email)
+            )
+    finally:
+        await sql.dispose()
+    assert url is not None
+    return parse_qs(urlsplit(url["confirm_url"]).query)["confirm_email"][0]
+
+
+async def test_change_my_details_and_confirm_a_new_email_from_its_link(portal: Portal, page: Page) -> None:
+    await log_in(page, portal)
+    await page.get_by_role("link", name="Mi cuenta").click()
+    await page.get_by_label("Teléfono").fill("+57 300 555 0101")
+    await page.get_by_label("Solo factura electrónica (sin papel)").check()
+    await page.get_by_label("Correo electrónico").fill("nuevo.correo@example.com")
+    await screenshot(page, "portal-profile")
+    await page.get_by_role("button", name="Guardar mis datos").click()
+    await expect(page.locator("#flash")).to_have_text("Te enviamos un enlace para confirmar nuevo.correo@example.com")
+    await expect(page.locator("#pending-email")).to_contain_text("nuevo.correo@example.com")
+
+    token = await _email_change_token(portal, "nuevo.correo@example.com")
+    await open_portal(page, f"{portal.base_url}/portal/?confirm_email={token}#login")
+    await expect(page.locator("#flash")).to_have_text("Correo confirmado. Úsalo para ingresar.")
+    assert "confirm_email" not in page.url  # the spent token leaves the address bar
+    await page.get_by_role("button", name="Cerrar sesión").click()
+    await expect(page.locator("#flash")).to_have_text("Cerraste sesión.")
+    await page.get_by_label("Correo electrónico").fill("nuevo.correo@example.com")
+    await page.get_by_label("Contraseña").fill(TEST_PASSWORD)
+    await page.get_by_role("button", name="Ingresar").click()
+    await expect(page.locator("#view-title")).to_have_text("Mis facturas")

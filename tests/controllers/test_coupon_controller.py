@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import coupon_controller, sequence_controller
+from clients.payment_client import SandboxGateway
+from controllers import coupon_controller, payment_controller, sequence_controller
 from domain.caller import Caller
 from controllers.errors import Conflict, DomainValidationError, NotFound
 from domain.coupon_codes import coupon_fields, luhn_is_valid, make_reference
@@ -17,7 +18,7 @@ from models.billing_model import Invoice
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice, IdempotencyKey, LedgerEntry
 from models.tenant_model import Tenant
-from tests.factories import make_customer, make_customer_user
+from tests.factories import make_customer, make_customer_user, make_invoice
 from tests.payment_builders import BEFORE_DUE, coupon_status, make_coupon, make_debtor
 
 STAFF = Caller(user_id=None, role="operator")
@@ -324,3 +325,81 @@ async def test_no_reminder_while_an_invoice_on_the_coupon_is_disputed(session: A
     await session.execute(update(Invoice).where(Invoice.id.in_(invoice_ids)).values(disputed=False))
     await session.commit()
     assert await coupon_controller.queue_expiry_reminders(session=session, now=in_window) == 1
+
+
+async def _notes(session: AsyncSession, event: str) -> list[dict[str, object]]:
+    return list((await session.scalars(select(Notification.payload).where(Notification.event == event).order_by(Notification.id))).all())
+
+
+async def test_quick_pay_never_cancels_the_customers_coupon_and_it_stays_payable(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant, amounts=("85000", "12000"))
+    owner = Caller(user_id=(await make_customer_user(session, debtor.customer)).id, role="customer", customer_id=debtor.customer.id)
+    await session.commit()
+    mine = (await make_coupon(session, tenant, debtor, caller=owner)).coupon
+    quick = (await make_coupon(session, tenant, debtor, caller=ANONYMOUS)).coupon
+    assert (mine.creator_kind, quick.creator_kind) == ("customer", "anonymous")
+    assert await coupon_status(session, mine.reference) == "active"
+    assert await coupon_status(session, quick.reference) == "active"
+    paid = await payment_controller.pay_coupon(
+        session=session, tenant=tenant, caller=owner, gateway=SandboxGateway(webhook_secret="s"),
+        coupon_reference=mine.reference, card_token="tok_approved", idempotency_key="mine-1", now=BEFORE_DUE,
+    )
+    assert paid.payment.status == "approved"
+    assert await coupon_status(session, mine.reference) == "paid"
+
+
+async def test_quick_pay_never_cancels_a_staff_coupon(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant)
+    staff = (await make_coupon(session, tenant, debtor, caller=STAFF)).coupon
+    await make_coupon(session, tenant, debtor, caller=ANONYMOUS)
+    assert staff.creator_kind == "staff"
+    assert await coupon_status(session, staff.reference) == "active"
+
+
+async def test_quick_pay_twice_for_the_same_invoices_reuses_its_coupon(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant, amounts=("85000", "12000"))
+    first = await make_coupon(session, tenant, debtor, caller=ANONYMOUS)
+    again = await make_coupon(session, tenant, debtor, caller=ANONYMOUS)
+    assert again.coupon.reference == first.coupon.reference
+    assert [v.invoice_id for v in again.invoices] == [i.id for i in debtor.invoices]
+    assert again.holder_name == "J*** P*** G***"
+    assert await session.scalar(select(func.count()).select_from(Coupon)) == 1
+    assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
+    assert len(await _notes(session, "coupon_created")) == 1
+
+
+async def test_quick_pay_for_a_changed_set_makes_its_own_alongside(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant)
+    first = (await make_coupon(session, tenant, debtor, caller=ANONYMOUS)).coupon.reference
+    # A new invoice on the contract: the old quick-pay coupon no longer pays exactly what is due.
+    await make_invoice(session, debtor.contract, period="2026-11", total=Decimal("30000"), due_on=date(2026, 12, 16))
+    await session.commit()
+    second = await make_coupon(session, tenant, debtor, caller=ANONYMOUS)
+    assert second.coupon.reference != first and second.coupon.amount == Decimal("115000")
+    assert await coupon_status(session, first) == "active"
+    # An expired identical coupon is not handed out again either.
+    later = second.coupon.expires_at + timedelta(seconds=1)
+    third = await make_coupon(session, tenant, debtor, caller=ANONYMOUS, now=later)
+    assert third.coupon.reference not in {first, second.coupon.reference}
+
+
+async def test_a_customer_coupon_still_supersedes_older_ones(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant)
+    owner = Caller(user_id=(await make_customer_user(session, debtor.customer)).id, role="customer", customer_id=debtor.customer.id)
+    await session.commit()
+    old = (await make_coupon(session, tenant, debtor, caller=owner)).coupon.reference
+    quick = (await make_coupon(session, tenant, debtor, caller=ANONYMOUS)).coupon.reference
+    new = (await make_coupon(session, tenant, debtor, caller=owner)).coupon.reference
+    assert [await coupon_status(session, r) for r in (old, quick, new)] == ["cancelled", "cancelled", "active"]
+
+
+async def test_the_coupon_email_says_who_created_it(session: AsyncSession, tenant: Tenant) -> None:
+    debtor = await make_debtor(session, tenant)
+    owner = Caller(user_id=(await make_customer_user(session, debtor.customer)).id, role="customer", customer_id=debtor.customer.id)
+    await session.commit()
+    for caller in (owner, STAFF, ANONYMOUS):
+        await make_coupon(session, tenant, debtor, caller=caller)
+    notes = await _notes(session, "coupon_created")
+    assert [(n["created_by"], n["contract_numbers"]) for n in notes] == [
+        (kind, [debtor.contract.contract_number]) for kind in ("customer", "staff", "anonymous")
+    ]

@@ -60,6 +60,7 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "answer": "Revisamos la lectura.",
     },
     "password_reset": {"reset_url": "http://127.0.0.1:8000/reset-password?token=abc"},
+    "email_change": {"confirm_url": "http://127.0.0.1:8000/portal/?confirm_email=abc", "new_email": "maria.nueva@example.co"},
 }
 
 
@@ -154,9 +155,9 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
 
     report = await dispatch(sql, mail_server)
 
-    assert (report.claimed, report.sent, report.retried, report.failed) == (27, 27, 0, 0)
+    assert (report.claimed, report.sent, report.retried, report.failed) == (30, 30, 0, 0)
     received = {email["Message-ID"]: email for email in mail_server.catcher.messages}
-    assert len(received) == 27
+    assert len(received) == 30
     for row_id, sent in zip(ids, messages, strict=True):
         email = received[mid(tenant, sent.dedupe_key)]
         expected = render_email(sent.event, sent.locale, sent.payload, currency="COP", timezone="America/Bogota")
@@ -164,6 +165,7 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
         assert email["To"].addresses[0].addr_spec == "maria@example.co"
         assert email["From"].addresses[0].addr_spec == "no-reply@cuponera.local"
         assert sender(email) == (tenant.name, "no-reply@cuponera.local")
+        assert email["Reply-To"] is None  # the tenant set none
         assert email["X-Cuponera-Event"] == sent.event
         assert email["X-Cuponera-Notification-Id"] == str(row_id)
         assert email["Auto-Submitted"] == "auto-generated"
@@ -185,6 +187,23 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
     assert en_issued["Subject"] == "Your October 2026 bill FAC-2026-000123 is ready"
     assert "COP\u00a020,870" in text_of(en_issued, "plain")  # a non-breaking space keeps code and amount together
     assert all(row.status == "sent" and row.sent_at == T0 and row.attempts == 0 for row in await rows(sql))
+
+
+async def test_the_tenants_sender_name_and_reply_to_are_on_its_emails(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    tenant.sender_name = "EPM Servicio al Cliente"
+    tenant.reply_to = "clientes@epm.example.co"
+    await session.commit()
+    key = "invoice_issued:reply-to"
+    await queue(session, message(tenant, "invoice_issued", key))
+
+    report = await dispatch(sql, mail_server)
+
+    assert report.sent == 1
+    [email] = [e for e in mail_server.catcher.messages if e["Message-ID"] == mid(tenant, key)]
+    assert sender(email) == ("EPM Servicio al Cliente", "no-reply@cuponera.local")
+    assert email["Reply-To"].addresses[0].addr_spec == "clientes@epm.example.co"
 
 
 async def test_missing_names_are_filled_from_the_tenant_and_customer(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers import auth_controller, holiday_controller, pqr_controller
 from controllers.errors import BadInput, Conflict, DomainValidationError, Forbidden, NotFound
 from controllers.pqr_controller import TRANSITIONS, PqrFilters
-from domain.holidays_co import COLOMBIA_HOLIDAYS
+from domain.country_packs import country_pack
 from domain.notification_templates import render_email
 from models.account_model import Contract, Customer
 from models.billing_model import Invoice
@@ -74,7 +74,7 @@ async def make_staff(session: AsyncSession, tenant: Tenant, role: str = "operato
 @pytest.fixture
 async def world(session: AsyncSession, tenant: Tenant) -> World:
     for year in (2026, 2027):
-        await holiday_controller.add_holidays(session=session, tenant_id=tenant.id, holidays=COLOMBIA_HOLIDAYS[year])
+        await holiday_controller.add_holidays(session=session, tenant_id=tenant.id, holidays=country_pack("CO").holidays(year))
     built = World(
         tenant=tenant,
         mine=await make_account(session, tenant),

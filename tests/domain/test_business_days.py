@@ -1,4 +1,4 @@
-"""Table-driven tests of business-day arithmetic and Colombia's holiday calendar."""
+"""Table-driven tests of business-day arithmetic and of the country packs' holiday calendars."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from datetime import date
 import pytest
 
 from domain.business_days import add_business_days, is_business_day
-from domain.holidays_co import COLOMBIA_HOLIDAYS, colombia_holidays, easter_sunday, next_monday
+from domain.country_packs import country_pack
 
-HOLIDAYS_2026 = frozenset(d for d, _ in COLOMBIA_HOLIDAYS[2026])
+COLOMBIA = country_pack("CO")
+HOLIDAYS_2026 = frozenset(d for d, _ in COLOMBIA.holidays(2026))
 
 
 @pytest.mark.parametrize(
@@ -45,7 +46,7 @@ def test_add_business_days_without_holidays_only_skips_weekends() -> None:
 
 
 def test_add_business_days_accepts_any_collection() -> None:
-    as_list = [d for d, _ in COLOMBIA_HOLIDAYS[2026]]
+    as_list = [d for d, _ in COLOMBIA.holidays(2026)]
     assert add_business_days(date(2026, 3, 11), 15, as_list) == date(2026, 4, 6)
 
 
@@ -69,79 +70,44 @@ def test_is_business_day(day: date, expected: bool) -> None:
     assert is_business_day(day, HOLIDAYS_2026) is expected
 
 
-@pytest.mark.parametrize(
-    ("year", "easter"),
-    [
-        (2024, date(2024, 3, 31)),
-        (2025, date(2025, 4, 20)),
-        (2026, date(2026, 4, 5)),
-        (2027, date(2027, 3, 28)),
-    ],
-)
-def test_easter_sunday(year: int, easter: date) -> None:
-    assert easter_sunday(year) == easter
-
-
-@pytest.mark.parametrize("year", [2026, 2027])
-def test_colombia_has_18_distinct_holidays_a_year(year: int) -> None:
-    holidays = COLOMBIA_HOLIDAYS[year]
-    assert len(holidays) == 18
-    assert len({d for d, _ in holidays}) == 18
+@pytest.mark.parametrize(("year", "count"), [(2026, 19), (2027, 19)])
+def test_colombia_has_its_legal_holidays_each_year(year: int, count: int) -> None:
+    # 18 by Ley 51 de 1983, and from 2026 the Virgin of Chiquinquirá (9 July, moved to Monday).
+    holidays = COLOMBIA.holidays(year)
+    assert len(holidays) == count
+    assert len({d for d, _ in holidays}) == count
     assert all(d.year == year for d, _ in holidays)
     assert holidays == sorted(holidays)
 
 
 @pytest.mark.parametrize(
-    ("day", "name"),
+    "day",
     [
-        (date(2026, 1, 1), "Año Nuevo"),
-        (date(2026, 1, 12), "Día de los Reyes Magos"),
-        (date(2026, 3, 23), "Día de San José"),
-        (date(2026, 4, 2), "Jueves Santo"),
-        (date(2026, 4, 3), "Viernes Santo"),
-        (date(2026, 5, 18), "Ascensión del Señor"),
-        (date(2026, 6, 8), "Corpus Christi"),
-        (date(2026, 6, 15), "Sagrado Corazón de Jesús"),
-        (date(2026, 6, 29), "San Pedro y San Pablo"),
-        (date(2026, 8, 17), "Asunción de la Virgen"),
-        (date(2026, 11, 2), "Día de Todos los Santos"),
-        (date(2026, 11, 16), "Independencia de Cartagena"),
-        (date(2027, 1, 11), "Día de los Reyes Magos"),
-        (date(2027, 3, 22), "Día de San José"),
-        (date(2027, 3, 25), "Jueves Santo"),
-        (date(2027, 3, 26), "Viernes Santo"),
-        (date(2027, 5, 10), "Ascensión del Señor"),
-        (date(2027, 5, 31), "Corpus Christi"),
-        (date(2027, 6, 7), "Sagrado Corazón de Jesús"),
-        (date(2027, 7, 5), "San Pedro y San Pablo"),
-        (date(2027, 10, 18), "Día de la Raza"),
-        (date(2027, 11, 15), "Independencia de Cartagena"),
+        date(2026, 1, 1), date(2026, 1, 12), date(2026, 3, 23), date(2026, 4, 2), date(2026, 4, 3),
+        date(2026, 5, 18), date(2026, 6, 8), date(2026, 6, 15), date(2026, 6, 29), date(2026, 7, 13),
+        date(2026, 8, 17), date(2026, 11, 2), date(2026, 11, 16), date(2027, 1, 11), date(2027, 3, 22),
+        date(2027, 3, 25), date(2027, 3, 26), date(2027, 5, 10), date(2027, 5, 31), date(2027, 6, 7),
+        date(2027, 7, 5), date(2027, 10, 18), date(2027, 11, 15),
         # Fixed holidays stay put even on a Saturday.
-        (date(2027, 5, 1), "Día del Trabajo"),
-        (date(2027, 8, 7), "Batalla de Boyacá"),
-        (date(2027, 12, 25), "Navidad"),
+        date(2027, 5, 1), date(2027, 8, 7), date(2027, 12, 25),
     ],
 )
-def test_specific_holidays(day: date, name: str) -> None:
-    assert (day, name) in COLOMBIA_HOLIDAYS[day.year]
+def test_specific_colombian_holidays(day: date) -> None:
+    assert day in {d for d, _ in COLOMBIA.holidays(day.year)}
 
 
-def test_moved_holidays_fall_on_mondays() -> None:
-    fixed = {"Año Nuevo", "Día del Trabajo", "Día de la Independencia", "Batalla de Boyacá",
-             "Inmaculada Concepción", "Navidad", "Jueves Santo", "Viernes Santo"}
-    for year in (2026, 2027):
-        moved = [d for d, name in colombia_holidays(year) if name not in fixed]
-        assert len(moved) == 10
-        assert all(d.weekday() == 0 for d in moved)
+def test_colombian_holidays_are_named_in_spanish() -> None:
+    assert (date(2026, 12, 25), "Navidad") in COLOMBIA.holidays(2026)
 
 
 @pytest.mark.parametrize(
-    ("day", "expected"),
+    ("country", "day", "name"),
     [
-        (date(2026, 6, 29), date(2026, 6, 29)),
-        (date(2026, 8, 15), date(2026, 8, 17)),
-        (date(2026, 1, 6), date(2026, 1, 12)),
+        ("CL", date(2026, 9, 18), "Día de la Independencia"),
+        ("CL", date(2026, 5, 21), "Día de las Glorias Navales"),
+        ("BR", date(2026, 9, 7), "Independência do Brasil"),
+        ("BR", date(2026, 4, 21), "Tiradentes"),
     ],
 )
-def test_next_monday(day: date, expected: date) -> None:
-    assert next_monday(day) == expected
+def test_chile_and_brazil_have_their_holidays(country: str, day: date, name: str) -> None:
+    assert (day, name) in country_pack(country).holidays(day.year)

@@ -75,6 +75,7 @@ SAMPLE_PAYLOADS = {
         "answer": "Revisamos la lectura.\nEl consumo facturado es correcto.",
     },
     "password_reset": {"reset_url": "https://portal.energia.example/reset?token=abc&x=1"},
+    "email_change": {"confirm_url": "https://portal.energia.example/portal/?confirm_email=abc&x=1", "new_email": "maria.nueva@example.co"},
 }
 
 EXPECTED_SUBJECTS = {
@@ -111,6 +112,9 @@ EXPECTED_SUBJECTS = {
     ("password_reset", "es"): "Restablezca su contraseña",
     ("password_reset", "en"): "Reset your password",
     ("password_reset", "pt"): "Redefina sua senha",
+    ("email_change", "es"): "Confirme su nuevo correo electrónico",
+    ("email_change", "en"): "Confirm your new email address",
+    ("email_change", "pt"): "Confirme seu novo e-mail",
 }
 
 GREETINGS = {"es": "Hola, María <Pérez> & Hijos:", "en": "Hello María <Pérez> & Hijos,", "pt": "Olá, María <Pérez> & Hijos,"}
@@ -158,6 +162,7 @@ def test_every_event_renders_in_every_locale(event, locale):
         ("pqr_filed", ["PQR-20261122-00042", "reclamo", "31 de octubre de 2026, 22:00", "14 de diciembre de 2026"]),
         ("pqr_answered", ["PQR-20261122-00042", "reclamo", "El consumo facturado es correcto."]),
         ("password_reset", ["https://portal.energia.example/reset?token=abc&x=1", "30 minutos"]),
+        ("email_change", ["https://portal.energia.example/portal/?confirm_email=abc&x=1", "maria.nueva@example.co", "24 horas"]),
     ],
 )
 def test_key_facts_appear_in_text_and_html(event, facts):
@@ -273,3 +278,29 @@ def test_pqr_answer_keeps_its_line_breaks_in_text():
     rendered = _render("pqr_answered", "es")
 
     assert "Revisamos la lectura.\nEl consumo facturado es correcto." in rendered.text
+
+
+CREATED_FOR_YOU = {
+    "es": "Se generó un cupón de pago para su contrato 100200300",
+    "en": "A payment coupon was created for your contract 100200300",
+    "pt": "Foi gerado um cupom de pagamento para seu contrato 100200300",
+}
+YOU_CREATED = {"es": "Usted generó un cupón de pago", "en": "You created a payment coupon", "pt": "Você gerou um cupom de pagamento"}
+NOT_YOU = {"es": "Si no lo generó usted", "en": "If it was not you", "pt": "Se não foi você"}
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("created_by", ["customer", "staff", "anonymous"])
+def test_the_coupon_email_says_who_created_it(locale, created_by):
+    rendered = _render("coupon_created", locale, created_by=created_by, contract_numbers=["100200300"])
+
+    for body in (rendered.text, rendered.html):
+        assert (YOU_CREATED[locale] in body) == (created_by == "customer")
+        assert (CREATED_FOR_YOU[locale] in body) == (created_by != "customer")
+        assert (NOT_YOU[locale] in body) == (created_by == "anonymous")
+
+
+def test_a_coupon_email_queued_before_the_creator_was_recorded_still_renders():
+    # Outbox rows written by the previous release have neither key; they were the customer's own coupons or quick-pay.
+    rendered = _render("coupon_created", "es")
+    assert YOU_CREATED["es"] in rendered.text

@@ -173,7 +173,7 @@ def _apply(schema: Schema, statement: exp.Expression) -> None:
                 _type, _nullable, others = table["columns"][name]
                 kept = tuple(o for o in others if not o.startswith("COLLATE"))
                 collate = action.args.get("collate")
-                if collate is not None:
+                if isinstance(collate, exp.Expression):  # sqlglot says False for "no COLLATE"
                     kept = (*kept, f"COLLATE {collate.sql(dialect='tsql').upper()}")
                 table["columns"][name] = (
                     action.args["dtype"].sql(dialect="tsql").upper(),

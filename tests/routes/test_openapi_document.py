@@ -59,3 +59,72 @@ async def test_problems_are_one_shared_response_by_reference(client: ApiClient) 
     ]
     assert len(error_responses) > 100
     assert all(response == {"$ref": "#/components/responses/Problem"} for response in error_responses)
+
+
+def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
+    """The schema titled `name`: a component, or inline where an operation's body or answer is top-level."""
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("title") == name and "properties" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert found, name
+    return found[0]
+
+
+async def test_closed_vocabularies_are_enums_taken_from_the_tables(client: ApiClient) -> None:
+    document = await _document(client)
+    assert _schema(document, "InvoiceOut")["properties"]["status"]["enum"] == ["issued", "paid", "overdue", "void"]
+    assert _schema(document, "ContractOut")["properties"]["stratum"]["enum"] == [
+        "1", "2", "3", "4", "5", "6", "commercial", "industrial", "official"
+    ]
+    assert _schema(document, "PaymentOut")["properties"]["currency"]["enum"] == ["CLP", "COP", "BRL", "USD"]
+    assert _schema(document, "UserOut")["properties"]["role"]["enum"] == ["customer", "operator", "admin"]
+    # No status, kind, channel, role, service, stratum, locale or currency is left a free string.
+    closed = {"status", "kind", "channel", "role", "service", "stratum", "locale", "currency", "outcome"}
+    free: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for field, prop in (node.get("properties") or {}).items():
+                if field in closed and isinstance(prop, dict) and prop.get("type") == "string" and "enum" not in prop:
+                    free.add(f"{node.get('title')}.{field}")
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    # Left open on purpose: a run item's outcome, a channel name the outbox may grow, webhook statuses
+    # the gateway owns, the health answer, and a tariff's currency (checked against the tenant's).
+    assert free == {
+        "BillingRunItemOut.outcome", "OutboxMessageOut.channel", "WebhookIn.status", "WebhookOut.status",
+        "HealthOut.status", "TariffIn.currency", "TariffOut.currency",
+    }
+
+
+async def test_main_flows_carry_examples_that_their_own_schemas_accept(client: ApiClient) -> None:
+    from routes.auth_routes import LoginIn, LoginOut
+    from routes.common import Problem
+    from routes.coupon_routes import CouponIn, CouponOut
+    from routes.lookup_routes import PublicLookupOut
+    from routes.payment_routes import PaymentIn, PaymentOut
+
+    document = await _document(client)
+    for model in (LoginIn, LoginOut, CouponIn, CouponOut, PaymentIn, PaymentOut, PublicLookupOut, Problem):
+        examples = _schema(document, model.__name__)["examples"]
+        assert examples, model.__name__
+        for example in examples:
+            model.model_validate(example)  # raises when an example drifts from the schema
+    assert [e for e in _schema(document, "CouponIn")["examples"]] == [
+        {"invoice_ids": [1201, 1187]}, {"contract_number": "100234"}
+    ]

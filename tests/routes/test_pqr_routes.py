@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import holiday_controller
 from domain.business_days import add_business_days
-from domain.holidays_co import COLOMBIA_HOLIDAYS
+from domain.country_packs import country_pack
 from models.account_model import Contract, Customer
 from models.billing_model import Invoice
 from models.notification_model import Notification
@@ -22,7 +22,7 @@ from models.tenant_model import Tenant
 from tests.conftest import ApiClient, make_user
 from tests.factories import make_contract, make_customer, make_customer_user, make_invoice
 
-HOLIDAYS = frozenset(d for year in COLOMBIA_HOLIDAYS.values() for d, _ in year)
+HOLIDAYS = frozenset(d for year in (country_pack("CO").holidays(year) for year in (2026, 2027)) for d, _ in year)
 RADICADO = re.compile(r"^PQR-(\d{8})-(\d{5,})$")
 
 
@@ -50,7 +50,7 @@ async def customer_account(app: Quart, session: AsyncSession, tenant: Tenant) ->
 
 @pytest.fixture
 async def holidays(session: AsyncSession, tenant: Tenant) -> None:
-    for year in COLOMBIA_HOLIDAYS.values():
+    for year in (country_pack("CO").holidays(year) for year in (2026, 2027)):
         await holiday_controller.add_holidays(session=session, tenant_id=tenant.id, holidays=year)
     await session.commit()
 

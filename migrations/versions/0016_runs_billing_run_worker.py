@@ -5,7 +5,7 @@ upgrade) keep only the newest per tenant and period, which a worker then resumes
 marked failed, as the old `abandon_stale_runs` did.
 
 Revision ID: 0010_runs
-Revises: 0009
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0010_runs'
-down_revision: str | None = '0009'
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
