@@ -126,7 +126,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Quart:
 
     @app.before_serving
     async def open_clients() -> None:
-        services.sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+        services.sql = SqlClient(**settings.sql_options)
         await services.sql.check_server_settings()
         services.smtp = SmtpClient(settings.smtp)
         # Only the sandbox exists today; a real gateway implementing PaymentGateway goes here.

@@ -50,6 +50,10 @@ def worker_config(settings: Settings) -> worker_controller.WorkerConfig:
     return worker_controller.WorkerConfig(
         poll_seconds=settings.NOTIFY_POLL_SECONDS,
         jobs_seconds=settings.WORKER_JOBS_SECONDS,
+        bill_runs=worker_controller.BillRunPolicy(
+            batch_size=settings.BILLING_RUN_BATCH_SIZE,
+            stale_after=timedelta(seconds=settings.BILLING_RUN_STALE_SECONDS),
+        ),
         policy=notification_controller.DeliveryPolicy(
             base_seconds=settings.NOTIFY_RETRY_BASE_SECONDS,
             max_attempts=settings.NOTIFY_MAX_ATTEMPTS,
@@ -65,7 +69,7 @@ def _run_with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     settings = _settings()
 
     async def runner() -> T:
-        sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+        sql = SqlClient(**settings.sql_options)
         try:
             async with sql.session_scope(write=True) as session:
                 return await work(session)
@@ -224,16 +228,19 @@ def create_bank_key_command(tenant_code: str, name: str) -> None:
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run the jobs and one dispatch, then exit (tests, cron).")
 def worker_command(once: bool) -> None:
-    """Send queued notifications and run the periodic jobs until SIGINT/SIGTERM."""
+    """Run queued bill runs, send queued notifications and run the periodic jobs until SIGINT/SIGTERM."""
     settings = _settings()
 
     async def runner() -> None:
-        sql = SqlClient(settings.DATABASE_URL, schema=settings.DATABASE_SCHEMA)
+        sql = SqlClient(**settings.sql_options)
         smtp = SmtpClient(settings.smtp)
         try:
             if once:
-                report = await worker_controller.run_cycle(sql=sql, smtp=smtp, config=worker_config(settings))
-                click.echo(f"jobs run: {', '.join(report.jobs_run) or 'none'}; dispatch: {report.dispatch}")
+                config = worker_config(settings)
+                runs = await worker_controller.run_bill_runs(sql=sql, policy=config.bill_runs)
+                report = await worker_controller.run_cycle(sql=sql, smtp=smtp, config=config)
+                finished = f"; bill runs: {', '.join(map(str, runs))}" if runs else ""
+                click.echo(f"jobs run: {', '.join(report.jobs_run) or 'none'}; dispatch: {report.dispatch}{finished}")
                 return
             stop = asyncio.Event()
             worker_controller.stop_on_signals(stop)

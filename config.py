@@ -123,6 +123,9 @@ class Settings:
     ENV: str = DEVELOPMENT
     DATABASE_URL: str = ""
     DATABASE_SCHEMA: str | None = None
+    # How long a request waits for the database (a pooled connection; on SQLite the write lock) before
+    # it is answered 503 `database_busy` with Retry-After.
+    DATABASE_BUSY_TIMEOUT_SECONDS: float = 15.0
     SECRET_KEY: str = ""
     PORT: int = 8000
     CORS_ORIGINS: tuple[str, ...] = ()
@@ -152,6 +155,10 @@ class Settings:
     NOTIFY_LEASE_SECONDS: float = 900.0
     WORKER_JOBS_SECONDS: float = 60.0
     WORKER_IN_PROCESS: bool | None = None
+    # Bill runs queued through the API run in the workers, in batches of this many contracts; a run whose
+    # heartbeat (one per committed batch) is older than BILLING_RUN_STALE_SECONDS is resumed by another worker.
+    BILLING_RUN_BATCH_SIZE: int = 5_000
+    BILLING_RUN_STALE_SECONDS: float = 300.0
     # Empty means this server on its own PORT (http://127.0.0.1:PORT); links in emails start here.
     PUBLIC_BASE_URL: str = ""
     PAYMENT_WEBHOOK_SECRET: str = ""
@@ -177,6 +184,11 @@ class Settings:
     def is_sqlite(self) -> bool:
         """True when the database is the embedded SQLite file."""
         return self.DATABASE_URL.startswith("sqlite")
+
+    @property
+    def sql_options(self) -> dict[str, Any]:
+        """The arguments of `SqlClient` for this database."""
+        return {"url": self.DATABASE_URL, "schema": self.DATABASE_SCHEMA, "busy_timeout": self.DATABASE_BUSY_TIMEOUT_SECONDS}
 
     @property
     def cookie_secure(self) -> bool:
@@ -236,6 +248,9 @@ _CONVERTERS = {
     "NOTIFY_LEASE_SECONDS": float,
     "WORKER_JOBS_SECONDS": float,
     "WORKER_IN_PROCESS": _bool,
+    "BILLING_RUN_BATCH_SIZE": int,
+    "DATABASE_BUSY_TIMEOUT_SECONDS": float,
+    "BILLING_RUN_STALE_SECONDS": float,
     "TRUSTED_PROXY_HOPS": int,
     "TRUSTED_PROXIES": _list,
 }
@@ -289,6 +304,10 @@ def load_settings(
         raise ConfigError(str(exc)) from exc
     if settings.NOTIFY_MAX_ATTEMPTS < 1 or settings.NOTIFY_POLL_SECONDS <= 0 or settings.NOTIFY_BATCH_SIZE < 1:
         raise ConfigError("NOTIFY_MAX_ATTEMPTS and NOTIFY_BATCH_SIZE must be at least 1, NOTIFY_POLL_SECONDS positive")
+    if settings.DATABASE_BUSY_TIMEOUT_SECONDS <= 0:
+        raise ConfigError("DATABASE_BUSY_TIMEOUT_SECONDS must be positive")
+    if settings.BILLING_RUN_BATCH_SIZE < 1 or settings.BILLING_RUN_STALE_SECONDS <= 0:
+        raise ConfigError("BILLING_RUN_BATCH_SIZE must be at least 1 and BILLING_RUN_STALE_SECONDS positive")
     if settings.TRUSTED_PROXY_HOPS < 0 or settings.TRUSTED_PROXY_MODE not in {"legacy", "modern"}:
         raise ConfigError("TRUSTED_PROXY_HOPS must be 0 or more and TRUSTED_PROXY_MODE legacy or modern")
     try:

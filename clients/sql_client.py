@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import re
+import sqlite3
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 log = logging.getLogger(__name__)
@@ -22,7 +24,9 @@ log = logging.getLogger(__name__)
 # SQLite has no decimal type; SQLAlchemy stores Numeric as text-compatible values and warns once.
 warnings.filterwarnings("ignore", message=r".*does \*not\* support Decimal objects natively.*")
 
-SQLITE_BUSY_TIMEOUT_MS = 15_000
+# How long a unit of work waits for the database (a pooled connection; on SQLite also the write lock)
+# before it is answered 503 `database_busy` (DATABASE_BUSY_TIMEOUT_SECONDS).
+DEFAULT_BUSY_TIMEOUT_SECONDS = 15.0
 # Azure SQL drops idle connections after about 30 minutes; recycle well before that.
 AZURE_POOL_RECYCLE_SECONDS = 1_200
 T = TypeVar("T")
@@ -87,16 +91,20 @@ class DatabaseDriverMissing(RuntimeError):
     """The database URL needs a driver that is not installed; the message says what to install."""
 
 
-def engine_options(url: str, *, schema: str | None = None) -> dict[str, Any]:
+def engine_options(
+    url: str, *, schema: str | None = None, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS
+) -> dict[str, Any]:
     """Keyword arguments for `create_async_engine` suited to the URL's backend."""
     backend = make_url(url).get_backend_name()
     if backend == "sqlite":
-        return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+        return {"connect_args": {"timeout": busy_timeout}}
     if backend == "postgresql":
-        connect_args: dict[str, Any] = {}
+        # A statement waiting longer than the bound for a row lock fails with lock_not_available (55P03),
+        # which is answered 503 `database_busy` like a pool timeout.
+        server_settings = {"lock_timeout": str(int(busy_timeout * 1000))}
         if schema:
-            connect_args["server_settings"] = {"search_path": schema}
-        return {"pool_pre_ping": True, "connect_args": connect_args}
+            server_settings["search_path"] = schema
+        return {"pool_pre_ping": True, "pool_timeout": busy_timeout, "connect_args": {"server_settings": server_settings}}
     if backend == "mssql":
         # Encrypt/TrustServerCertificate/ConnectRetry* travel in the URL's query (see odbc_url),
         # which SQLAlchemy writes into the ODBC connection string; `timeout` is pyodbc's login timeout.
@@ -147,22 +155,25 @@ def _require_pyodbc() -> None:
         raise DatabaseDriverMissing(f"{ODBC_HELP} ({exc})") from exc
 
 
-def build_engine(url: str, *, schema: str | None = None, **overrides: Any) -> AsyncEngine:
+def build_engine(
+    url: str, *, schema: str | None = None, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS, **overrides: Any
+) -> AsyncEngine:
     """Create the async engine for a database URL, with backend-specific tuning."""
     target: str | URL = url
     if make_url(url).get_backend_name() == "mssql":
         _require_pyodbc()
         target = odbc_url(url)
-    engine = create_async_engine(target, **{**engine_options(url, schema=schema), **overrides})
+    options = engine_options(url, schema=schema, busy_timeout=busy_timeout)
+    engine = create_async_engine(target, **{**options, **overrides})
     backend = engine.dialect.name
     if backend == "sqlite":
-        _install_sqlite_pragmas(engine)
+        _install_sqlite_pragmas(engine, busy_timeout)
     elif backend == "mssql":
         _install_azure_connect_retry(engine)
     return engine
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float) -> None:
     """WAL for concurrent readers, enforced foreign keys and a busy timeout on every connection."""
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -172,7 +183,7 @@ def _install_sqlite_pragmas(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -239,6 +250,29 @@ def sql_error_numbers(exc: BaseException) -> tuple[set[int], set[str]]:
     return numbers, states
 
 
+# SQLite's answer when its busy timeout ran out waiting for another process's write lock.
+_SQLITE_BUSY = ("database is locked", "database table is locked")
+# PostgreSQL: lock_timeout ran out (lock_not_available); SQL Server: lock request time out (1222).
+BUSY_SQLSTATES = frozenset({"55P03"})
+BUSY_ERROR_NUMBERS = frozenset({1222})
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True when the database could not be had in time: no pooled connection within the pool timeout
+    (the single SQLite writer of this process), SQLite's busy timeout, or a lock timeout.
+
+    Nothing was written; the request can be answered "busy, try again" rather than run again at once.
+    """
+    numbers, states = sql_error_numbers(exc)
+    if numbers & BUSY_ERROR_NUMBERS or states & BUSY_SQLSTATES:
+        return True
+    return any(
+        isinstance(error, PoolTimeoutError)
+        or (isinstance(error, sqlite3.OperationalError) and any(busy in str(error) for busy in _SQLITE_BUSY))
+        for error in _error_chain(exc)
+    )
+
+
 def is_transient_error(exc: BaseException) -> bool:
     """True for a deadlock victim or one of Azure SQL's transient errors: the unit of work may run again."""
     numbers, states = sql_error_numbers(exc)
@@ -290,10 +324,12 @@ async def retry_unit_of_work(
 class SqlClient:
     """Owns the engine and the session factory for the app's lifetime."""
 
-    def __init__(self, url: str, *, schema: str | None = None) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, busy_timeout: float = DEFAULT_BUSY_TIMEOUT_SECONDS
+    ) -> None:
         self.url = url
         self.schema = schema
-        self.engine = build_engine(url, schema=schema)
+        self.engine = build_engine(url, schema=schema, busy_timeout=busy_timeout)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
         self.write_engine = self.engine
         if self.engine.dialect.name == "sqlite":
@@ -302,7 +338,7 @@ class SqlClient:
             # lock through SQLite's busy handler (whose sleeps of up to 100 ms, in no order, made a
             # long latency tail). Other processes (the CLI) still meet the busy timeout.
             self.write_engine = build_engine(
-                url, schema=schema, pool_size=1, max_overflow=0, pool_timeout=SQLITE_BUSY_TIMEOUT_MS / 1000
+                url, schema=schema, busy_timeout=busy_timeout, pool_size=1, max_overflow=0, pool_timeout=busy_timeout
             ).execution_options(sqlite_begin="IMMEDIATE")
         self.write_sessionmaker = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
 

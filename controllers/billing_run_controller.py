@@ -14,16 +14,22 @@ How one run works (the README's "Billing" section states the rules):
   So a carried invoice is never paid on its own, and a payment never covers a balance twice. These
   statements run only for batches that carry something.
 - Idempotent: a contract that already has an invoice for the period is skipped (and the unique
-  (contract_id, period) constraint backs that up), so a killed run is resumed by running it again.
+  (contract_id, period) constraint backs that up), so a period can always be billed again.
+- Run by workers: `queue_run` queues it (one active run per tenant and period), `claim_run` takes it
+  with a conditional UPDATE on its claim counter, `execute_run` bills from its cursor. Each batch's
+  transaction also writes the run's counts, cursor and heartbeat, guarded by the claim, so a run whose
+  worker died is claimed again after its heartbeat goes stale and resumed from its last committed
+  batch, and a worker that lost its claim cannot commit. The CLI (`run_period`) does all three itself.
 - Invoice numbers are reserved per batch inside the batch's transaction, so a batch that rolls back
   gives its numbers back: no duplicates and no gaps.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,10 +45,10 @@ from clients.bulk_insert import (
     FastInsert,
     fewer_collections,
 )
-from clients.sql_client import retry_unit_of_work
+from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
 from controllers import sequence_controller, tariff_controller
 from controllers.account_common import tenant_today
-from controllers.errors import DomainValidationError, FieldError, NotFound
+from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
@@ -51,7 +57,7 @@ from domain.period import Period
 from domain.readings import estimate_reading, join_flags, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
 from models.base_model import utcnow
-from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine
+from models.billing_model import ACTIVE_RUN_STATUSES, BillingRun, BillingRunItem, Invoice, InvoiceLine
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice
 from models.tenant_model import Tenant
@@ -61,8 +67,6 @@ DEFAULT_BATCH_SIZE = 5_000
 IN_CHUNK = 1_000
 INVOICE_SEQUENCE = "invoice"
 OPEN_STATUSES = ("issued", "overdue")
-# A run is done in minutes (30 000 contracts take ~15 s); one still `running` after this died with its process.
-STALE_RUN_AFTER = timedelta(hours=1)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -134,6 +138,7 @@ class _Run:
     period: str
     last_day: date
     run_id: int
+    claims: int
     issued_on: date
     due_on: date
     tariffs: dict[str, _ServiceTariff]
@@ -178,6 +183,126 @@ async def _load_tariffs(
     return tariffs, problems
 
 
+# A `running` run whose heartbeat (one per committed batch) is older than this lost its worker: another
+# worker claims it and resumes it. Keep it well above the longest batch (5 000 contracts take ~0.3 s).
+DEFAULT_STALE_AFTER = timedelta(minutes=5)
+# A run whose workers died this many times (say, it runs them out of memory) is not claimed again: failed.
+MAX_CLAIMS = 5
+
+
+class RunTakenOver(Conflict):
+    """Another worker claimed the run (this one was presumed dead): this one stops, its open batch rolled back."""
+
+    code = "billing_run_taken_over"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on a run: only the holder of the latest claim may commit batches."""
+
+    run_id: int
+    tenant_id: int
+    claims: int
+
+
+@dataclass
+class _Progress:
+    """What the committed batches did so far: the counts, contracts done and the cursor."""
+
+    counts: RunCounts
+    done: int
+    after: int
+
+
+async def queue_run(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    period: str,
+    started_by: int | None = None,
+    today: date | None = None,
+) -> BillingRun:
+    """Queue a bill run of `period` for a worker; the run of that period already queued or running is joined.
+
+    `today` is the issue date (default: today in the tenant's time zone), fixed now for every batch.
+    """
+    issued_on = today or tenant_today(tenant)
+    _validate_period(period, issued_on)
+    tenant_id = tenant.id  # a rollback below expires the tenant object
+    for _attempt in (1, 2):
+        active = await session.scalar(
+            select(BillingRun).where(
+                BillingRun.tenant_id == tenant_id, BillingRun.period == period,
+                BillingRun.status.in_(ACTIVE_RUN_STATUSES),
+            ).execution_options(populate_existing=True)
+        )
+        if active is not None:
+            return active
+        run = BillingRun(
+            tenant_id=tenant_id, period=period, status="queued", started_by=started_by, issued_on=issued_on
+        )
+        session.add(run)
+        try:
+            await session.commit()
+        except IntegrityError:
+            # Queued by another request meanwhile (the active-run index): join that one.
+            await session.rollback()
+            continue
+        return await _get_run(session, tenant_id, run.id)
+    raise Conflict("A bill run of this period is starting; read it in a moment.", code="billing_run_in_progress")
+
+
+def _claimable(now: datetime, stale_after: timedelta) -> Any:
+    """Queued, or running with a heartbeat older than `stale_after` (its worker died)."""
+    return or_(
+        BillingRun.status == "queued",
+        and_(
+            BillingRun.status == "running",
+            or_(BillingRun.heartbeat_at.is_(None), BillingRun.heartbeat_at < now - stale_after),
+        ),
+    )
+
+
+async def claim_run(
+    *,
+    session: AsyncSession,
+    run_id: int | None = None,
+    now: datetime | None = None,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+) -> Claim | None:
+    """Claim the oldest claimable run (or `run_id` only) with a conditional UPDATE; None if there is none.
+
+    Two workers may pick the same candidate; the UPDATE guarded by the claim counter lets one win.
+    """
+    now = now or utcnow()
+    await session.execute(
+        update(BillingRun)
+        .where(_claimable(now, stale_after), BillingRun.status == "running", BillingRun.claims >= MAX_CLAIMS)
+        .values(status="failed", finished_at=now, error=f"abandoned: its worker stopped {MAX_CLAIMS} times")
+        .execution_options(synchronize_session=False)
+    )
+    query = (
+        select(BillingRun.id, BillingRun.tenant_id, BillingRun.claims)
+        .where(_claimable(now, stale_after))
+        .order_by(BillingRun.id)
+        .limit(10)
+    )
+    if run_id is not None:
+        query = query.where(BillingRun.id == run_id)
+    for candidate_id, tenant_id, claims in (await session.execute(query)).all():
+        taken = await session.execute(
+            update(BillingRun)
+            .where(BillingRun.id == candidate_id, BillingRun.claims == claims, _claimable(now, stale_after))
+            .values(status="running", claims=claims + 1, heartbeat_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if taken.rowcount == 1:
+            await session.commit()
+            return Claim(candidate_id, tenant_id, claims + 1)
+    await session.commit()
+    return None
+
+
 async def run_period(
     *,
     session: AsyncSession,
@@ -189,31 +314,58 @@ async def run_period(
     on_progress: ProgressCallback | None = None,
     stop_after_batches: int | None = None,
 ) -> BillingRun:
-    """Bill every active contract of the tenant for `period`, batch by batch; returns the finished run.
+    """Bill every active contract of the tenant for `period` in this process (the CLI); returns the finished run.
 
-    `today` is the issue date (default: today in the tenant's time zone). `stop_after_batches` is a
-    test hook that raises SimulatedCrash after that many committed batches.
+    Queues the run (or joins the one queued) and claims it; a run another worker is running is a 409.
     """
-    issued_on = today or tenant_today(tenant)
-    parsed = _validate_period(period, issued_on)
-    tenant_id = tenant.id
-    due_on = issued_on + timedelta(days=tenant.payment_terms_days)
-    await abandon_stale_runs(session=session, tenant_id=tenant_id, period=period)
-    run = BillingRun(tenant_id=tenant_id, period=period, status="running", started_by=started_by)
-    session.add(run)
-    await session.commit()
-    run_id = run.id
+    run = await queue_run(session=session, tenant=tenant, period=period, started_by=started_by, today=today)
+    claim = await claim_run(session=session, run_id=run.id)
+    if claim is None:
+        raise Conflict("A worker is running this period's bill run.", code="billing_run_in_progress")
+    return await execute_run(
+        session=session, claim=claim, batch_size=batch_size, on_progress=on_progress,
+        stop_after_batches=stop_after_batches,
+    )
+
+
+async def execute_run(
+    *,
+    session: AsyncSession,
+    claim: Claim,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_progress: ProgressCallback | None = None,
+    stop_after_batches: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BillingRun:
+    """Run a claimed run batch by batch from its cursor; returns it completed (or queued again if told to stop).
+
+    `stop_after_batches` is a test hook that raises SimulatedCrash after that many committed batches,
+    leaving the run `running` like a killed process. `should_stop` is asked between batches (SIGTERM):
+    the run goes back to `queued` for the next worker.
+    """
+    run_id = claim.run_id
+    row = await _get_run(session, claim.tenant_id, run_id)
+    tenant = await session.get(Tenant, claim.tenant_id)
+    if tenant is None:
+        raise NotFound("No such tenant.", code="not_found")
+    issued_on = row.issued_on or tenant_today(tenant)
+    parsed = Period.parse(row.period)
+    progress = _Progress(
+        RunCounts(row.billed, row.skipped, row.estimated, row.flagged, row.failed),
+        row.contracts_done, row.last_contract_id,
+    )
     try:
-        tariffs, tariff_problems = await _load_tariffs(session, tenant_id, parsed.last_day)
+        tariffs, tariff_problems = await _load_tariffs(session, tenant.id, parsed.last_day)
         conn = await session.connection()
         dialect = conn.dialect
         context = _Run(
-            tenant=_Tenant(tenant_id, tenant.name, tenant.locale),
-            period=period,
+            tenant=_Tenant(tenant.id, tenant.name, tenant.locale),
+            period=row.period,
             last_day=parsed.last_day,
             run_id=run_id,
+            claims=claim.claims,
             issued_on=issued_on,
-            due_on=due_on,
+            due_on=issued_on + timedelta(days=tenant.payment_terms_days),
             tariffs=tariffs,
             tariff_problems=tariff_problems,
             batch_size=max(1, batch_size),
@@ -223,41 +375,41 @@ async def run_period(
             outbox=FastInsert(dialect, Notification.__table__, OUTBOX_COLUMNS),  # type: ignore[arg-type]
         )
         with fewer_collections():
-            counts = await _bill_all(session, context, on_progress, stop_after_batches)
-    except BaseException as exc:
+            finished = await _bill_all(session, context, progress, on_progress, stop_after_batches, should_stop)
+        if not finished:
+            await _finish(session, run_id, claim.claims, status="queued")
+    except (SimulatedCrash, RunTakenOver):
         await session.rollback()
-        await _finish(session, run_id, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
-    await _finish(session, run_id, status="completed", counts=counts)
-    return await _get_run(session, tenant_id, run_id)
-
-
-async def abandon_stale_runs(
-    *, session: AsyncSession, tenant_id: int, period: str, now: datetime | None = None
-) -> None:
-    """Mark runs of the period still `running` after STALE_RUN_AFTER as failed: their process died (SIGKILL)."""
-    now = now or utcnow()
-    await session.execute(
-        update(BillingRun)
-        .where(
-            BillingRun.tenant_id == tenant_id,
-            BillingRun.period == period,
-            BillingRun.status == "running",
-            BillingRun.started_at < now - STALE_RUN_AFTER,
-        )
-        .values(status="failed", finished_at=now, error="abandoned: still running after its process stopped")
-        .execution_options(synchronize_session=False)
-    )
+    except Exception as exc:
+        await session.rollback()
+        if is_transient_error(exc) or is_busy_error(exc):
+            # The database was busy or failing over: hand the run back, the next poll resumes it.
+            await _finish(session, run_id, claim.claims, status="queued")
+        else:
+            await _finish(session, run_id, claim.claims, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    except BaseException:
+        # Cancelled or interrupted (Ctrl-C): hand the run back for the next worker, if the database still answers.
+        with contextlib.suppress(Exception):
+            await session.rollback()
+            await _finish(session, run_id, claim.claims, status="queued")
+        raise
+    return await _get_run(session, claim.tenant_id, run_id)
 
 
 async def _finish(
-    session: AsyncSession, run_id: int, *, status: str, counts: RunCounts | None = None, error: str | None = None
+    session: AsyncSession, run_id: int, claims: int, *, status: str, error: str | None = None
 ) -> None:
-    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
-    if counts is not None:
-        values.update(vars(counts))
+    """End (or hand back) a run this worker still holds; a run another worker took over is left to it."""
+    values: dict[str, Any] = {"status": status, "error": error}
+    if status != "queued":
+        values["finished_at"] = utcnow()
     await session.execute(
-        update(BillingRun).where(BillingRun.id == run_id).values(**values).execution_options(synchronize_session=False)
+        update(BillingRun)
+        .where(BillingRun.id == run_id, BillingRun.claims == claims, BillingRun.status == "running")
+        .values(**values)
+        .execution_options(synchronize_session=False)
     )
     await session.commit()
 
@@ -293,52 +445,79 @@ async def list_run_items(
 
 
 async def _bill_all(
-    session: AsyncSession, run: _Run, on_progress: ProgressCallback | None, stop_after_batches: int | None
-) -> RunCounts:
+    session: AsyncSession,
+    run: _Run,
+    progress: _Progress,
+    on_progress: ProgressCallback | None,
+    stop_after_batches: int | None,
+    should_stop: Callable[[], bool] | None,
+) -> bool:
+    """Bill the batches after the cursor; True when the run completed, False when told to stop."""
     tenant_id = run.tenant.id
     total = await session.scalar(
         select(func.count()).select_from(Contract).where(Contract.tenant_id == tenant_id, Contract.status == "active")
     ) or 0
+    await _beat(session, run, contracts_total=total)
+    await session.commit()
     if on_progress is not None:
-        on_progress(0, total)
-    counts = RunCounts()
-    after = 0
-    done = 0
+        on_progress(min(progress.done, total), total)
     batches = 0
     while True:
+        if should_stop is not None and should_stop():
+            return False
         upper = await session.scalar(
             select(Contract.id)
-            .where(Contract.tenant_id == tenant_id, Contract.status == "active", Contract.id > after)
+            .where(Contract.tenant_id == tenant_id, Contract.status == "active", Contract.id > progress.after)
             .order_by(Contract.id)
             .offset(run.batch_size - 1)
             .limit(1)
         )
+        after = progress.after
         # A batch is one unit of work: a deadlock victim or a transient Azure SQL error rolls it
         # back and runs it again (bounded, with backoff), as does the race handled in _bill_batch_once.
-        batch, seen = await retry_unit_of_work(
-            lambda: _bill_batch_once(session, run, after, upper, counts), rollback=session.rollback
+        await retry_unit_of_work(
+            lambda: _bill_batch_once(session, run, after, upper, progress), rollback=session.rollback
         )
-        counts.add(batch)
         batches += 1
-        done += seen
         if on_progress is not None:
-            on_progress(min(done, total), total)
+            on_progress(min(progress.done, total), total)
         if upper is None:
-            return counts
-        after = upper
+            return True
         if stop_after_batches is not None and batches >= stop_after_batches:
             raise SimulatedCrash(f"stopped after {batches} batches")
 
 
+async def _beat(session: AsyncSession, run: _Run, **values: Any) -> None:
+    """Write the run's progress and heartbeat, if this worker still holds the run; RunTakenOver otherwise."""
+    written = await session.execute(
+        update(BillingRun)
+        .where(BillingRun.id == run.run_id, BillingRun.claims == run.claims, BillingRun.status == "running")
+        .values(heartbeat_at=utcnow(), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if written.rowcount != 1:
+        raise RunTakenOver(f"bill run {run.run_id} was claimed by another worker", code="billing_run_taken_over")
+
+
 async def _bill_batch_once(
-    session: AsyncSession, run: _Run, after: int, upper: int | None, counts: RunCounts
-) -> tuple[RunCounts, int]:
-    """Bill and commit one batch; redone once when another run or a payment raced it."""
+    session: AsyncSession, run: _Run, after: int, upper: int | None, progress: _Progress
+) -> None:
+    """Bill one batch and commit it with the run's counts, cursor and heartbeat; redone once when another
+    run or a payment raced it. `progress` moves only once the batch is committed."""
     for attempt in (1, 2):
         try:
-            result = await _bill_batch(session, run, after, upper, counts)
+            counts, seen = await _bill_batch(session, run, after, upper)
+            total = RunCounts(**vars(progress.counts))
+            total.add(counts)
+            done = progress.done + seen
+            values: dict[str, Any] = {**vars(total), "contracts_done": done}
+            if upper is not None:
+                values["last_contract_id"] = upper
+            else:
+                # The last batch completes the run in its own transaction: nothing is ever counted twice.
+                values.update(status="completed", finished_at=utcnow(), error=None)
+            await _beat(session, run, **values)
             await session.commit()
-            return result
         except (IntegrityError, _CarriedInvoiceTaken):
             # Another run billed some of these contracts meanwhile, or a payment took an invoice
             # the batch carried: start the batch again, and this time they show up as already
@@ -346,6 +525,11 @@ async def _bill_batch_once(
             await session.rollback()
             if attempt == 2:
                 raise
+            continue
+        progress.counts, progress.done = total, done
+        if upper is not None:
+            progress.after = upper
+        return
     raise AssertionError("unreachable")
 
 
@@ -404,9 +588,7 @@ def _batch_contracts(run: _Run, after: int, upper: int | None) -> Any:
     return and_(*bounds)
 
 
-async def _bill_batch(
-    session: AsyncSession, run: _Run, after: int, upper: int | None, so_far: RunCounts
-) -> tuple[RunCounts, int]:
+async def _bill_batch(session: AsyncSession, run: _Run, after: int, upper: int | None) -> tuple[RunCounts, int]:
     """Bill one batch of contracts inside the current transaction; returns its counts and size."""
     counts = RunCounts()
     conn = await session.connection()
@@ -492,11 +674,6 @@ async def _bill_batch(
                 counts.failed += 1
             else:
                 counts.skipped += 1
-    total = RunCounts(**vars(so_far))
-    total.add(counts)
-    await conn.execute(
-        update(BillingRun).where(BillingRun.id == run.run_id).values(**vars(total))
-    )
     return counts, seen
 
 

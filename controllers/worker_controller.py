@@ -10,12 +10,12 @@ import random as random_module
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
-from controllers import coupon_controller, invoice_controller, notification_controller
+from controllers import billing_run_controller, coupon_controller, invoice_controller, notification_controller
 from controllers.notification_controller import DeliveryPolicy, DispatchReport
 from models.base_model import utcnow
 
@@ -41,12 +41,21 @@ DEFAULT_JOBS: tuple[PeriodicJob, ...] = (
 
 
 @dataclass(frozen=True)
+class BillRunPolicy:
+    """How the worker runs queued bill runs: batch size, and when a silent run counts as dead."""
+
+    batch_size: int = billing_run_controller.DEFAULT_BATCH_SIZE
+    stale_after: timedelta = billing_run_controller.DEFAULT_STALE_AFTER
+
+
+@dataclass(frozen=True)
 class WorkerConfig:
-    """How often the worker dispatches and runs jobs, and the delivery policy."""
+    """How often the worker dispatches and runs jobs, the delivery policy and the bill-run policy."""
 
     poll_seconds: float = 5.0
     jobs_seconds: float = 60.0
     policy: DeliveryPolicy = field(default_factory=DeliveryPolicy)
+    bill_runs: BillRunPolicy = field(default_factory=BillRunPolicy)
 
 
 @dataclass
@@ -96,6 +105,50 @@ async def run_cycle(
     return report
 
 
+async def run_bill_runs(*, sql: SqlClient, policy: BillRunPolicy, stop: asyncio.Event | None = None) -> list[int]:
+    """Claim and run queued (or abandoned) bill runs one after the other until none is left or `stop` is set.
+
+    Each run is executed from its cursor, one committed batch at a time, so the database is never held
+    longer than a batch. Returns the ids of the runs this call completed. A run that stops on an error
+    (`failed`, or handed back as `queued` when the database was busy) is logged and ends the call; a
+    run another worker took over is left to it.
+    """
+    finished: list[int] = []
+    while stop is None or not stop.is_set():
+        async with sql.session_scope(write=True) as session:
+            claim = await billing_run_controller.claim_run(session=session, stale_after=policy.stale_after)
+            if claim is None:
+                return finished
+            log.info("bill run %d claimed (claim %d)", claim.run_id, claim.claims)
+            try:
+                run = await billing_run_controller.execute_run(
+                    session=session, claim=claim, batch_size=policy.batch_size,
+                    should_stop=stop.is_set if stop is not None else None,
+                )
+            except billing_run_controller.RunTakenOver:
+                log.warning("bill run %d was taken over by another worker", claim.run_id)
+                continue
+            except Exception:
+                # Failed, or handed back when the database was busy: look again at the next poll, not at once.
+                log.exception("bill run %d stopped on an error", claim.run_id)
+                return finished
+            log.info("bill run %d %s: billed %d of %s contracts", run.id, run.status, run.billed, run.contracts_total)
+            if run.status == "completed":
+                finished.append(run.id)
+    return finished
+
+
+async def run_bill_run_loop(*, sql: SqlClient, config: WorkerConfig, stop: asyncio.Event) -> None:
+    """Until `stop`: run whatever bill runs are claimable, then look again after a poll interval."""
+    while not stop.is_set():
+        try:
+            await run_bill_runs(sql=sql, policy=config.bill_runs, stop=stop)
+        except Exception:  # the database is down; try again next round
+            log.exception("bill run loop failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=config.poll_seconds)
+
+
 async def run_worker(
     *,
     sql: SqlClient,
@@ -103,6 +156,23 @@ async def run_worker(
     config: WorkerConfig,
     stop: asyncio.Event,
     jobs: Sequence[PeriodicJob] = DEFAULT_JOBS,
+) -> None:
+    """Until `stop` is set: bill runs as they are queued, alongside the outbox loop (see `_dispatch_loop`)."""
+    bill_runs = asyncio.create_task(run_bill_run_loop(sql=sql, config=config, stop=stop), name="cuponera-bill-runs")
+    try:
+        await _dispatch_loop(sql=sql, smtp=smtp, config=config, stop=stop, jobs=jobs)
+    finally:
+        stop.set()
+        await bill_runs
+
+
+async def _dispatch_loop(
+    *,
+    sql: SqlClient,
+    smtp: SmtpClient,
+    config: WorkerConfig,
+    stop: asyncio.Event,
+    jobs: Sequence[PeriodicJob],
 ) -> None:
     """Loop until `stop` is set: dispatch every poll interval, jobs every jobs interval; errors never end it."""
     log.info("worker started: dispatch every %gs, jobs every %gs", config.poll_seconds, config.jobs_seconds)

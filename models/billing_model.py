@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Unicode,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -25,7 +26,9 @@ from domain.coupon_codes import invoice_reference
 from models.base_model import Base, Money, Quantity, UtcDateTime, utcnow
 
 INVOICE_STATUSES = ("issued", "paid", "overdue", "void")
-BILLING_RUN_STATUSES = ("running", "completed", "failed")
+BILLING_RUN_STATUSES = ("queued", "running", "completed", "failed")
+# A run waiting for a worker or being worked on: at most one per tenant and period.
+ACTIVE_RUN_STATUSES = ("queued", "running")
 RUN_ITEM_OUTCOMES = ("skipped", "failed")
 
 
@@ -56,19 +59,32 @@ class Tariff(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, onupdate=utcnow)
 
 
+_ACTIVE_RUN = "status IN ('queued', 'running')"
+
+
 class BillingRun(Base):
-    """One bill run of a tenant for a period, with its counts."""
+    """One bill run of a tenant for a period, with its counts and the worker's progress.
+
+    A worker claims a `queued` run (or a `running` one whose heartbeat stopped) by bumping `claims`;
+    each committed batch moves `last_contract_id` and `contracts_done` and beats the heart, and only
+    the latest claim may write, so a resumed run goes on from its last committed batch.
+    """
 
     __tablename__ = "billing_runs"
     __table_args__ = (
         Index("ix_billing_runs_tenant_id_period", "tenant_id", "period"),
-        CheckConstraint("status IN ('running', 'completed', 'failed')", name="status_known"),
+        # One active run per tenant and period; filtered, as SQL Server, PostgreSQL and SQLite allow.
+        Index(
+            "uq_billing_runs_active_period", "tenant_id", "period", unique=True,
+            sqlite_where=text(_ACTIVE_RUN), postgresql_where=text(_ACTIVE_RUN), mssql_where=text(_ACTIVE_RUN),
+        ),
+        CheckConstraint("status IN ('queued', 'running', 'completed', 'failed')", name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
     period: Mapped[str] = mapped_column(String(7))
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
     billed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     estimated: Mapped[int] = mapped_column(Integer, default=0)
@@ -78,6 +94,14 @@ class BillingRun(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     error: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
+    # The issue date every batch uses, fixed when the run is queued (NULL for runs older than 0010).
+    issued_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    claims: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    contracts_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    contracts_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The cursor: contracts up to this id are done (committed batches only).
+    last_contract_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class BillingRunItem(Base):

@@ -1,4 +1,5 @@
-"""Bill run routes: operators bill a period and read a run's counts and the contracts it could not bill."""
+"""Bill run routes: operators queue a period's bill run for the workers, follow its progress and read the
+contracts it could not bill."""
 
 from __future__ import annotations
 
@@ -30,19 +31,32 @@ class BillingRunIn(BaseModel):
 
 
 class BillingRunOut(BaseModel):
-    """A bill run and its counts; billed + skipped + failed is the number of active contracts it saw."""
+    """A bill run, its progress and counts; billed + skipped + failed is the number of active contracts it saw.
+
+    `status` is `queued` (waiting for a worker), `running`, `completed` or `failed`. `contracts_total`
+    is counted when a worker starts it (null until then); `contracts_done` grows with each committed batch.
+    """
 
     id: int
     period: str
     status: BillingRunStatus
+    contracts_done: int
+    contracts_total: int | None
     billed: int
     skipped: int
     estimated: int
     flagged: int
     failed: int
     started_at: datetime
+    heartbeat_at: datetime | None
     finished_at: datetime | None
     error: str | None
+
+
+class RunLocation(BaseModel):
+    """Where to follow the run."""
+
+    location: str = Field(examples=["/api/v1/billing-runs/42"])
 
 
 class BillingRunItemOut(BaseModel):
@@ -68,15 +82,19 @@ def run_out(run: object) -> BillingRunOut:
 @bp.post("")
 @role_required("operator")
 @validate_request(BillingRunIn)
-@validate_response(BillingRunOut, 201)
+@validate_response(BillingRunOut, 202, RunLocation)
 @problems(409)
-async def create_billing_run(data: BillingRunIn) -> tuple[BillingRunOut, int]:
-    """Bill every active contract for a period (runs to the end before answering)."""
+async def create_billing_run(data: BillingRunIn) -> tuple[BillingRunOut, int, RunLocation]:
+    """Queue a bill run of every active contract for a period; a worker runs it. Follow it at `Location`.
+
+    Answers 202 with the run (`queued`, or the run of that period already queued or running, which
+    this request joins). Billing a period again later bills only what the earlier runs did not.
+    """
     principal = await require_principal()
-    run = await billing_run_controller.run_period(
+    run = await billing_run_controller.queue_run(
         session=db(), tenant=await request_tenant(), period=data.period, started_by=principal.user.id
     )
-    return run_out(run), 201
+    return run_out(run), 202, RunLocation(location=f"{bp.url_prefix}/{run.id}")
 
 
 @bp.get("/<int:run_id>")
@@ -84,7 +102,7 @@ async def create_billing_run(data: BillingRunIn) -> tuple[BillingRunOut, int]:
 @validate_response(BillingRunOut, 200)
 @problems(404)
 async def get_billing_run(run_id: int) -> BillingRunOut:
-    """Read a bill run and its counts."""
+    """Read a bill run: its status, progress (contracts done of total) and counts."""
     return run_out(await billing_run_controller.get_run(session=db(), tenant=await request_tenant(), run_id=run_id))
 
 

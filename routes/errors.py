@@ -12,6 +12,7 @@ from quart_auth import Unauthorized
 from quart_rate_limiter import RateLimitExceeded
 from quart_schema import RequestSchemaValidationError
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from controllers.errors import (
@@ -27,7 +28,9 @@ from controllers.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
+from clients.sql_client import is_busy_error
 from routes.cors import unauthenticated_detail
+from routes.unit_of_work import database_busy
 
 log = logging.getLogger("cuponera.errors")
 
@@ -172,10 +175,15 @@ def register_error_handlers(app: Quart) -> None:
             422, "value_out_of_range", "A value in the request is outside the range this API accepts."
         )
 
+    @app.errorhandler(PoolTimeoutError)
     @app.errorhandler(DBAPIError)
-    async def database_error(exc: DBAPIError) -> Response:
+    async def database_error(exc: Exception) -> Response:
+        # Outside a route handler (a hook): the database could not be had in time, as routes.unit_of_work says.
+        if is_busy_error(exc):
+            return await domain_error(database_busy())
         # asyncpg reports an out-of-range argument as a generic driver error before the query runs.
-        if "out of" in str(exc.orig) and "range" in str(exc.orig):
+        orig = str(getattr(exc, "orig", ""))
+        if "out of" in orig and "range" in orig:
             return await out_of_range(exc)
         return await unexpected(exc)
 

@@ -85,7 +85,7 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
         return name if name.split("_", 1)[0] in _VERBS else f"{method.lower()}_{name}"
 
     def build_paths(self, rule: Any) -> tuple[dict, dict]:
-        """Add the statuses every operation can return: 400/422 on input, 500 always."""
+        """Add the statuses every operation can return: 400/422 on input, 500 and 503 (`database_busy`) always."""
         paths, components = super().build_paths(rule)
         problem_response, problem_components = self.build_response_object(Problem, None)
         blueprint = rule.endpoint.rsplit(".", 1)[0] if "." in rule.endpoint else None
@@ -104,6 +104,7 @@ class CuponeraOpenAPIProvider(OpenAPIProvider):
                     responses.setdefault(400, problem_response)  # e.g. a tampered list cursor
                     responses.setdefault(422, problem_response)
                 responses.setdefault(500, problem_response)
+                responses.setdefault(503, problem_response)
         components.update(problem_components)
         return paths, components
 

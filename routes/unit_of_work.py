@@ -1,4 +1,5 @@
-"""Each request is one unit of work: a deadlock victim or a transient Azure SQL error runs the handler again.
+"""Each request is one unit of work: a deadlock victim or a transient Azure SQL error runs the handler again,
+and a database that cannot be had in time (pool or lock timeout, SQLite busy) is a 503 `database_busy`.
 
 The retry wraps the route handler (Quart's `dispatch_request`), so it sits inside the error handlers:
 when the retries run out, the error is answered as usual. A handler is run again only while its
@@ -16,10 +17,12 @@ from quart import Quart, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from clients.sql_client import is_transient_error, retry_unit_of_work
+from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
 from controllers.errors import ServiceUnavailable
 
 COMMITTED = "cuponera_committed"
+# Seconds a client should wait before trying a request the database was too busy for.
+BUSY_RETRY_AFTER_SECONDS = 1
 # What routes/common.py caches per request on `g`: the session and what was loaded through it.
 _REQUEST_STATE = ("db_session", "principal", "tenant")
 
@@ -56,12 +59,20 @@ def retry_transient_requests(app: Quart) -> None:
                 may_retry=lambda: not _request_committed(),
             )
         except Exception as exc:
-            if not is_transient_error(exc):
+            if not (is_transient_error(exc) or is_busy_error(exc)):
                 raise
-            # Out of attempts (or the handler had committed): nothing half-done stays, so the
-            # client may simply try again; with an Idempotency-Key a payment replays safely.
-            raise ServiceUnavailable(
-                "The database is busy; try again in a moment.", code="database_busy"
-            ) from exc
+            # Out of attempts, the handler had committed, or the database could not be had within
+            # the pool or lock timeout (never retried here: the client already waited that long).
+            # Nothing half-done stays, so the client may simply try again; with an Idempotency-Key
+            # a payment replays safely.
+            raise database_busy() from exc
 
     app.dispatch_request = dispatch_request  # type: ignore[method-assign]
+
+
+def database_busy() -> ServiceUnavailable:
+    """The 503 `database_busy` answer, with Retry-After."""
+    return ServiceUnavailable(
+        "The database is busy; try again in a moment.", code="database_busy",
+        extra={"retry_after": BUSY_RETRY_AFTER_SECONDS},
+    )

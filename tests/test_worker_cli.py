@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+from datetime import date
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from sqlalchemy import select, true
 
 from clients.sql_client import SqlClient
 from config import ROOT
+from controllers import billing_run_controller
 from controllers.outbox_controller import OutboxMessage, enqueue
+from models.billing_model import BillingRun
 from models.notification_model import Notification
 from models.tenant_model import Tenant
+from tests.billing_builders import make_metered_contract, make_tariff
 from tests.conftest import TEST_SECRET, TestDatabase
 from tests.test_cli import run_cli
 
@@ -103,3 +107,39 @@ async def test_worker_runs_until_sigterm(database_url: str, test_database: TestD
     assert process.returncode == 0, err.decode()
     assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
     assert await statuses(database_url, test_database.schema) == ["sent"]
+
+
+async def test_worker_once_runs_the_queued_bill_run_then_sends_its_invoices(
+    database_url: str, test_database: TestDatabase, tmp_path: Path
+) -> None:
+    schema = test_database.schema
+    client = SqlClient(database_url, schema=schema)
+    try:
+        async with client.session_scope(write=True) as session:
+            tenant = await session.scalar(select(Tenant).where(Tenant.is_default == true()))
+            assert tenant is not None
+            await make_tariff(session, tenant, "electricity")
+            for value in (10, 20):
+                await make_metered_contract(session, tenant, readings={"2026-10": (value, value)})
+            await session.commit()
+            run_id = (await billing_run_controller.queue_run(
+                session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5)
+            )).id
+    finally:
+        await client.dispose()
+
+    code, out, err = await run_cli(["worker", "--once"], database_url=database_url, schema=schema, var_dir=tmp_path)
+
+    assert code == 0, err
+    assert f"bill runs: {run_id}" in out
+    client = SqlClient(database_url, schema=schema)
+    try:
+        async with client.session_scope() as session:
+            run = await session.get(BillingRun, run_id)
+            assert run is not None and (run.status, run.billed, run.claims) == ("completed", 2, 1)
+            issued = (await session.scalars(
+                select(Notification.status).where(Notification.event == "invoice_issued")
+            )).all()
+            assert issued == ["sent", "sent"]  # the same round dispatched what the run queued
+    finally:
+        await client.dispose()

@@ -23,7 +23,7 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path
         async with client.engine.connect() as conn:
             assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
             assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
-            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.SQLITE_BUSY_TIMEOUT_MS
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.DEFAULT_BUSY_TIMEOUT_SECONDS * 1000
     finally:
         await client.dispose()
 
@@ -62,10 +62,10 @@ async def test_naive_datetimes_are_refused(app: Quart, session: AsyncSession) ->
         await session.commit()
 
 
-def test_postgres_schema_goes_into_search_path() -> None:
-    options = engine_options("postgresql+asyncpg://u@h/db", schema="tenant_a")
-    assert options["connect_args"] == {"server_settings": {"search_path": "tenant_a"}}
-    assert options["pool_pre_ping"] is True
+def test_postgres_schema_goes_into_search_path_and_waits_are_bounded() -> None:
+    options = engine_options("postgresql+asyncpg://u@h/db", schema="tenant_a", busy_timeout=2.5)
+    assert options["connect_args"] == {"server_settings": {"search_path": "tenant_a", "lock_timeout": "2500"}}
+    assert options["pool_pre_ping"] is True and options["pool_timeout"] == 2.5
 
 
 def test_mssql_options_encrypt_pre_ping_and_recycle() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -11,11 +12,22 @@ from typing import Any
 import pytest
 from quart import Quart
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients import bulk_insert
-from controllers.billing_run_controller import SimulatedCrash, run_period, whole_months_between
-from controllers.errors import DomainValidationError
+from controllers.billing_run_controller import (
+    DEFAULT_STALE_AFTER,
+    MAX_CLAIMS,
+    RunTakenOver,
+    SimulatedCrash,
+    claim_run,
+    execute_run,
+    queue_run,
+    run_period,
+    whole_months_between,
+)
+from controllers.errors import Conflict, DomainValidationError
 from controllers.outbox_controller import OutboxMessage, enqueue
 from models.account_model import Reading
 from models.base_model import utcnow
@@ -171,14 +183,74 @@ async def test_a_run_killed_between_batches_resumes_without_duplicates_or_gaps(
 
     with pytest.raises(SimulatedCrash):
         await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY, batch_size=2, stop_after_batches=1)
-    await session.refresh(tenant)  # the failed run rolled back, which expires loaded objects
-    crashed = await session.scalar(select(BillingRun).order_by(BillingRun.id.desc()))
-    assert crashed is not None and crashed.status == "failed" and crashed.billed == 2
+    crashed = await session.scalar(select(BillingRun).execution_options(populate_existing=True))
+    assert crashed is not None
+    # Like a killed process: still `running`, its first batch committed with the cursor after it.
+    assert (crashed.status, crashed.billed, crashed.contracts_done, crashed.contracts_total) == ("running", 2, 2, 5)
+    assert crashed.claims == 1 and crashed.last_contract_id > 0
     assert await session.scalar(select(func.count()).select_from(Invoice)) == 2
+    # While its heartbeat is fresh nobody takes it, and the period cannot be started twice.
+    assert await claim_run(session=session) is None
+    with pytest.raises(Conflict):
+        await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
 
-    resumed = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY, batch_size=2)
+    later = utcnow() + DEFAULT_STALE_AFTER + timedelta(seconds=1)
+    claim = await claim_run(session=session, now=later)
+    assert claim is not None and (claim.run_id, claim.claims) == (crashed.id, 2)
+    resumed = await execute_run(session=session, claim=claim, batch_size=2)
 
-    assert (resumed.billed, resumed.skipped, resumed.status) == (3, 2, "completed")
+    # The same run, resumed after its committed batch: nothing counted twice, nothing billed twice.
+    assert resumed.id == crashed.id
+    assert (resumed.billed, resumed.skipped, resumed.status) == (5, 0, "completed")
+    assert (resumed.contracts_done, resumed.contracts_total) == (5, 5)
+    await _assert_one_invoice_each_numbered_without_gaps(session, tenant, 5)
+
+
+async def test_a_worker_presumed_dead_cannot_commit_after_another_took_its_run(
+    session: AsyncSession, tenant: Tenant
+) -> None:
+    await make_tariff(session, tenant, "electricity")
+    for value in range(1, 4):
+        await make_metered_contract(session, tenant, readings={PERIOD: (value * 10, value * 10)})
+    await session.commit()
+    run = await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+    assert run.status == "queued" and run.issued_on == RUN_DAY
+    # Queuing the period again joins the queued run.
+    assert (await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)).id == run.id
+    slow = await claim_run(session=session)
+    assert slow is not None
+    taker = await claim_run(session=session, now=utcnow() + DEFAULT_STALE_AFTER + timedelta(seconds=1))
+    assert taker is not None and taker.claims == slow.claims + 1
+
+    with pytest.raises(RunTakenOver):
+        await execute_run(session=session, claim=slow, batch_size=2)
+    assert await session.scalar(select(func.count()).select_from(Invoice)) == 0
+
+    done = await execute_run(session=session, claim=taker, batch_size=2)
+    assert (done.status, done.billed, done.claims) == ("completed", 3, 2)
+
+
+async def test_a_worker_told_to_stop_hands_its_run_back_after_the_batch(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    for value in range(1, 6):
+        await make_metered_contract(session, tenant, readings={PERIOD: (value * 10, value * 10)})
+    await session.commit()
+    await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+    claim = await claim_run(session=session)
+    assert claim is not None
+    asked = 0
+
+    def stop_after_one_batch() -> bool:
+        nonlocal asked
+        asked += 1
+        return asked > 1
+
+    stopped = await execute_run(session=session, claim=claim, batch_size=2, should_stop=stop_after_one_batch)
+    assert (stopped.status, stopped.billed, stopped.contracts_done) == ("queued", 2, 2)
+    again = await claim_run(session=session)
+    assert again is not None and again.run_id == claim.run_id
+    finished = await execute_run(session=session, claim=again, batch_size=2)
+    assert (finished.status, finished.billed) == ("completed", 5)
     await _assert_one_invoice_each_numbered_without_gaps(session, tenant, 5)
 
 
@@ -447,23 +519,62 @@ async def test_a_bill_too_large_for_the_columns_fails_that_contract_only(session
     assert [i.contract_id for i in await _invoices(session)] == [plain.contract.id]
 
 
-async def test_a_killed_run_left_running_is_marked_failed_when_the_period_runs_again(
+async def test_a_killed_run_left_running_is_resumed_when_the_period_runs_again(
     session: AsyncSession, tenant: Tenant
 ) -> None:
     await make_tariff(session, tenant, "electricity")
     await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    # Left `running` by a process that died before heartbeats existed (or whose heartbeat stopped).
     killed = BillingRun(tenant_id=tenant.id, period=PERIOD, status="running", started_at=utcnow() - timedelta(hours=2))
-    recent = BillingRun(tenant_id=tenant.id, period=PERIOD, status="running", started_at=utcnow() - timedelta(minutes=1))
-    session.add_all([killed, recent])
+    session.add(killed)
     await session.commit()
-    killed_id, recent_id = killed.id, recent.id
+    killed_id = killed.id
 
     run = await run_period(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
 
-    assert run.status == "completed" and run.billed == 1
-    session.expire_all()
-    old = await session.get(BillingRun, killed_id)
-    assert old is not None and old.status == "failed" and old.finished_at is not None
-    assert old.error is not None and old.error.startswith("abandoned")
-    # A run started a minute ago may still be working in another process: left alone.
-    assert (await session.get(BillingRun, recent_id)).status == "running"  # type: ignore[union-attr]
+    assert (run.id, run.status, run.billed, run.claims) == (killed_id, "completed", 1, 1)
+    assert run.finished_at is not None and run.error is None
+
+
+async def test_a_run_whose_workers_keep_dying_is_failed_not_claimed_for_ever(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    await session.commit()
+    run = await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)
+    now = utcnow()
+    for attempt in range(1, MAX_CLAIMS + 1):
+        now += DEFAULT_STALE_AFTER + timedelta(seconds=1)
+        claim = await claim_run(session=session, now=now)  # and its worker dies straight away
+        assert claim is not None and claim.claims == attempt
+
+    assert await claim_run(session=session, now=now + DEFAULT_STALE_AFTER + timedelta(seconds=1)) is None
+    failed = await session.scalar(select(BillingRun).where(BillingRun.id == run.id).execution_options(populate_existing=True))
+    assert failed is not None and failed.status == "failed"
+    assert failed.error == f"abandoned: its worker stopped {MAX_CLAIMS} times"
+
+
+async def test_a_run_that_meets_a_busy_database_is_handed_back_not_failed(
+    session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_tariff(session, tenant, "electricity")
+    for value in range(1, 4):
+        await make_metered_contract(session, tenant, readings={PERIOD: (value * 10, value * 10)})
+    await session.commit()
+    run_id = (await queue_run(session=session, tenant=tenant, period=PERIOD, today=RUN_DAY)).id
+    claim = await claim_run(session=session)
+    assert claim is not None
+    real_insert = bulk_insert.FastInsert.run
+
+    async def locked(self: Any, conn: Any, rows: list[Any]) -> None:
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(bulk_insert.FastInsert, "run", locked)
+    with pytest.raises(OperationalError):
+        await execute_run(session=session, claim=claim, batch_size=2)
+    back = await session.scalar(select(BillingRun).where(BillingRun.id == run_id).execution_options(populate_existing=True))
+    assert back is not None and (back.status, back.billed, back.error) == ("queued", 0, None)
+
+    monkeypatch.setattr(bulk_insert.FastInsert, "run", real_insert)
+    again = await claim_run(session=session)
+    assert again is not None and again.run_id == run_id
+    assert (await execute_run(session=session, claim=again, batch_size=2)).billed == 3
