@@ -1,4 +1,4 @@
-"""The framework's floor for bench/http.py: a bare Quart app that answers one constant JSON object."""
+"""The framework's floor for bench/request_path.py: a bare Quart app that answers one constant JSON object."""
 
 from quart import Quart
 

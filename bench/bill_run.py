@@ -9,13 +9,11 @@ and constraints). `ratio` is the run's time over that raw insert time.
 
 import argparse
 import asyncio
-import multiprocessing
 import json
 import random
 import resource
 import sqlite3
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -25,7 +23,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
+from bench._scratch import load_in_child, scratch_database  # noqa: E402
+from clients.sql_client import SqlClient  # noqa: E402
 from controllers import billing_run_controller, demo_billing, tenant_controller  # noqa: E402
 
 PERIODS = ("2026-09", "2026-10")
@@ -142,22 +141,9 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="build the database in DIR and keep it")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="cuponera-bench-") as scratch:
-        folder = Path(args.keep or scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite+aiosqlite:///{path}"
-        upgrade_to_head(url)
+    with scratch_database(args.keep) as (path, url):
         # A child process builds the data, so the peak memory below is the run's, not the loader's.
-        loader = multiprocessing.get_context("spawn").Process(
-            target=load_accounts, args=(path, args.contracts, args.seed)
-        )
-        loader.start()
-        loader.join()
-        if loader.exitcode != 0:
-            raise SystemExit("loading the accounts failed")
+        load_in_child(load_accounts, path, args.contracts, args.seed)
         seconds, counts = asyncio.run(timed_run(url, args.batch_size))
         run_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         if counts["billed"] != args.contracts:

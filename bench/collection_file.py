@@ -15,7 +15,6 @@ import asyncio
 import json
 import sqlite3
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,11 +22,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 if __package__ in (None, ""):
-    # Run as `python bench/collection_file.py` from anywhere: the project root instead of bench/, whose
-    # http.py would shadow the standard library's `http` (httpx imports it).
+    # Run as `python bench/collection_file.py` from anywhere: the project root instead of bench/.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
+from bench._scratch import scratch_database  # noqa: E402
+from clients.sql_client import SqlClient  # noqa: E402
 from controllers import collection_file_controller, tenant_controller  # noqa: E402
 from domain.asobancaria import generate, parse  # noqa: E402
 from domain.coupon_codes import luhn_check_digit  # noqa: E402
@@ -58,7 +57,7 @@ def load_accounts(path: Path, count: int) -> list[tuple[str, Decimal]]:
         contracts.append((n, tenant_id, n, str(20_000_000 + n), "electricity", "Carrera 2", "3", "residential", "active", STAMP, STAMP))
         invoices.append((n, tenant_id, f"FAC-2026-{n:07d}", n, n, "2026-10", "2026-11-01", "2099-01-01", "issued", 0, "COP",
                          100, 0, amount, 0, amount, amount, STAMP))
-        coupons.append((n, tenant_id, n, ref, "COP", amount, 0, amount, "active", EXPIRES, "2099-01-01", ref, ref, STAMP))
+        coupons.append((n, tenant_id, n, ref, "COP", amount, 0, amount, "active", EXPIRES, "2099-01-01", ref, ref, STAMP, "customer"))
         links.append((n, n, tenant_id, amount))
         paid.append((ref, Decimal(amount)))
     db.execute("BEGIN")
@@ -74,7 +73,8 @@ def load_accounts(path: Path, count: int) -> list[tuple[str, Decimal]]:
         invoices)
     db.executemany(
         "INSERT INTO coupons (id, tenant_id, customer_id, reference, currency, invoices_total, channel_fee, amount, status, "
-        "expires_at, due_on, barcode_human_readable, barcode_element_string, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "expires_at, due_on, barcode_human_readable, barcode_element_string, created_at, creator_kind) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         coupons)
     db.executemany("INSERT INTO coupon_invoices (coupon_id, invoice_id, tenant_id, amount) VALUES (?,?,?,?)", links)
     db.execute("COMMIT")
@@ -127,14 +127,7 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="build the database in DIR and keep it")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="cuponera-bench-") as scratch:
-        folder = Path(args.keep or scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite+aiosqlite:///{path}"
-        upgrade_to_head(url)
+    with scratch_database(args.keep) as (path, url):
         paid = load_accounts(path, args.details)
         day = (datetime.now(UTC).astimezone(ZoneInfo("America/Bogota")) - timedelta(days=1)).date()
         text = generate([(ref, amount, day) for ref, amount in paid], service_code="7709998000018")

@@ -14,12 +14,10 @@ import asyncio
 import csv
 import io
 import json
-import multiprocessing
 import random
 import resource
 import sqlite3
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -28,8 +26,9 @@ if __package__ in (None, ""):
     # Run as `python bench/reading_file.py` from anywhere: make the project root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench._scratch import load_in_child, scratch_database  # noqa: E402
 from bench.bill_run import load_accounts  # noqa: E402
-from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
+from clients.sql_client import SqlClient  # noqa: E402
 from controllers import reading_file_controller, tenant_controller  # noqa: E402
 
 PERIODS = ("2026-09", "2026-10")
@@ -118,22 +117,9 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="build the database in DIR and keep it")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="cuponera-bench-") as scratch:
-        folder = Path(args.keep or scratch)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "bench.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        url = f"sqlite+aiosqlite:///{path}"
-        upgrade_to_head(url)
+    with scratch_database(args.keep) as (path, url):
         # A child process builds the data, so the peak memory below is the import's, not the loader's.
-        loader = multiprocessing.get_context("spawn").Process(
-            target=load_accounts, args=(path, args.rows, args.seed, PERIODS)
-        )
-        loader.start()
-        loader.join()
-        if loader.exitcode != 0:
-            raise SystemExit("loading the accounts failed")
+        load_in_child(load_accounts, path, args.rows, args.seed, PERIODS)
         content = write_file(path, args.seed)
         seconds, counts = asyncio.run(timed_import(url, content))
         max_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from tests.conftest import ApiClient
@@ -61,21 +62,21 @@ async def test_problems_are_one_shared_response_by_reference(client: ApiClient) 
     assert all(response == {"$ref": "#/components/responses/Problem"} for response in error_responses)
 
 
+def _object_schemas(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object schema in the document: components, and inline where a body or answer is top-level."""
+    if isinstance(node, dict):
+        if isinstance(node.get("properties"), dict):
+            yield node
+        for value in node.values():
+            yield from _object_schemas(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _object_schemas(value)
+
+
 def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
-    """The schema titled `name`: a component, or inline where an operation's body or answer is top-level."""
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("title") == name and "properties" in node:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(document)
+    """The schema titled `name`."""
+    found = [schema for schema in _object_schemas(document) if schema.get("title") == name]
     assert found, name
     return found[0]
 
@@ -90,20 +91,12 @@ async def test_closed_vocabularies_are_enums_taken_from_the_tables(client: ApiCl
     assert _schema(document, "UserOut")["properties"]["role"]["enum"] == ["customer", "operator", "admin"]
     # No status, kind, channel, role, service, stratum, locale or currency is left a free string.
     closed = {"status", "kind", "channel", "role", "service", "stratum", "locale", "currency", "outcome"}
-    free: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for field, prop in (node.get("properties") or {}).items():
-                if field in closed and isinstance(prop, dict) and prop.get("type") == "string" and "enum" not in prop:
-                    free.add(f"{node.get('title')}.{field}")
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(document)
+    free = {
+        f"{schema.get('title')}.{field}"
+        for schema in _object_schemas(document)
+        for field, prop in schema["properties"].items()
+        if field in closed and isinstance(prop, dict) and prop.get("type") == "string" and "enum" not in prop
+    }
     # Left open on purpose: a run item's outcome, a channel name the outbox may grow, webhook statuses
     # the gateway owns, the health answer, and a tariff's currency (checked against the tenant's).
     assert free == {

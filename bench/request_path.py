@@ -14,10 +14,8 @@ floor's, measured in the same run. Prints one JSON line.
 import sys
 from pathlib import Path
 
-# This file is named after the stdlib's `http`: take its folder off the import path before anything
-# imports `http.client`, and put the project root there instead.
+# Run as `python bench/request_path.py` from anywhere: make the project root importable.
 BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != BENCH]
 sys.path.insert(0, str(BENCH.parent))
 
 import argparse  # noqa: E402
@@ -43,9 +41,8 @@ from controllers import auth_controller, billing_run_controller, demo_billing, t
 from models.account_model import Customer  # noqa: E402
 from models.billing_model import Invoice  # noqa: E402
 
-sys.path.append(str(BENCH))  # after the stdlib, so `http` stays the stdlib's
-from bill_run import load_accounts  # noqa: E402
-from payments import free_port  # noqa: E402
+from bench.bill_run import load_accounts  # noqa: E402
+from bench.payments import free_port  # noqa: E402
 
 PASSWORD = "bench password 2026"
 PERIODS = tuple(f"{2025 + (m + 10) // 12}-{(m + 10) % 12 + 1:02d}" for m in range(12))  # 2025-11 .. 2026-10
