@@ -3,7 +3,7 @@
 Existing coupons get their creator from their user's role; coupons with no user were quick-pay or a
 bank paying an invoice's reference, and are marked `anonymous` (so no new quick-pay cancels them).
 
-Revision ID: 0010_pay
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0010_pay'
+revision: str = '0010'
 down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

@@ -1,7 +1,7 @@
 """Tenant settings a country pack defaults and an admin may change: PQR answer term, sender name, Reply-To.
 
 Revision ID: 0011
-Revises: 0010_pay
+Revises: 0010
 Create Date: 2026-12-06
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0010_pay"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """Reading files: a reading route's CSV taken in once per content, with the rows it did not store.
 
-Revision ID: 0010_readfile
+Revision ID: 0012
 Revises: 0011
 Create Date: 2026-12-06
 """

@@ -5,7 +5,7 @@ ix_invoices_tenant_id_customer_id_period, SQLite walked ix_invoices_tenant_id_pe
 invoice of the tenant to find a customer's dozen. The operator search by national ID (any ID type)
 could not use the (tenant, type, national_id) unique constraint and scanned the tenant's customers.
 
-Revision ID: 0010_perf
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06
 """

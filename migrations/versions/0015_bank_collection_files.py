@@ -3,7 +3,7 @@
 A receipt written for a file an operator uploaded has no bank API key, so `bank_api_key_id` becomes
 nullable (its foreign key steps aside while SQL Server alters the column), and it records the file.
 
-Revision ID: 0010_bank
+Revision ID: 0015
 Revises: 0014
 Create Date: 2026-12-06
 """

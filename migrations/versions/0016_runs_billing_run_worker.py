@@ -4,7 +4,7 @@ Runs still `running` from before (their process died: nothing else could be runn
 upgrade) keep only the newest per tenant and period, which a worker then resumes; the older ones are
 marked failed, as the old `abandon_stale_runs` did.
 
-Revision ID: 0010_runs
+Revision ID: 0016
 Revises: 0015
 Create Date: 2026-12-06
 """
