@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers.coupon_controller import UNPAID_STATUSES, create_coupon, find_coupon, invoice_payable_amount
 from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone, NotFound
 from domain.caller import Caller
+from domain.money import round_money
 from controllers.payment_controller import claim_coupon, settle_approved
 from models.base_model import utcnow
 from models.billing_model import Invoice
@@ -89,6 +90,7 @@ def _same_report(first: CollectionOutcome, amount: Decimal) -> CollectionOutcome
 
 
 def _amount_mismatch(expected: Decimal, currency: str) -> DomainValidationError:
+    expected = round_money(expected, currency)  # 97000 COP, not 97000.00 as stored
     return DomainValidationError(
         f"The reference is for {expected} {currency}; a collection pays it in full.",
         code="amount_mismatch",
