@@ -195,6 +195,8 @@ async def test_the_receipt_shows_reference_amount_office_and_tenant(
     assert "Total $97.000" in text and "$85.000" in text and "$12.000" in text
     assert debtor.invoices[0].number in text and debtor.invoices[1].number in text
     assert "Carla Cajera" in text and debtor.customer.name in text
+    invoice = await pdf_text(await operator.get(f"/api/v1/invoices/{debtor.invoices[0].id}/pdf"))
+    assert "PAGADA" in invoice and "Canal de pago: efectivo en oficina" in invoice
 
 
 async def test_the_receipt_is_only_for_cash_payments(operator: ApiClient, session: AsyncSession, tenant: Tenant, debtor: Debtor) -> None:
