@@ -8,7 +8,6 @@ money is taken at the counter, so there is nothing pending: the payment is appro
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -35,14 +34,6 @@ from models.billing_model import Invoice
 from models.payment_model import Coupon, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 from models.user_model import User
-
-
-@dataclass(frozen=True)
-class CashPaymentResult:
-    """A cash payment as its request answered it (a replay answers the first one), and the office it names."""
-
-    result: PaymentResult
-    office: str
 
 
 def _fingerprint(reference: str | None, invoice_id: int | None, amount: Decimal, office: str) -> str:
@@ -73,7 +64,7 @@ async def record_cash_payment(
     coupon_reference: str | None = None,
     invoice_id: int | None = None,
     now: datetime | None = None,
-) -> CashPaymentResult:
+) -> PaymentResult:
     """Take cash at an office for a coupon (or an invoice's own reference) or an invoice id, exactly once per key."""
     request = IdempotentRequest.of(
         tenant_id=tenant.id, caller=caller, idempotency_key=idempotency_key,
@@ -81,7 +72,7 @@ async def record_cash_payment(
     )
     replayed = await request.replay(session)
     if replayed is not None:
-        return CashPaymentResult(replayed, office)
+        return replayed
     now = now or utcnow()
     # A coupon made here for an invoice is committed on its own (as for a bank): a refusal below leaves it unpaid.
     if invoice_id is not None:
@@ -93,7 +84,7 @@ async def record_cash_payment(
     reference = coupon.reference
     key_id = await request.begin(session, now)
     if isinstance(key_id, PaymentResult):
-        return CashPaymentResult(key_id, office)
+        return key_id
     # A refused claim rolls back, taking the key with it (as for cards): a retry re-checks.
     await claim_coupon(session=session, coupon=coupon, now=now)
     values = payment_values(coupon, bank_key_id=None, now=now, channel="cash", user_id=caller.user_id, office=office)
@@ -101,7 +92,7 @@ async def record_cash_payment(
     snapshot = PaymentSnapshot.of(await _payment(session, tenant.id, payment.id), reference)
     await complete_idempotent_request(session, key_id, snapshot, now)
     await session.commit()
-    return CashPaymentResult(PaymentResult(snapshot), office)
+    return PaymentResult(snapshot)
 
 
 async def _payment(session: AsyncSession, tenant_id: int, payment_id: int) -> Payment:

@@ -71,6 +71,8 @@ class PaymentSnapshot:
     settled_at: datetime | None
     reversed_at: datetime | None
     reversal_reason: str | None
+    # The office that took a cash payment (None for the other channels, and in records older than cash).
+    office: str | None = None
 
     @classmethod
     def of(cls, payment: Payment, coupon_reference: str) -> PaymentSnapshot:
@@ -87,6 +89,7 @@ class PaymentSnapshot:
             settled_at=payment.settled_at,
             reversed_at=payment.reversed_at,
             reversal_reason=payment.reversal_reason,
+            office=payment.office,
         )
 
     def to_record(self) -> dict[str, Any]:

@@ -73,12 +73,13 @@ async def record_cash_payment(data: CashPaymentIn) -> tuple[CashPaymentOut, int,
         office=data.office,
         idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
     )
-    payment = PaymentOut.of(outcome.result.payment)
+    payment = outcome.payment
+    assert payment.office is not None
     body = CashPaymentOut(
-        **payment.model_dump(), office=outcome.office, receipt_url=f"{bp.url_prefix}/{payment.id}/receipt.pdf"
+        **PaymentOut.of(payment).model_dump(), office=payment.office, receipt_url=f"{bp.url_prefix}/{payment.id}/receipt.pdf"
     )
     # As for cards: 201 for the first request and its replays alike, a replay marked as such.
-    return body, 201, {REPLAY_HEADER: "true" if outcome.result.replayed else "false"}
+    return body, 201, {REPLAY_HEADER: "true" if outcome.replayed else "false"}
 
 
 @bp.get("/<int:payment_id>/receipt.pdf")

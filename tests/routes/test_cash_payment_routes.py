@@ -239,7 +239,9 @@ async def test_cash_payments_are_listed_and_reported_as_cash(
     reference = await coupon_reference(session, tenant, debtor)
     paid = await (await pay_cash(operator, coupon_reference=reference, amount="97000")).get_json()
     listed = await (await operator.get("/api/v1/payments?channel=cash")).get_json()
-    assert [item["id"] for item in listed["items"]] == [paid["id"]]
+    assert [(item["id"], item["office"]) for item in listed["items"]] == [(paid["id"], "Sede Centro")]
+    detail = await (await operator.get(f"/api/v1/payments/{paid['id']}")).get_json()
+    assert (detail["channel"], detail["office"], detail["coupon"]["status"]) == ("cash", "Sede Centro", "paid")
     today = datetime.now(ZoneInfo(tenant.timezone)).date().isoformat()
     report = await operator.get(f"/api/v1/reports/collections?from={today}&to={today}")
     assert report.status_code == 200
