@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import date, datetime
 from decimal import Decimal
@@ -257,3 +258,18 @@ async def test_openapi_documents_the_cash_routes(client: ApiClient) -> None:
     receipt = spec["paths"]["/api/v1/cash-payments/{payment_id}/receipt.pdf"]["get"]
     assert "application/pdf" in receipt["responses"]["200"]["content"]
     assert {"401", "403", "404"} <= set(receipt["responses"])
+
+
+async def test_simultaneous_requests_with_one_key_make_one_payment(
+    operator: ApiClient, session: AsyncSession, tenant: Tenant, debtor: Debtor
+) -> None:
+    reference = await coupon_reference(session, tenant, debtor)
+    responses = await asyncio.gather(*(pay_cash(operator, key="same", coupon_reference=reference, amount="97000") for _ in range(5)))
+    answers = [(response.status_code, await response.get_json()) for response in responses]
+    paid = [body for status, body in answers if status == 201]
+    assert paid and {body["id"] for body in paid} == {paid[0]["id"]}
+    # A loser still inside the winner's transaction hears 409 payment_in_progress; a retry then replays.
+    assert all(body["code"] == "payment_in_progress" for status, body in answers if status != 201)
+    assert [r.headers["Idempotent-Replayed"] for r in responses if r.status_code == 201].count("false") == 1
+    await session.rollback()
+    assert await session.scalar(select(func.count()).select_from(Payment).where(Payment.channel == "cash")) == 1
