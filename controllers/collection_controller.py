@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers.coupon_controller import UNPAID_STATUSES, create_coupon, find_coupon, invoice_payable_amount
 from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone, NotFound
 from domain.caller import Caller
+from domain.money import round_money
 from controllers.payment_controller import claim_coupon, settle_approved
 from models.base_model import utcnow
 from models.billing_model import Invoice
@@ -89,6 +90,7 @@ def _same_report(first: CollectionOutcome, amount: Decimal) -> CollectionOutcome
 
 
 def _amount_mismatch(expected: Decimal, currency: str) -> DomainValidationError:
+    expected = round_money(expected, currency)  # 97000 COP, not 97000.00 as stored
     return DomainValidationError(
         f"The reference is for {expected} {currency}; a collection pays it in full.",
         code="amount_mismatch",
@@ -96,8 +98,10 @@ def _amount_mismatch(expected: Decimal, currency: str) -> DomainValidationError:
     )
 
 
-async def invoice_coupon(session: AsyncSession, tenant: Tenant, invoice: Invoice, amount: Decimal, now: datetime) -> Coupon:
-    """A new coupon for exactly the invoice whose own reference a bank collected; commits (`create_coupon` does).
+async def invoice_coupon(
+    session: AsyncSession, tenant: Tenant, invoice: Invoice, amount: Decimal, now: datetime, *, cashier: Caller | None = None
+) -> Coupon:
+    """A new coupon for exactly the invoice a bank (or an office `cashier`) collected; commits (`create_coupon` does).
 
     So claiming, settling and allocating stay the coupon path's; the amount is checked first, so a
     wrong report leaves the customer's own coupons untouched.
@@ -106,15 +110,18 @@ async def invoice_coupon(session: AsyncSession, tenant: Tenant, invoice: Invoice
     if invoice.status in UNPAID_STATUSES and amount != expected:
         raise _amount_mismatch(expected, invoice.currency)
     view = await create_coupon(
-        session=session, tenant=tenant, caller=_BANK, invoice_ids=[invoice.id], now=now, announce=False, creator_kind="bank"
+        session=session, tenant=tenant, caller=cashier or _BANK, invoice_ids=[invoice.id], now=now, announce=False,
+        creator_kind=None if cashier else "bank",
     )
     return view.coupon
 
 
-async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str, amount: Decimal, now: datetime) -> Coupon:
+async def payable_coupon(
+    session: AsyncSession, tenant_id: int, reference: str, amount: Decimal, now: datetime, *, cashier: Caller | None = None
+) -> Coupon:
     """The coupon a reference pays: a coupon's own, or a new one for exactly the invoice whose reference it is."""
     try:
-        return await find_coupon(session=session, tenant_id=tenant_id, caller=_BANK, reference=reference)
+        return await find_coupon(session=session, tenant_id=tenant_id, caller=cashier or _BANK, reference=reference)
     except NotFound:
         invoice_id = await session.scalar(
             select(Invoice.id).where(Invoice.tenant_id == tenant_id, Invoice.payment_reference == reference).order_by(Invoice.id).limit(1)
@@ -123,7 +130,13 @@ async def _payable_coupon(session: AsyncSession, tenant_id: int, reference: str,
             raise
     tenant = await session.get_one(Tenant, tenant_id)
     invoice = await session.get_one(Invoice, invoice_id)
-    return await invoice_coupon(session, tenant, invoice, amount, now)
+    return await invoice_coupon(session, tenant, invoice, amount, now, cashier=cashier)
+
+
+def check_amount(coupon: Coupon, amount: Decimal) -> None:
+    """A collection pays its coupon in full: any other amount is a 422 `amount_mismatch`."""
+    if amount != coupon.amount:
+        raise _amount_mismatch(coupon.amount, coupon.currency)
 
 
 def check_paid_at(paid_at: datetime, now: datetime) -> None:
@@ -134,19 +147,32 @@ def check_paid_at(paid_at: datetime, now: datetime) -> None:
         )
 
 
-def payment_values(coupon: Coupon, *, bank_key_id: int | None, now: datetime) -> dict[str, Any]:
-    """The pending bank payment of a collected coupon: it pays the coupon in full."""
+def payment_values(
+    coupon: Coupon, *, bank_key_id: int | None, now: datetime, channel: str = "bank", user_id: int | None = None, office: str | None = None
+) -> dict[str, Any]:
+    """The pending payment of a collected coupon (by a bank, or in `cash` at an office): it pays the coupon in full."""
     return {
         "tenant_id": coupon.tenant_id,
         "coupon_id": coupon.id,
         "customer_id": coupon.customer_id,
-        "channel": "bank",
+        "channel": channel,
         "status": "pending",
         "amount": coupon.amount,
         "currency": coupon.currency,
         "bank_api_key_id": bank_key_id,
+        "user_id": user_id,
+        "office": office,
         "created_at": now,
     }
+
+
+async def settle_collected(session: AsyncSession, values: dict[str, Any], *, now: datetime, paid_at: datetime) -> Payment:
+    """Open the payment of a claimed coupon (`payment_values`) and settle it approved, in the caller's transaction."""
+    payment = Payment(**values)
+    session.add(payment)
+    await session.flush()
+    await settle_approved(session=session, payment_id=payment.id, now=now, paid_at=paid_at)
+    return payment
 
 
 async def record_collection(
@@ -167,9 +193,8 @@ async def record_collection(
     if existing is not None:
         return _same_report(existing, amount)
     check_paid_at(paid_at, now)
-    coupon = await _payable_coupon(session, tenant_id, reference, amount, now)
-    if amount != coupon.amount:
-        raise _amount_mismatch(coupon.amount, coupon.currency)
+    coupon = await payable_coupon(session, tenant_id, reference, amount, now)
+    check_amount(coupon, amount)
     try:
         # Paid at the counter before expiry counts, even when the report comes after the expiry sweep.
         await claim_coupon(session=session, coupon=coupon, now=now, accept_expired_before=paid_at)
@@ -178,10 +203,7 @@ async def record_collection(
         if repeated is not None:  # the same report, delivered twice at once, won the claim
             return _same_report(repeated, amount)
         raise
-    payment = Payment(**payment_values(coupon, bank_key_id=bank_key_id, now=now))
-    session.add(payment)
-    await session.flush()
-    await settle_approved(session=session, payment_id=payment.id, now=now, paid_at=paid_at)
+    payment = await settle_collected(session, payment_values(coupon, bank_key_id=bank_key_id, now=now), now=now, paid_at=paid_at)
     receipt = CollectionReceipt(
         tenant_id=tenant_id,
         bank_api_key_id=bank_key_id,

@@ -71,6 +71,8 @@ class PaymentSnapshot:
     settled_at: datetime | None
     reversed_at: datetime | None
     reversal_reason: str | None
+    # The office that took a cash payment (None for the other channels, and in records older than cash).
+    office: str | None = None
 
     @classmethod
     def of(cls, payment: Payment, coupon_reference: str) -> PaymentSnapshot:
@@ -87,6 +89,7 @@ class PaymentSnapshot:
             settled_at=payment.settled_at,
             reversed_at=payment.reversed_at,
             reversal_reason=payment.reversal_reason,
+            office=payment.office,
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -127,10 +130,15 @@ class WebhookOutcome:
     applied: bool
 
 
-def request_fingerprint(coupon_reference: str, card_token: str) -> str:
-    """SHA-256 of the canonical request body, to tell a replay from a reused key."""
-    canonical = json.dumps({"card_token": card_token, "coupon_reference": coupon_reference}, sort_keys=True)
+def body_fingerprint(body: Mapping[str, Any]) -> str:
+    """SHA-256 of a canonical request body (JSON values), to tell a replay from a reused key."""
+    canonical = json.dumps(dict(body), sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def request_fingerprint(coupon_reference: str, card_token: str) -> str:
+    """The fingerprint of a card payment's body."""
+    return body_fingerprint({"card_token": card_token, "coupon_reference": coupon_reference})
 
 
 def _check_key(key: str | None) -> str:
@@ -163,6 +171,56 @@ def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentResult:
     if stored.status != "completed" or stored.response_body is None:
         raise Conflict("A request with this Idempotency-Key is still being processed.", code="payment_in_progress")
     return PaymentResult(PaymentSnapshot.from_record(stored.response_body), replayed=True)
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A payment request under an Idempotency-Key: the key (checked), its caller's scope and the body's fingerprint."""
+
+    tenant_id: int
+    scope: str
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, *, tenant_id: int, caller: Caller, idempotency_key: str | None, fingerprint: str) -> IdempotentRequest:
+        """The request, once its key is known to be usable (400 problems otherwise)."""
+        return cls(tenant_id, caller.idempotency_scope, _check_key(idempotency_key), fingerprint)
+
+    async def replay(self, session: AsyncSession) -> PaymentResult | None:
+        """The first request's result when this key was used before (or a 409/422 why not); None for a new key."""
+        stored = await _stored_key(session, self.tenant_id, self.scope, self.key)
+        return None if stored is None else _replay(stored, self.fingerprint)
+
+    async def begin(self, session: AsyncSession, now: datetime) -> int | PaymentResult:
+        """Remember the key (in progress) in the caller's open transaction and return its row id.
+
+        When a concurrent request with the same key got there first, the transaction is rolled
+        back and that request's result (or why not) is returned instead.
+        """
+        key_row = IdempotencyKey(
+            tenant_id=self.tenant_id, scope=self.scope, key=self.key, request_hash=self.fingerprint, status="in_progress", created_at=now
+        )
+        session.add(key_row)
+        try:
+            await session.flush()
+        except IntegrityError:
+            await session.rollback()
+            replayed = await self.replay(session)
+            if replayed is None:
+                raise
+            return replayed
+        return key_row.id
+
+
+async def complete_idempotent_request(session: AsyncSession, key_id: int, snapshot: PaymentSnapshot, now: datetime) -> None:
+    """Store the response a key's replays return (in the caller's transaction; does not commit)."""
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == key_id)
+        .values(status="completed", payment_id=snapshot.id, response_body=snapshot.to_record(), completed_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _refusal_of(status: str, expires_at: datetime, paid_at: datetime) -> DomainError:
@@ -290,26 +348,18 @@ async def pay_coupon(
     now: datetime | None = None,
 ) -> PaymentResult:
     """Pay a coupon by card exactly once; the same Idempotency-Key and body replay the first result."""
-    key = _check_key(idempotency_key)
-    scope = caller.idempotency_scope
-    fingerprint = request_fingerprint(coupon_reference, card_token)
-    stored = await _stored_key(session, tenant.id, scope, key)
-    if stored is not None:
-        return _replay(stored, fingerprint)
+    request = IdempotentRequest.of(
+        tenant_id=tenant.id, caller=caller, idempotency_key=idempotency_key, fingerprint=request_fingerprint(coupon_reference, card_token)
+    )
+    replayed = await request.replay(session)
+    if replayed is not None:
+        return replayed
     now = now or utcnow()
 
     # Transaction 1: remember the key, claim the coupon and open a pending payment.
-    key_row = IdempotencyKey(tenant_id=tenant.id, scope=scope, key=key, request_hash=fingerprint, status="in_progress", created_at=now)
-    session.add(key_row)
-    try:
-        await session.flush()
-    except IntegrityError:
-        await session.rollback()
-        stored = await _stored_key(session, tenant.id, scope, key)
-        if stored is None:
-            raise
-        return _replay(stored, fingerprint)
-    key_id = key_row.id
+    key_id = await request.begin(session, now)
+    if isinstance(key_id, PaymentResult):
+        return key_id
     try:
         coupon = await find_coupon(session=session, tenant_id=tenant.id, caller=caller, reference=coupon_reference)
     except NotFound:
@@ -367,12 +417,7 @@ async def pay_coupon(
         current = await _load_payment(session, payment_id)
         # The snapshot, not the row, is what replays return: later changes (a reversal) do not alter them.
         snapshot = PaymentSnapshot.of(current, reference)
-        await session.execute(
-            update(IdempotencyKey)
-            .where(IdempotencyKey.id == key_id)
-            .values(status="completed", response_body=snapshot.to_record(), completed_at=settled_at)
-            .execution_options(synchronize_session=False)
-        )
+        await complete_idempotent_request(session, key_id, snapshot, settled_at)
         await session.commit()
         return snapshot
 

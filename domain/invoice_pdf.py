@@ -15,7 +15,6 @@ from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from domain.country_packs import COUNTRY_PACKS
 from domain.coupon_pdf import CutLine, fitted_barcode
 from domain.money_format import format_money, format_number, format_unit_price, language
 from domain.pdf_common import (
@@ -34,6 +33,7 @@ from domain.pdf_common import (
     format_short_date,
     make_styles,
     para,
+    tax_id_label,
 )
 
 
@@ -331,17 +331,10 @@ PAID = colors.HexColor("#1E7B34")
 VOID = colors.HexColor("#9B1C1C")
 
 _CHANNELS = {
-    "es": {"card": "pago en línea", "bank": "banco"},
-    "en": {"card": "online payment", "bank": "bank"},
-    "pt": {"card": "pagamento on-line", "bank": "banco"},
+    "es": {"card": "pago en línea", "bank": "banco", "cash": "efectivo en oficina"},
+    "en": {"card": "online payment", "bank": "bank", "cash": "cash at an office"},
+    "pt": {"card": "pagamento on-line", "bank": "banco", "cash": "dinheiro no escritório"},
 }
-
-# Tax-ID names by the tenant's country; people's IDs are named by their type.
-def _tax_id_label(country: str, fallback: str) -> str:
-    """The company tax id's name in its country (NIT, RUT, CNPJ), whatever the document's language."""
-    pack = COUNTRY_PACKS.get(country.upper())
-    return pack.tax_id_label if pack else fallback
-
 
 _ID_TYPE_NAMES = {"rut": "RUT", "nit": "NIT", "cc": "CC", "ce": "CE", "cpf": "CPF", "cnpj": "CNPJ"}
 
@@ -461,7 +454,7 @@ def _header(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     labels = LABELS[lang]
     tenant = [
         para(doc.tenant_name, styles.tenant),
-        para(f"{_tax_id_label(doc.tenant_country, labels['tax_id'])} {doc.tenant_tax_id}", styles.body),
+        para(f"{tax_id_label(doc.tenant_country, labels['tax_id'])} {doc.tenant_tax_id}", styles.body),
         para(doc.tenant_address, styles.muted),
     ]
     facts = Table(

@@ -10,6 +10,7 @@ from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.platypus import Paragraph
 
+from domain.country_packs import COUNTRY_PACKS
 from domain.money_format import language
 
 PRIMARY = colors.HexColor("#1F3A5F")
@@ -77,6 +78,12 @@ def make_styles() -> Styles:
             "big_right", parent=body, fontName=FONT_BOLD, fontSize=16, leading=19, textColor=PRIMARY, alignment=TA_RIGHT
         ),
     )
+
+
+def tax_id_label(country: str, fallback: str) -> str:
+    """The company tax id's name in its country (NIT, RUT, CNPJ), whatever the document's language."""
+    pack = COUNTRY_PACKS.get(country.upper())
+    return pack.tax_id_label if pack else fallback
 
 
 def para(text: str, style: ParagraphStyle) -> Paragraph:

@@ -27,7 +27,8 @@ MSSQL_BINARY_COLLATION = "Latin1_General_100_BIN2"
 # `processing` is the claim: one payment attempt (or bank collection) holds the coupon.
 COUPON_STATUSES = ("active", "processing", "paid", "expired", "cancelled")
 PAYMENT_STATUSES = ("pending", "approved", "declined", "reversed")
-PAYMENT_CHANNELS = ("card", "bank")
+# `cash`: received at one of the tenant's offices by an operator (POST /api/v1/cash-payments).
+PAYMENT_CHANNELS = ("card", "bank", "cash")
 ALLOCATION_KINDS = ("invoice", "channel_fee")
 LEDGER_KINDS = ("coupon_created", "payment_approved", "payment_declined", "payment_reversed")
 IDEMPOTENCY_STATUSES = ("in_progress", "completed")
@@ -110,7 +111,7 @@ class BankApiKey(Base):
 
 
 class Payment(Base):
-    """One attempt to pay a coupon in full, by card through the gateway or collected by a bank."""
+    """One attempt to pay a coupon in full: by card through the gateway, collected by a bank, or in cash at an office."""
 
     __tablename__ = "payments"
     __table_args__ = (
@@ -131,6 +132,8 @@ class Payment(Base):
     decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     bank_api_key_id: Mapped[int | None] = mapped_column(ForeignKey("bank_api_keys.id"), nullable=True)
+    # The office that received a cash payment (its receipt prints it); None for the other channels.
+    office: Mapped[str | None] = mapped_column(Unicode(60), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     reversed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -7,6 +7,7 @@ from quart import Blueprint
 from routes import (
     auth_routes,
     billing_run_routes,
+    cash_payment_routes,
     collection_file_routes,
     collection_routes,
     contract_routes,
@@ -53,6 +54,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     lookup_routes.bp,
     coupon_routes.bp,
     payment_routes.bp,
+    cash_payment_routes.bp,
     collection_routes.bp,
     collection_file_routes.bp,
     transaction_routes.bp,

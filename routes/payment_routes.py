@@ -150,9 +150,10 @@ class PaymentQuery(ListQuery):
 
 
 class StaffPaymentOut(PaymentOut):
-    """A payment as staff see it: with the customer who paid."""
+    """A payment as staff see it: with the customer who paid, and the office that took it if it was paid in cash."""
 
     customer_id: int
+    office: str | None = None
 
     @classmethod
     def of_row(cls, row: PaymentRow) -> StaffPaymentOut:
