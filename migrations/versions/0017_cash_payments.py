@@ -1,7 +1,7 @@
 """Office cash payments: the `cash` payment channel, and the office that received a payment.
 
-Revision ID: 0016_cash
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0016_cash'
-down_revision: str | None = '0015'
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
