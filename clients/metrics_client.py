@@ -99,6 +99,16 @@ async def database_families(session: AsyncSession, *, now: datetime) -> list[Met
             runs.add_metric([str(run.id), str(run.tenant_id), run.period, outcome], getattr(run, outcome))
     running_count = GaugeMetricFamily("cuponera_billing_runs_running", "Bill runs in progress.")
     running_count.add_metric([], len(running))
+    done = GaugeMetricFamily(
+        "cuponera_billing_run_progress_contracts", "Contracts done and in all, of each running bill run.",
+        labels=["run_id", "tenant_id", "period", "of"],
+    )
+    for run in running:
+        done.add_metric([str(run.id), str(run.tenant_id), run.period, "done"], run.contracts_done)
+        if run.contracts_total is not None:
+            done.add_metric([str(run.id), str(run.tenant_id), run.period, "total"], run.contracts_total)
+    queued = GaugeMetricFamily("cuponera_billing_runs_queued", "Bill runs waiting for a worker (none for long: workers are up).")
+    queued.add_metric([], await session.scalar(select(func.count(BillingRun.id)).where(BillingRun.status == "queued")) or 0)
 
     payments = GaugeMetricFamily(
         "cuponera_payments", "Payments ever recorded, by channel and outcome (use rate() on it).",
@@ -107,7 +117,7 @@ async def database_families(session: AsyncSession, *, now: datetime) -> list[Met
     rows = await session.execute(select(Payment.channel, Payment.status, func.count()).group_by(Payment.channel, Payment.status))
     for channel, status, count in rows.all():
         payments.add_metric([channel, status], count)
-    return [outbox, age, runs, running_count, payments]
+    return [outbox, age, runs, running_count, done, queued, payments]
 
 
 def pool_families(sql: SqlClient) -> list[Metric]:

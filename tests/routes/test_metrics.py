@@ -106,8 +106,10 @@ async def test_gauges_read_the_outbox_payments_and_pool(app: Quart, client: ApiC
 
 async def test_running_bill_runs_show_their_progress(app: Quart, client: ApiClient, tenant: Tenant) -> None:
     async with app.extensions["cuponera"].sql.session_scope(write=True) as session:
-        session.add(BillingRun(tenant_id=tenant.id, period="2026-10", status="running", billed=7, skipped=2, failed=1))
+        session.add(BillingRun(tenant_id=tenant.id, period="2026-10", status="running", billed=7, skipped=2, failed=1,
+                               contracts_done=10, contracts_total=40))
         session.add(BillingRun(tenant_id=tenant.id, period="2026-09", status="completed", billed=50))
+        session.add(BillingRun(tenant_id=tenant.id, period="2026-11", status="queued"))
         await session.commit()
     found = await scrape(client)
     assert found[("cuponera_billing_runs_running", frozenset())] == 1
@@ -118,6 +120,13 @@ async def test_running_bill_runs_show_their_progress(app: Quart, client: ApiClie
     }
     assert progress == {"billed": 7, "skipped": 2, "estimated": 0, "flagged": 0, "failed": 1}
     assert not [labels for (name, labels) in found if name == "cuponera_billing_run_contracts" and ("period", "2026-09") in labels]
+    of = {
+        dict(labels)["of"]: value
+        for (name, labels), value in found.items()
+        if name == "cuponera_billing_run_progress_contracts" and dict(labels)["period"] == "2026-10"
+    }
+    assert of == {"done": 10, "total": 40}
+    assert found[("cuponera_billing_runs_queued", frozenset())] == 1
 
 
 async def test_several_hypercorn_workers_report_together_in_multiprocess_mode(
