@@ -7,6 +7,7 @@ from quart import Blueprint
 from routes import (
     auth_routes,
     billing_run_routes,
+    charge_routes,
     collection_file_routes,
     collection_routes,
     contract_routes,
@@ -41,6 +42,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     registration_routes.bp,
     customer_routes.bp,
     contract_routes.bp,
+    charge_routes.bp,
     meter_routes.bp,
     reading_routes.bp,
     reading_file_routes.bp,
