@@ -9,6 +9,7 @@ from quart import Blueprint
 from quart_schema import validate_querystring, validate_request, validate_response
 
 from controllers import billing_run_controller, charge_controller
+from domain.money import round_money
 from models.billing_model import ContractCharge
 from routes.common import ListQuery, PeriodStr, db, problems, request_tenant, require_principal, role_required
 from routes.fields import SignedMoney, single_line
@@ -65,9 +66,13 @@ class BillIn(BaseModel):
     final: bool = Field(False, description="A move-out's final bill: the contract becomes `terminated`.")
 
 
-def charge_out(charge: ContractCharge) -> ChargeOut:
-    """Serialise a charge."""
-    return ChargeOut.model_validate(charge, from_attributes=True)
+def charge_out(charge: ContractCharge, currency: str) -> ChargeOut:
+    """Serialise a charge, money rounded to the currency's minor unit ("45000", "-1520.50")."""
+    out = ChargeOut.model_validate(charge, from_attributes=True)
+    out.amount = round_money(charge.amount, currency)
+    if charge.billed_amount is not None:
+        out.billed_amount = round_money(charge.billed_amount, currency)
+    return out
 
 
 @bp.post("/<int:contract_id>/charges")
@@ -82,11 +87,12 @@ async def add_charge(contract_id: int, data: ChargeIn) -> tuple[ChargeOut, int]:
     A terminated contract takes no charge (409 `contract_terminated`).
     """
     principal = await require_principal()
+    tenant = await request_tenant()
     charge = await charge_controller.add_charge(
-        session=db(), tenant=await request_tenant(), contract_id=contract_id, created_by=principal.user.id,
+        session=db(), tenant=tenant, contract_id=contract_id, created_by=principal.user.id,
         **data.model_dump(),
     )
-    return charge_out(charge), 201
+    return charge_out(charge, tenant.currency), 201
 
 
 @bp.get("/<int:contract_id>/charges")
@@ -96,10 +102,11 @@ async def add_charge(contract_id: int, data: ChargeIn) -> tuple[ChargeOut, int]:
 @problems(404)
 async def list_charges(contract_id: int, query_args: ListQuery) -> ChargeList:
     """A contract's charges and credits, pending and billed (with the invoice that billed each)."""
+    tenant = await request_tenant()
     page = await charge_controller.list_charges(
-        session=db(), tenant=await request_tenant(), contract_id=contract_id, **query_args.model_dump()
+        session=db(), tenant=tenant, contract_id=contract_id, **query_args.model_dump()
     )
-    return ChargeList(items=[charge_out(c) for c in page.items], next_cursor=page.next_cursor)
+    return ChargeList(items=[charge_out(c, tenant.currency) for c in page.items], next_cursor=page.next_cursor)
 
 
 @bp.post("/<int:contract_id>/bill")
