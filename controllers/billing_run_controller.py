@@ -4,9 +4,10 @@ How one run works (the README's "Billing" section states the rules):
 - Contracts are taken in batches ordered by id. A batch costs a fixed number of statements whatever
   its size: the batch's upper id, one SELECT of contracts with customer, active meter, this period's
   reading and any invoice already issued for the period, the readings history of the meters that need
-  an estimate (in chunks of IN_CHUNK), the open past-due invoices to carry as arrears, the gap-free
-  number block, then executemany INSERTs of estimated readings, invoices, lines, outbox rows and run
-  items, and one commit.
+  an estimate (in chunks of IN_CHUNK), the open past-due invoices to carry as arrears, the pending
+  one-off charges and credits, the gap-free number block, then executemany INSERTs of estimated
+  readings, invoices, lines, outbox rows and run items, and one commit. Batches that apply charges
+  also mark them billed (one executemany UPDATE and a check; see `_bill_charges`).
 - Carrying a balance makes the old invoice payable only through the new one: in the same batch, the
   active coupons holding a carried invoice are cancelled (`invoice_carried`), an invoice whose coupon
   is being paid right now (`processing`) is not carried, and a last check that none of the carried
