@@ -9,17 +9,20 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controllers import billing_run_controller
 from controllers.billing_run_controller import run_period
 from domain.billing_calculator import Block, TaxRule
 from domain.billing_calculator import Tariff as CalculatorTariff
+from domain.charges import PendingCharge
 from models.account_model import Contract
 from models.billing_model import ContractCharge, Invoice
 from models.tenant_model import Tenant
 from tests.billing_builders import make_metered_contract, make_tariff
 from tests.conftest import ApiClient, make_user
+from tests.factories import make_invoice
 
 # 1000 COP per kWh, no fixed charge, no stratum adjustment, no rounding; VAT 19 % on adjustments only.
 TAXED_ADJUSTMENTS = CalculatorTariff(
@@ -292,3 +295,42 @@ async def test_a_charge_waits_while_the_run_cannot_bill_its_contract(session: As
     run = await run_period(session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5))
     assert (run.billed, run.skipped) == (0, 1)
     assert await session.scalar(select(ContractCharge.status)) == "pending"
+
+
+async def test_a_charge_another_bill_took_after_the_batch_read_it_is_left_to_it_and_the_batch_redone(
+    operator_client: ApiClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exactly once under a race: another bill committed the charge after this batch read it as pending.
+
+    The stale read is played by handing the batch, once, the charge as it was before the other bill.
+    """
+    [contract_id] = await _setup(session, tenant)
+    contract = await session.get(Contract, contract_id)
+    assert contract is not None
+    other_id = (await make_invoice(session, contract, period="2026-09", status="paid")).id
+    await session.commit()
+    charge = await _charge(operator_client, contract_id, "Cambio de medidor", "45000", True)
+    await session.execute(
+        update(ContractCharge).where(ContractCharge.id == charge["id"])
+        .values(status="billed", invoice_id=other_id, billed_amount=Decimal(45000))
+    )
+    await session.commit()
+
+    original = billing_run_controller._pending_charges
+    calls = 0
+
+    async def stale_once(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {contract_id: [PendingCharge(charge["id"], "Cambio de medidor", Decimal(45000), True)]}
+        return await original(*args)
+
+    monkeypatch.setattr(billing_run_controller, "_pending_charges", stale_once)
+    run = await _run(session, tenant, "2026-10")
+
+    assert calls == 2 and run.billed == 1
+    october = await _invoice(operator_client, session, contract_id, "2026-10")
+    assert _lines(october) == [("consumption", "Consumo (kWh)", "100000")]
+    [listed] = await _charges(operator_client, contract_id)
+    assert (listed["status"], listed["invoice_id"]) == ("billed", other_id)
