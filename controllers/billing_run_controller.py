@@ -4,9 +4,10 @@ How one run works (the README's "Billing" section states the rules):
 - Contracts are taken in batches ordered by id. A batch costs a fixed number of statements whatever
   its size: the batch's upper id, one SELECT of contracts with customer, active meter, this period's
   reading and any invoice already issued for the period, the readings history of the meters that need
-  an estimate (in chunks of IN_CHUNK), the open past-due invoices to carry as arrears, the gap-free
-  number block, then executemany INSERTs of estimated readings, invoices, lines, outbox rows and run
-  items, and one commit.
+  an estimate (in chunks of IN_CHUNK), the open past-due invoices to carry as arrears, the pending
+  one-off charges and credits, the gap-free number block, then executemany INSERTs of estimated
+  readings, invoices, lines, outbox rows and run items, and one commit. Batches that apply charges
+  also mark them billed (one executemany UPDATE and a check; see `_bill_charges`).
 - Carrying a balance makes the old invoice payable only through the new one: in the same batch, the
   active coupons holding a carried invoice are cancelled (`invoice_carried`), an invoice whose coupon
   is being paid right now (`processing`) is not carried, and a last check that none of the carried
@@ -46,18 +47,26 @@ from clients.bulk_insert import (
     fewer_collections,
 )
 from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
-from controllers import sequence_controller, tariff_controller
+from controllers import invoice_controller, sequence_controller, tariff_controller
 from controllers.account_common import tenant_today
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
 from domain import billing_calculator as calc
+from domain.charges import PendingCharge, bill_with_charges
 from domain.coupon_codes import invoice_reference
 from domain.period import Period
 from domain.readings import estimate_reading, join_flags, vee_flags
 from models.account_model import Contract, Customer, Meter, Reading
 from models.base_model import utcnow
-from models.billing_model import ACTIVE_RUN_STATUSES, BillingRun, BillingRunItem, Invoice, InvoiceLine
+from models.billing_model import (
+    ACTIVE_RUN_STATUSES,
+    BillingRun,
+    BillingRunItem,
+    ContractCharge,
+    Invoice,
+    InvoiceLine,
+)
 from models.notification_model import Notification
 from models.payment_model import Coupon, CouponInvoice
 from models.tenant_model import Tenant
@@ -77,6 +86,10 @@ class SimulatedCrash(RuntimeError):
 
 class _CarriedInvoiceTaken(RuntimeError):
     """A payment claimed or paid an invoice the batch carried, while the batch ran: the batch starts again."""
+
+
+class _ChargeTaken(_CarriedInvoiceTaken):
+    """Another bill (of another period) billed a charge this batch applied, while it ran: the batch starts again."""
 
 
 def invoice_number(year: int, sequence: int) -> str:
@@ -398,6 +411,104 @@ async def execute_run(
     return await _get_run(session, claim.tenant_id, run_id)
 
 
+async def bill_contract(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    contract_id: int,
+    period: str,
+    final: bool = False,
+    started_by: int | None = None,
+    today: date | None = None,
+) -> invoice_controller.InvoiceView:
+    """Bill one contract for `period` now (a move-out's final bill); returns the new invoice.
+
+    The same batch code as the run bills it (a batch of this one contract), recorded as a completed
+    run of one contract. A contract that already has the period's invoice is a 409 `already_billed`,
+    one the run could not bill a 409 `cannot_bill` with the run's reason. With `final`, the contract
+    becomes `terminated` in the bill's own transaction.
+    """
+    issued_on = today or tenant_today(tenant)
+    parsed = _validate_period(period, issued_on)
+    tenant_id, due_on = tenant.id, issued_on + timedelta(days=tenant.payment_terms_days)
+    run_tenant = _Tenant(tenant.id, tenant.name, tenant.locale)
+
+    async def once() -> int:
+        status = await session.scalar(
+            select(Contract.status).where(Contract.id == contract_id, Contract.tenant_id == tenant_id)
+        )
+        if status is None:
+            raise NotFound("No such contract.", code="not_found")
+        if await session.scalar(
+            select(Invoice.id).where(Invoice.contract_id == contract_id, Invoice.period == period)
+        ) is not None:
+            raise Conflict("The contract already has an invoice for this period.", code="already_billed")
+        if status != "active":
+            raise Conflict(f"The contract is {status}: only active contracts are billed.", code="contract_not_active")
+        tariffs, problems = await _load_tariffs(session, tenant_id, parsed.last_day)
+        now = utcnow()
+        row = BillingRun(
+            tenant_id=tenant_id, period=period, status="completed", started_by=started_by, issued_on=issued_on,
+            contracts_total=1, contracts_done=1, last_contract_id=contract_id, finished_at=now, heartbeat_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        dialect = (await session.connection()).dialect
+        run = _Run(
+            tenant=run_tenant, period=period, last_day=parsed.last_day, run_id=row.id, claims=row.claims,
+            issued_on=issued_on, due_on=due_on, tariffs=tariffs, tariff_problems=problems, batch_size=1,
+            invoices=FastInsert(dialect, Invoice.__table__, INVOICE_COLUMNS),  # type: ignore[arg-type]
+            lines=FastInsert(dialect, InvoiceLine.__table__, LINE_COLUMNS),  # type: ignore[arg-type]
+            readings=FastInsert(dialect, Reading.__table__, READING_COLUMNS),  # type: ignore[arg-type]
+            outbox=FastInsert(dialect, Notification.__table__, OUTBOX_COLUMNS),  # type: ignore[arg-type]
+        )
+        # A batch of exactly this contract: ids after contract_id - 1 up to contract_id.
+        counts, _seen = await _bill_batch(session, run, contract_id - 1, contract_id)
+        if counts.billed != 1:
+            reason = await session.scalar(
+                select(BillingRunItem.reason).where(BillingRunItem.billing_run_id == row.id)
+            )
+            raise Conflict(f"The contract cannot be billed: {reason}.", code="cannot_bill")
+        await session.execute(
+            update(BillingRun).where(BillingRun.id == row.id)
+            .values(billed=1, estimated=counts.estimated, flagged=counts.flagged)
+            .execution_options(synchronize_session=False)
+        )
+        if final:
+            await session.execute(
+                update(Contract).where(Contract.id == contract_id, Contract.status == "active")
+                .values(status="terminated", updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        invoice_id = await session.scalar(
+            select(Invoice.id).where(Invoice.contract_id == contract_id, Invoice.period == period)
+        )
+        await session.commit()
+        assert invoice_id is not None
+        return invoice_id
+
+    async def attempt() -> int:
+        for tries in (1, 2):
+            try:
+                return await once()
+            except (Conflict, NotFound):
+                await session.rollback()
+                raise
+            except (IntegrityError, _CarriedInvoiceTaken):
+                # A run billed this contract meanwhile (then it is a 409 next time), or a payment or
+                # another bill took an invoice or charge this bill used: once more.
+                await session.rollback()
+                if tries == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    invoice_id = await retry_unit_of_work(attempt, rollback=session.rollback)
+    if tenant in session:
+        # A rollback on the way expired it.
+        await session.refresh(tenant)
+    return await invoice_controller.get_invoice(session=session, tenant=tenant, invoice_id=invoice_id)
+
+
 async def _finish(
     session: AsyncSession, run_id: int, claims: int, *, status: str, error: str | None = None
 ) -> None:
@@ -640,13 +751,26 @@ async def _bill_batch(session: AsyncSession, run: _Run, after: int, upper: int |
         ready.sort(key=lambda c: c.contract_id)
 
     arrears = await _arrears(conn, run, after, upper) if ready else {}
+    charges = await _pending_charges(conn, run, after, upper) if ready else {}
     bills: list[_Bill] = []
     zero = Decimal(0)
     for contract in ready:
         tariff = tariffs[contract.service]
         owed = arrears.get(contract.contract_id)
+        pending = charges.get(contract.contract_id)
         try:
-            if owed is None:
+            if pending is not None:
+                charged = bill_with_charges(
+                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
+                    arrears=owed.amount if owed else zero, arrears_months=owed.months if owed else 1,
+                    charges=pending,
+                )
+                bill = charged.bill
+                entry = _Bill(
+                    contract, bill, calc.round_money(owed.amount, bill.currency) if owed else zero,
+                    owed.invoice_ids if owed else (), charged.applied,
+                )
+            elif owed is None:
                 bill = calc.calculate_bill(
                     tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption
                 )
@@ -692,6 +816,8 @@ class _Bill:
     bill: calc.Bill
     arrears: Decimal
     carried: tuple[int, ...]
+    # The one-off charges and credits the bill applied, with the amount of each it took.
+    charges: tuple[tuple[PendingCharge, Decimal], ...] = ()
 
 
 def _item(run: _Run, contract_id: int, outcome: str, reason: str) -> dict[str, Any]:
@@ -822,6 +948,63 @@ async def _arrears(conn: AsyncConnection, run: _Run, after: int, upper: int | No
     return owed
 
 
+async def _pending_charges(
+    conn: AsyncConnection, run: _Run, after: int, upper: int | None
+) -> dict[int, list[PendingCharge]]:
+    """Per contract of the batch: its pending one-off charges and credits, oldest first (one query)."""
+    result = await conn.execute(
+        select(
+            ContractCharge.contract_id, ContractCharge.id, ContractCharge.description,
+            ContractCharge.amount, ContractCharge.taxable,
+        )
+        .select_from(Contract)
+        .join(ContractCharge, ContractCharge.contract_id == Contract.id)
+        .where(_batch_contracts(run, after, upper), ContractCharge.status == "pending")
+        .order_by(ContractCharge.contract_id, ContractCharge.id)
+    )
+    pending: dict[int, list[PendingCharge]] = {}
+    for contract_id, charge_id, description, amount, taxable in result:
+        pending.setdefault(contract_id, []).append(PendingCharge(charge_id, description, amount, bool(taxable)))
+    return pending
+
+
+async def _bill_charges(conn: AsyncConnection, run: _Run, billed: list[tuple[int, int, PendingCharge, Decimal]]) -> None:
+    """Mark the charges the batch's invoices applied as billed by them, exactly once, and carry forward
+    the part of a credit an invoice could not take as a new pending credit.
+
+    Each UPDATE only takes a charge still pending; the check after it finds a charge another bill took
+    meanwhile (its invoice is not ours), and the batch is redone without it.
+    """
+    now = utcnow()
+    table = ContractCharge.__table__
+    await conn.execute(
+        update(table)
+        .where(table.c.id == bindparam("charge_id"), table.c.status == "pending")
+        .values(status="billed", invoice_id=bindparam("by"), billed_amount=bindparam("applied"), billed_at=now),
+        [{"charge_id": c.key, "by": invoice_id, "applied": applied} for _, invoice_id, c, applied in billed],
+    )
+    expected = {c.key: invoice_id for _, invoice_id, c, _ in billed}
+    keys = sorted(expected)
+    for start in range(0, len(keys), IN_CHUNK):
+        found = await conn.execute(
+            select(ContractCharge.id, ContractCharge.invoice_id).where(ContractCharge.id.in_(keys[start:start + IN_CHUNK]))
+        )
+        for charge_id, invoice_id in found:
+            if invoice_id != expected[charge_id]:
+                raise _ChargeTaken(f"charge {charge_id} was billed by invoice {invoice_id} while the batch ran")
+    rest = [
+        {
+            "tenant_id": run.tenant.id, "contract_id": contract_id, "description": c.description,
+            "amount": c.amount - applied, "taxable": c.taxable, "status": "pending", "carried_from_id": c.key,
+            "created_at": now,
+        }
+        for contract_id, _, c, applied in billed
+        if applied != c.amount
+    ]
+    if rest:
+        await conn.execute(insert(ContractCharge), rest)
+
+
 async def _close_carried(conn: AsyncConnection, tenant_id: int, carried: list[int]) -> None:
     """Cancel the active coupons of the invoices just carried, and check that no payment took one meanwhile.
 
@@ -908,6 +1091,7 @@ async def _write_invoices(
     line_rows = []
     append = line_rows.append
     carried_rows = []
+    charge_rows: list[tuple[int, int, PendingCharge, Decimal]] = []
     outbox = run.outbox
     payload = outbox.converter("payload")
     now = outbox.converter("created_at")(utcnow())
@@ -928,6 +1112,8 @@ async def _write_invoices(
             ))
         if carried:
             carried_rows += [{"old_id": old, "new_id": invoice_id} for old in carried]
+        if entry.charges:
+            charge_rows += [(contract.contract_id, invoice_id, c, applied) for c, applied in entry.charges]
         if contract.flags:
             flagged += 1
         if contract.email:
@@ -957,6 +1143,8 @@ async def _write_invoices(
             .values(carried_into_invoice_id=bindparam("new_id")),
             carried_rows,
         )
+    if charge_rows:
+        await _bill_charges(conn, run, charge_rows)
     await outbox.run(conn, messages)
     counts.billed += len(bills)
     counts.flagged += flagged

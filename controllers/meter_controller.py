@@ -76,6 +76,7 @@ async def create_meter(
     multiplier: Decimal = Decimal(1),
     initial_value: Decimal = Decimal(0),
     status: str = "active",
+    kind: str = "standard",
     latitude: Decimal | None = None,
     longitude: Decimal | None = None,
 ) -> Meter:
@@ -96,6 +97,7 @@ async def create_meter(
         initial_value=initial_value,
         installed_on=installed_on,
         status=status,
+        kind=kind,
         latitude=latitude,
         longitude=longitude,
     )

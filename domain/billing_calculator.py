@@ -13,7 +13,9 @@
 #    consumption line amounts: negative gives a `subsidy` line, positive a `contribution` line.
 #    * A stratum without an entry, or an adjustment that rounds to zero, adds no line; a stratum
 #    outside 1-6/commercial/industrial/official is a ValueError, so a typo cannot drop a subsidy.
-# 5. Operator adjustments become `adjustment` lines. Arrears become an `adjustment` line
+# 5. Operator adjustments become `adjustment` lines, taxed by the rules that list `adjustment`;
+#    `untaxed_adjustments` (a charge the operator marked not taxable) are `adjustment` lines no
+#    rule taxes. Arrears become an `adjustment` line
 #    "Saldo anterior" that is * never taxed (it was taxed on its own invoice) even if `adjustment`
 #    is taxable; when arrears > 0 a `late_fee` line adds arrears x rate/100 x months.
 #    The caller leaves disputed invoices out of the arrears (DOMAIN.md, PQR).
@@ -413,6 +415,7 @@ def calculate_bill(
     arrears: Decimal = _ZERO,
     arrears_months: int = 1,
     adjustments: Sequence[tuple[str, Decimal]] = (),
+    untaxed_adjustments: Sequence[tuple[str, Decimal]] = (),
 ) -> Bill:
     """Compute one bill's lines and totals from a tariff and the period's consumption."""
     p = tariff if type(tariff) is PreparedTariff else _prepared(tariff)
@@ -486,12 +489,19 @@ def calculate_bill(
             lines.append(Line("adjustment", description, _ONE, value, amount))
             adjustment_total += amount
         sums["adjustment"] = adjustment_total
+    for description, value in untaxed_adjustments:
+        _require_decimal("adjustment amount", value)
+        amount = value.quantize(quantum, ROUND_HALF_UP) + _ZERO
+        lines.append(Line("adjustment", description, _ONE, value, amount))
+        # Kept out of `sums` like arrears: in the subtotal, never in a tax base.
+        carried += amount
 
     if arrears:
         _require_decimal("arrears", arrears)
-        carried = arrears.quantize(quantum, ROUND_HALF_UP) + _ZERO
+        owed = arrears.quantize(quantum, ROUND_HALF_UP) + _ZERO
+        carried += owed
         # Kept out of `sums`: the prior balance was already taxed on its own invoice.
-        lines.append(Line("adjustment", ARREARS_DESCRIPTION, _ONE, arrears, carried))
+        lines.append(Line("adjustment", ARREARS_DESCRIPTION, _ONE, arrears, owed))
         if arrears > 0:
             factor = p.late_fee_factor * arrears_months
             amount = (arrears * factor).quantize(quantum, ROUND_HALF_UP)

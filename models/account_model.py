@@ -30,6 +30,8 @@ STRATA = ("1", "2", "3", "4", "5", "6", "commercial", "industrial", "official")
 CUSTOMER_STATUSES = ("active", "inactive")
 CONTRACT_STATUSES = ("active", "suspended", "terminated")
 METER_STATUSES = ("active", "retired")
+# What sort of meter it is; informative only (billing treats them alike).
+METER_KINDS = ("standard", "smart", "prepaid")
 READING_KINDS = ("actual", "estimated", "corrected")
 READING_FLAGS = ("rollover", "high", "low", "zero")
 
@@ -103,6 +105,7 @@ class Meter(Base):
         CheckConstraint("multiplier > 0", name="multiplier_positive"),
         CheckConstraint("initial_value >= 0", name="initial_value_nonnegative"),
         CheckConstraint(_in("status", METER_STATUSES), name="status_known"),
+        CheckConstraint(_in("kind", METER_KINDS), name="kind_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -114,6 +117,7 @@ class Meter(Base):
     initial_value: Mapped[Decimal] = mapped_column(Quantity(), default=Decimal(0))
     installed_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    kind: Mapped[str] = mapped_column(String(16), default="standard", server_default="standard")
     latitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6), nullable=True)
     longitude: Mapped[Decimal | None] = mapped_column(Numeric(9, 6), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -181,3 +181,39 @@ class InvoiceLine(Base):
     quantity: Mapped[Decimal] = mapped_column(Numeric(18, 4))
     unit_price: Mapped[Decimal] = mapped_column(Numeric(18, 6))
     amount: Mapped[Decimal] = mapped_column(Money())
+
+
+CHARGE_STATUSES = ("pending", "billed")
+
+
+class ContractCharge(Base):
+    """A one-off charge (amount > 0) or credit (amount < 0) an operator put on a contract.
+
+    The contract's next bill applies it as an `adjustment` line and marks it `billed` with that
+    invoice, in the bill's own transaction. A credit larger than the bill is applied only up to
+    the bill's total (`billed_amount`); the rest becomes a new pending credit (`carried_from_id`).
+    """
+
+    __tablename__ = "contract_charges"
+    __table_args__ = (
+        # The bill run loads the pending charges of a batch's contracts by contract id.
+        Index("ix_contract_charges_contract_id_status", "contract_id", "status"),
+        Index("ix_contract_charges_invoice_id", "invoice_id"),
+        CheckConstraint("status IN ('pending', 'billed')", name="status_known"),
+        CheckConstraint("amount <> 0", name="amount_nonzero"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
+    description: Mapped[str] = mapped_column(Unicode(200))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    taxable: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), nullable=True)
+    # What the invoice applied: the amount, or for a credit larger than the bill the part it took.
+    billed_amount: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
+    carried_from_id: Mapped[int | None] = mapped_column(ForeignKey("contract_charges.id"), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    billed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -76,6 +76,10 @@ DecimalStr = Annotated[Decimal, BeforeValidator(_ascii_number), _AS_STRING]
 Money = Annotated[
     Decimal, BeforeValidator(_ascii_number), Field(ge=0, le=MAX_MONEY, decimal_places=MONEY_PLACES), _AS_STRING
 ]
+# A charge (positive) or a credit (negative).
+SignedMoney = Annotated[
+    Decimal, BeforeValidator(_ascii_number), Field(ge=-MAX_MONEY, le=MAX_MONEY, decimal_places=MONEY_PLACES), _AS_STRING
+]
 UnitPrice = Annotated[
     Decimal, BeforeValidator(_ascii_number), Field(ge=0, le=MAX_UNIT_PRICE, decimal_places=UNIT_PRICE_PLACES), _AS_STRING
 ]

@@ -24,7 +24,7 @@ from routes.common import (
     role_required,
 )
 from routes.fields import BusinessDate
-from routes.vocabulary import MeterStatus
+from routes.vocabulary import MeterKind, MeterStatus
 
 bp = Blueprint("meters", __name__, url_prefix="/api/v1/meters")
 
@@ -48,6 +48,7 @@ class MeterIn(BaseModel):
     initial_value: RegisterValue = Field(Decimal(0), description="The register at installation: the first reading's previous value.")
     installed_on: BusinessDate
     status: MeterStatus = "active"
+    kind: MeterKind = Field("standard", description="What sort of meter: `standard`, `smart` or `prepaid` (informative).")
     latitude: Latitude | None = None
     longitude: Longitude | None = None
 
@@ -64,6 +65,7 @@ class MeterPatch(PatchModel):
     initial_value: RegisterValue | None = None
     installed_on: BusinessDate | None = None
     status: MeterStatus | None = None
+    kind: MeterKind | None = None
     latitude: Latitude | None = None
     longitude: Longitude | None = None
 
@@ -79,6 +81,7 @@ class MeterOut(BaseModel):
     initial_value: DecimalStr
     installed_on: BusinessDate
     status: MeterStatus
+    kind: MeterKind
     latitude: DecimalStr | None
     longitude: DecimalStr | None
     created_at: datetime

@@ -14,8 +14,8 @@ from domain.money import MINOR_UNITS
 from domain.national_id import NATIONAL_ID_TYPES
 from domain.notification_templates import SUPPORTED_LOCALES
 from domain.readings import FLAG_ORDER
-from models.account_model import CONTRACT_STATUSES, CUSTOMER_STATUSES, METER_STATUSES, READING_KINDS, SERVICES, STRATA
-from models.billing_model import BILLING_RUN_STATUSES, INVOICE_STATUSES
+from models.account_model import CONTRACT_STATUSES, CUSTOMER_STATUSES, METER_KINDS, METER_STATUSES, READING_KINDS, SERVICES, STRATA
+from models.billing_model import BILLING_RUN_STATUSES, CHARGE_STATUSES, INVOICE_STATUSES
 from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES
 from models.notification_model import NOTIFICATION_STATUSES
 from models.payment_model import (
@@ -59,3 +59,5 @@ CreditBalanceReason = Literal[CREDIT_BALANCE_REASONS]  # type: ignore[valid-type
 ReadingFileOutcome = Literal[ISSUE_OUTCOMES]  # type: ignore[valid-type]
 CollectionFileStatus = Literal[COLLECTION_FILE_STATUSES]  # type: ignore[valid-type]
 CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
+ChargeStatus = Literal[CHARGE_STATUSES]  # type: ignore[valid-type]
+MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]

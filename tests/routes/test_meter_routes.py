@@ -125,3 +125,17 @@ async def test_delete_only_without_readings(operator_client: ApiClient, session:
 async def test_customers_get_403(customer_client: ApiClient) -> None:
     assert (await customer_client.get("/api/v1/meters")).status_code == 403
     assert (await customer_client.post("/api/v1/meters", json=_meter(customer_client.contract_id))).status_code == 403  # type: ignore[attr-defined]
+
+
+async def test_a_meter_has_a_kind_from_a_closed_list(operator_client: ApiClient, session: AsyncSession, tenant: Tenant) -> None:
+    contract = await _contract(session, tenant)
+    plain = await (await operator_client.post("/api/v1/meters", json=_meter(contract.id))).get_json()
+    assert plain["kind"] == "standard"
+    smart = await operator_client.post("/api/v1/meters", json=_meter(contract.id, serial="S-2", kind="smart"))
+    assert smart.status_code == 201 and (await smart.get_json())["kind"] == "smart"
+    bad = await operator_client.post("/api/v1/meters", json=_meter(contract.id, serial="S-3", kind="analog"))
+    assert bad.status_code == 422
+    assert [e["field"] for e in (await bad.get_json())["errors"]] == ["kind"]
+    changed = await operator_client.patch(f"/api/v1/meters/{plain['id']}", json={"kind": "prepaid"})
+    assert changed.status_code == 200 and (await changed.get_json())["kind"] == "prepaid"
+    assert (await (await operator_client.get(f"/api/v1/meters/{plain['id']}")).get_json())["kind"] == "prepaid"
