@@ -166,8 +166,9 @@ async def issue_note(
     if not unpaid:
         room = await _paid_room(session, invoice)
         if amount > room:
+            currency = invoice.currency  # the rollback expires the invoice
             await session.rollback()
-            raise _over_credit(room, invoice.currency)
+            raise _over_credit(room, currency)
     if unpaid:
         await cancel_invoice_coupons(session, tenant.id, invoice.id, now, action="issue the note")
 
@@ -217,8 +218,8 @@ async def _notify(session: AsyncSession, tenant: Tenant, note: InvoiceNote, invo
         "contract_number": contract_number,
         "period": invoice.period,
         "note_number": note.number,
-        "amount": str(note.amount),
-        "amount_due": str(note.amount_due_after),
+        "amount": str(round_money(note.amount, note.currency)),
+        "amount_due": str(round_money(note.amount_due_after, note.currency)),
         "to_credit_balance": invoice.status == "paid",
         "reason": note.reason,
         "pqr_filing_number": pqr_filing_number or "",

@@ -17,6 +17,7 @@ from domain.readings import FLAG_ORDER
 from models.account_model import CONTRACT_STATUSES, CUSTOMER_STATUSES, METER_STATUSES, READING_KINDS, SERVICES, STRATA
 from models.billing_model import BILLING_RUN_STATUSES, INVOICE_STATUSES
 from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES
+from models.note_model import NOTE_KINDS
 from models.notification_model import NOTIFICATION_STATUSES
 from models.payment_model import (
     COUPON_STATUSES,
@@ -62,3 +63,4 @@ CreditBalanceReason = Literal[CREDIT_BALANCE_REASONS]  # type: ignore[valid-type
 ReadingFileOutcome = Literal[ISSUE_OUTCOMES]  # type: ignore[valid-type]
 CollectionFileStatus = Literal[COLLECTION_FILE_STATUSES]  # type: ignore[valid-type]
 CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
+NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]
