@@ -327,7 +327,7 @@ async def mark_overdue(
             (
                 await session.scalars(
                     select(Invoice.id)
-                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day)
+                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day, Invoice.amount_due > 0)
                     .order_by(Invoice.id)
                 )
             ).all()
