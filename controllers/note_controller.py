@@ -217,6 +217,7 @@ async def _notify(session: AsyncSession, tenant: Tenant, note: InvoiceNote, invo
         "invoice_number": invoice.number,
         "contract_number": contract_number,
         "period": invoice.period,
+        "note_id": note.id,
         "note_number": note.number,
         "amount": str(round_money(note.amount, note.currency)),
         "amount_due": str(round_money(note.amount_due_after, note.currency)),

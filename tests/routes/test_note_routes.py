@@ -11,12 +11,14 @@ from quart import Quart
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clients.smtp_client import SmtpClient
+from controllers.notification_controller import DeliveryPolicy, dispatch_due
 from models.billing_model import Invoice
 from models.notification_model import Notification
 from models.payment_model import Coupon, CreditBalance
 from models.pqr_model import Pqr
 from models.tenant_model import Tenant
-from tests.conftest import ApiClient, make_user
+from tests.conftest import ApiClient, MailServer, make_user
 from tests.factories import make_customer
 from tests.payment_builders import Debtor, fresh, make_coupon, make_debtor
 
@@ -259,3 +261,21 @@ async def test_customers_are_forbidden_and_other_tenants_see_nothing(
     assert await amount_due(session, invoice_id) == Decimal("84000")
     count = await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "credit_note_issued"))
     assert count == 1
+
+
+async def test_the_credit_note_email_carries_the_note_pdf(
+    app: Quart, operator_client: ApiClient, session: AsyncSession, tenant: Tenant, mail_server: MailServer
+) -> None:
+    debtor = await make_debtor(session, tenant, amounts=("85000",))
+    note = await (await credit(operator_client, debtor.invoices[0].id, "20000")).get_json()
+
+    report = await dispatch_due(
+        sql=app.extensions["cuponera"].sql, smtp=SmtpClient(mail_server.smtp_settings()), policy=DeliveryPolicy()
+    )
+
+    assert report.sent == 1
+    [email] = mail_server.catcher.messages
+    assert email["Subject"] == f"Nota crédito {note['number']} a su factura {debtor.invoices[0].number}"
+    [attachment] = list(email.iter_attachments())
+    assert attachment.get_filename() == f"{note['number']}.pdf"
+    assert "$20.000" in pdf_text(attachment.get_content())
