@@ -149,7 +149,9 @@ async def issue_note(
     unpaid = invoice.status in OPEN_STATUSES
     delta = -amount if kind == "credit" else amount
     # The conditional UPDATE is the guard (and the row lock) against a concurrent payment, void or note.
-    guard = update(Invoice).where(Invoice.id == invoice.id, Invoice.status == invoice.status)
+    guard = update(Invoice).where(
+        Invoice.id == invoice.id, Invoice.status == invoice.status, Invoice.carried_into_invoice_id.is_(None)
+    )
     if unpaid:
         guard = guard.where(Invoice.amount_due + delta >= 0).values(amount_due=Invoice.amount_due + delta)
     else:
@@ -159,6 +161,8 @@ async def issue_note(
         current = await _invoice(session, tenant, invoice_id)
         if current.status != invoice.status:
             raise Conflict(f"The invoice changed meanwhile; it is now {current.status}.", code="invalid_transition")
+        if current.carried_into_invoice_id is not None:
+            raise Conflict("A later invoice carried this one's balance meanwhile; issue the note against that invoice.", code="invoice_carried")
         raise _over_credit(current.amount_due, current.currency)
     after = await session.scalar(select(Invoice.amount_due).where(Invoice.id == invoice.id).execution_options(populate_existing=True))
     assert after is not None

@@ -279,3 +279,19 @@ async def test_the_credit_note_email_carries_the_note_pdf(
     [attachment] = list(email.iter_attachments())
     assert attachment.get_filename() == f"{note['number']}.pdf"
     assert "$20.000" in pdf_text(attachment.get_content())
+
+
+async def test_a_carried_invoice_is_credited_through_the_invoice_that_carried_it(
+    operator_client: ApiClient, session: AsyncSession, tenant: Tenant
+) -> None:
+    debtor = await make_debtor(session, tenant, amounts=("50000", "35000"))
+    newer, older = debtor.invoices
+    older.carried_into_invoice_id = newer.id
+    await session.commit()
+
+    refused = await credit(operator_client, older.id, "1000")
+
+    assert refused.status_code == 409
+    assert (await refused.get_json())["code"] == "invoice_carried"
+    assert await amount_due(session, older.id) == Decimal("35000")
+    assert (await credit(operator_client, newer.id, "1000")).status_code == 201
