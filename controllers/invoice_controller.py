@@ -236,6 +236,41 @@ async def resend_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: i
     return number
 
 
+async def cancel_invoice_coupons(
+    session: AsyncSession, tenant_id: int, invoice_id: int, now: datetime, *, action: str
+) -> None:
+    """Cancel the invoice's active coupons (`invoice_changed`): they carry an amount the invoice no longer has.
+
+    409 `payment_pending` (after a rollback) while a payment of a coupon holding it is in flight (a card
+    payment awaiting the gateway): the money may yet arrive for the old amount. `action` completes the
+    message ("void it", "issue the note").
+    """
+    # Cancel before looking for payments in flight: this UPDATE waits for a claim of the same coupon,
+    # and a claim after it finds the coupon cancelled, so no payment can start unseen.
+    holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id == invoice_id)
+    await session.execute(
+        update(Coupon)
+        .where(Coupon.tenant_id == tenant_id, Coupon.status == "active", Coupon.id.in_(holding))
+        .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
+        .execution_options(synchronize_session=False)
+    )
+    in_flight = await session.scalar(
+        select(Coupon.id)
+        .where(
+            Coupon.id.in_(holding),
+            or_(Coupon.status == "processing", exists().where(Payment.coupon_id == Coupon.id, Payment.status == "pending")),
+        )
+        .order_by(Coupon.id)
+        .limit(1)
+    )
+    if in_flight is not None:
+        await session.rollback()
+        raise Conflict(
+            f"A payment for this invoice is awaiting the gateway's answer; {action} once the payment is settled.",
+            code="payment_pending",
+        )
+
+
 async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int, reason: str) -> InvoiceView:
     """Void an issued or overdue invoice with a reason; its active coupons are cancelled (`invoice_changed`).
 
@@ -256,30 +291,7 @@ async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int
         raise Conflict(
             f"Only issued or overdue invoices can be voided; this one is {status}.", code="invalid_transition"
         )
-    # Cancel before looking for payments in flight: this UPDATE waits for a claim of the same coupon,
-    # and a claim after it finds the coupon cancelled, so no payment can start unseen.
-    holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id == invoice_id)
-    await session.execute(
-        update(Coupon)
-        .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
-        .values(status="cancelled", cancelled_at=now, cancel_reason="invoice_changed")
-        .execution_options(synchronize_session=False)
-    )
-    in_flight = await session.scalar(
-        select(Coupon.id)
-        .where(
-            Coupon.id.in_(holding),
-            or_(Coupon.status == "processing", exists().where(Payment.coupon_id == Coupon.id, Payment.status == "pending")),
-        )
-        .order_by(Coupon.id)
-        .limit(1)
-    )
-    if in_flight is not None:
-        await session.rollback()
-        raise Conflict(
-            "A payment for this invoice is awaiting the gateway's answer; void it once the payment is settled.",
-            code="payment_pending",
-        )
+    await cancel_invoice_coupons(session, tenant.id, invoice_id, now, action="void it")
     # Balances this invoice carried as arrears are owed again, so the next run carries them anew.
     await session.execute(
         update(Invoice)
@@ -315,7 +327,7 @@ async def mark_overdue(
             (
                 await session.scalars(
                     select(Invoice.id)
-                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day)
+                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day, Invoice.amount_due > 0)
                     .order_by(Invoice.id)
                 )
             ).all()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, OutgoingEmail, SmtpClient, SmtpDeliveryError
 from clients.sql_client import SqlClient
-from controllers import invoice_controller
+from controllers import invoice_controller, note_controller
 from controllers.errors import Conflict, NotFound
 from controllers.pagination import Page, SortKey, paginate
 from domain.notification_templates import NotificationTemplateError, render_email
@@ -103,7 +103,21 @@ async def invoice_pdf_attachment(
     return [Attachment(filename=filename, content=content, mime_type="application/pdf")]
 
 
-ATTACHMENT_BUILDERS: dict[str, AttachmentBuilder] = {"invoice_issued": invoice_pdf_attachment}
+async def note_pdf_attachment(
+    *, session: AsyncSession, tenant: Tenant, notification: Notification
+) -> Sequence[Attachment]:
+    """The note PDF for `credit_note_issued`."""
+    note_id = notification.payload.get("note_id")
+    if note_id is None:
+        raise UndeliverableError("credit_note_issued payload has no note_id for the PDF attachment")
+    filename, content = await note_controller.note_pdf(session=session, tenant=tenant, note_id=int(note_id))
+    return [Attachment(filename=filename, content=content, mime_type="application/pdf")]
+
+
+ATTACHMENT_BUILDERS: dict[str, AttachmentBuilder] = {
+    "invoice_issued": invoice_pdf_attachment,
+    "credit_note_issued": note_pdf_attachment,
+}
 
 
 def retry_delay(*, attempts: int, base_seconds: float, random: Callable[[], float]) -> timedelta:

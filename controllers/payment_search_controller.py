@@ -18,6 +18,7 @@ from controllers.transaction_controller import check_date_range, local_day_start
 from domain.national_id import search_form
 from models.account_model import Contract, Customer
 from models.billing_model import Invoice
+from models.note_model import InvoiceNote
 from models.payment_model import Coupon, CouponInvoice, CreditBalance, LedgerEntry, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
@@ -213,12 +214,14 @@ async def get_payment(*, session: AsyncSession, tenant: Tenant, payment_id: int)
 
 @dataclass(frozen=True)
 class CreditBalanceRow:
-    """A payment exception: money an approved payment brought for an invoice that could no longer take it."""
+    """A credit balance: money an approved payment brought for an invoice that could no longer take it, or a
+    credit note on a paid invoice (no payment nor coupon then, but the note's number)."""
 
     credit: CreditBalance
     contract_number: str
     invoice_number: str
-    coupon_reference: str
+    coupon_reference: str | None
+    note_number: str | None = None
 
 
 async def search_payment_exceptions(
@@ -251,14 +254,15 @@ async def search_payment_exceptions(
     if not credits:
         return Page(items=[], next_cursor=page.next_cursor)
     labels = {
-        credit_id: (contract_number, invoice_number, reference)
-        for credit_id, contract_number, invoice_number, reference in (
+        credit_id: (contract_number, invoice_number, reference, note_number)
+        for credit_id, contract_number, invoice_number, reference, note_number in (
             await session.execute(
-                select(CreditBalance.id, Contract.contract_number, Invoice.number, Coupon.reference)
+                select(CreditBalance.id, Contract.contract_number, Invoice.number, Coupon.reference, InvoiceNote.number)
                 .join(Contract, Contract.id == CreditBalance.contract_id)
                 .join(Invoice, Invoice.id == CreditBalance.invoice_id)
-                .join(Payment, Payment.id == CreditBalance.payment_id)
-                .join(Coupon, Coupon.id == Payment.coupon_id)
+                .outerjoin(Payment, Payment.id == CreditBalance.payment_id)
+                .outerjoin(Coupon, Coupon.id == Payment.coupon_id)
+                .outerjoin(InvoiceNote, InvoiceNote.id == CreditBalance.note_id)
                 .where(CreditBalance.id.in_([c.id for c in credits]))
             )
         ).all()

@@ -25,6 +25,7 @@ EVENTS = (
     "invoice_paid",
     "invoice_overdue",
     "invoice_voided",
+    "credit_note_issued",
     "coupon_created",
     "coupon_expiring",
     "coupon_expired",
@@ -66,7 +67,7 @@ def normalise_locale(locale: str | None) -> str:
 
 def portal_page_path(event: str, payload: Mapping[str, Any]) -> str | None:
     """The portal page an email is about: the invoice, the coupon or the PQR (None when the payload cannot name it)."""
-    if event.startswith("invoice_") and payload.get("invoice_id") is not None:
+    if (event.startswith("invoice_") or event == "credit_note_issued") and payload.get("invoice_id") is not None:
         return f"/portal/#/invoices/{quote(str(payload['invoice_id']), safe='')}"
     if (event.startswith("coupon_") or event == "payment_reversed") and payload.get("coupon_reference"):
         return f"/portal/#/coupons/{quote(str(payload['coupon_reference']), safe='')}"

@@ -4,6 +4,7 @@ from models.account_model import Contract, Customer, Meter, Reading, ReadingCorr
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
 from models.collection_file_model import CollectionFile, CollectionFileDetail
+from models.note_model import InvoiceNote
 from models.notification_model import Notification
 from models.pqr_model import Pqr, TenantHoliday
 from models.reading_file_model import ReadingFile, ReadingFileIssue
@@ -38,6 +39,7 @@ __all__ = [
     "IdempotencyKey",
     "Invoice",
     "InvoiceLine",
+    "InvoiceNote",
     "LedgerEntry",
     "LoginThrottle",
     "Meter",

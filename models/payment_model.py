@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     Unicode,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -39,8 +40,11 @@ COUPON_CREATOR_KINDS = ("customer", "staff", "anonymous", "bank")
 # `open`: held for the contract (a later credit note, refund or bill run applies it); `reversed`:
 # its payment was reversed, so the money went back with it.
 CREDIT_BALANCE_STATUSES = ("open", "reversed")
-# Why an approved payment could not go to an invoice on its coupon.
-CREDIT_BALANCE_REASONS = ("invoice_void", "invoice_paid", "invoice_carried")
+# Why an approved payment could not go to an invoice on its coupon, or `credit_note`: a credit note on a
+# paid invoice gave money back.
+CREDIT_BALANCE_REASONS = ("invoice_void", "invoice_paid", "invoice_carried", "credit_note")
+_PAYMENT_CREDIT = "payment_id IS NOT NULL"
+_NOTE_CREDIT = "note_id IS NOT NULL"
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -159,15 +163,25 @@ class PaymentAllocation(Base):
 
 
 class CreditBalance(Base):
-    """Money an approved payment brought for an invoice that could no longer take it (voided, paid elsewhere, carried).
+    """Money held for a contract: an approved payment's share an invoice could no longer take (voided, paid
+    elsewhere, carried), or a credit note on a paid invoice.
 
     Held for the invoice's contract, never allocated silently; operators list the open ones as payment
-    exceptions. One row per payment and invoice, so a replayed settlement cannot credit twice.
+    exceptions. One row per payment and invoice, so a replayed settlement cannot credit twice, and one
+    per credit note. Both uniques are filtered (SQL Server's unique constraints count NULLs as equal).
     """
 
     __tablename__ = "credit_balances"
     __table_args__ = (
-        UniqueConstraint("payment_id", "invoice_id"),
+        Index(
+            "uq_credit_balances_payment_id_invoice_id", "payment_id", "invoice_id", unique=True,
+            sqlite_where=text(_PAYMENT_CREDIT), postgresql_where=text(_PAYMENT_CREDIT), mssql_where=text(_PAYMENT_CREDIT),
+        ),
+        Index(
+            "uq_credit_balances_note_id", "note_id", unique=True,
+            sqlite_where=text(_NOTE_CREDIT), postgresql_where=text(_NOTE_CREDIT), mssql_where=text(_NOTE_CREDIT),
+        ),
+        CheckConstraint("payment_id IS NOT NULL OR note_id IS NOT NULL", name="has_source"),
         Index("ix_credit_balances_tenant_id_status_created_at", "tenant_id", "status", "created_at"),
         CheckConstraint(_in("status", CREDIT_BALANCE_STATUSES), name="status_known"),
         CheckConstraint(_in("reason", CREDIT_BALANCE_REASONS), name="reason_known"),
@@ -182,8 +196,9 @@ class CreditBalance(Base):
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="open")
     reason: Mapped[str] = mapped_column(String(24))
-    # The payment the money came with, and the invoice it was meant for.
-    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    # The payment the money came with (or the credit note that gave it back), and the invoice it was meant for.
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    note_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_notes.id"), nullable=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -270,8 +270,9 @@ class PaymentExceptionOut(BaseModel):
     currency: Currency
     contract_number: str
     customer_id: int
-    payment_id: int
-    coupon_reference: str
+    payment_id: int | None
+    coupon_reference: str | None
+    note_number: str | None = None
     invoice_id: int
     invoice_number: str
     created_at: datetime
@@ -291,6 +292,7 @@ class PaymentExceptionOut(BaseModel):
             customer_id=credit.customer_id,
             payment_id=credit.payment_id,
             coupon_reference=row.coupon_reference,
+            note_number=row.note_number,
             invoice_id=credit.invoice_id,
             invoice_number=row.invoice_number,
             created_at=credit.created_at,

@@ -17,6 +17,7 @@ from domain.readings import FLAG_ORDER
 from models.account_model import CONTRACT_STATUSES, CUSTOMER_STATUSES, METER_KINDS, METER_STATUSES, READING_KINDS, SERVICES, STRATA
 from models.billing_model import BILLING_RUN_STATUSES, CHARGE_STATUSES, INVOICE_STATUSES
 from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES
+from models.note_model import NOTE_KINDS
 from models.notification_model import NOTIFICATION_STATUSES
 from models.payment_model import (
     COUPON_STATUSES,
@@ -61,3 +62,4 @@ CollectionFileStatus = Literal[COLLECTION_FILE_STATUSES]  # type: ignore[valid-t
 CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
 ChargeStatus = Literal[CHARGE_STATUSES]  # type: ignore[valid-type]
 MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]
+NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]

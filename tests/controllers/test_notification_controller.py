@@ -41,6 +41,11 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "invoice_number": "FAC-2026-000123", "contract_number": "100200300", "period": "2026-10",
         "amount_paid": "20870", "paid_at": "2026-11-01T03:00:00+00:00",
     },
+    "credit_note_issued": {
+        "invoice_id": 41, "invoice_number": "FAC-2026-000123", "contract_number": "100200300", "period": "2026-10",
+        "note_number": "NC-2026-000007", "amount": "5000", "amount_due": "15870", "to_credit_balance": False,
+        "reason": "Lectura mal tomada", "pqr_filing_number": "PQR-20261122-00042",
+    },
     "coupon_created": {
         "coupon_reference": "4500012345674", "amount": "20870", "expires_at": "2026-11-01T03:00:00Z",
         "invoice_numbers": ["FAC-2026-000123", "FAC-2026-000124"],
@@ -155,9 +160,9 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
 
     report = await dispatch(sql, mail_server)
 
-    assert (report.claimed, report.sent, report.retried, report.failed) == (30, 30, 0, 0)
+    assert (report.claimed, report.sent, report.retried, report.failed) == (33, 33, 0, 0)
     received = {email["Message-ID"]: email for email in mail_server.catcher.messages}
-    assert len(received) == 30
+    assert len(received) == 33
     for row_id, sent in zip(ids, messages, strict=True):
         email = received[mid(tenant, sent.dedupe_key)]
         expected = render_email(sent.event, sent.locale, sent.payload, currency="COP", timezone="America/Bogota")

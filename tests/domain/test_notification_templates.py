@@ -47,6 +47,11 @@ SAMPLE_PAYLOADS = {
         "due_date": "2026-11-15",
         "reason": "Lectura mal tomada",
     },
+    "credit_note_issued": {
+        "invoice_id": 41, "invoice_number": "FAC-2026-000123", "contract_number": "100200300", "period": "2026-10",
+        "note_number": "NC-2026-000007", "amount": "5000", "amount_due": "15870", "to_credit_balance": False,
+        "reason": "Lectura mal tomada", "pqr_filing_number": "PQR-20261122-00042",
+    },
     "coupon_created": {
         "coupon_reference": "4500012345674",
         "amount": "20870",
@@ -91,6 +96,9 @@ EXPECTED_SUBJECTS = {
     ("invoice_voided", "es"): "Su factura FAC-2026-000123 fue anulada",
     ("invoice_voided", "en"): "Your bill FAC-2026-000123 was cancelled",
     ("invoice_voided", "pt"): "Sua fatura FAC-2026-000123 foi cancelada",
+    ("credit_note_issued", "es"): "Nota crédito NC-2026-000007 a su factura FAC-2026-000123",
+    ("credit_note_issued", "en"): "Credit note NC-2026-000007 on your bill FAC-2026-000123",
+    ("credit_note_issued", "pt"): "Nota de crédito NC-2026-000007 na sua fatura FAC-2026-000123",
     ("coupon_created", "es"): "Su cupón de pago 4500012345674 por $20.870",
     ("coupon_created", "en"): "Your payment coupon 4500012345674 for COP 20,870",
     ("coupon_created", "pt"): "Seu cupom de pagamento 4500012345674 de COP 20.870",

@@ -1,0 +1,154 @@
+"""The printable credit or debit note: which invoice it corrects, by how much and why (es, en, pt)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from io import BytesIO
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from domain.money_format import format_money, language
+from domain.pdf_common import FRAME_PADDING, LIGHT, PRIMARY, RULE, format_period, format_short_date, make_styles, para
+
+LABELS: dict[str, dict[str, str]] = {
+    "es": {
+        "credit": "Nota crédito",
+        "debit": "Nota débito",
+        "number": "N.º",
+        "tax_id": "Identificación tributaria",
+        "issued_on": "Fecha de expedición",
+        "customer": "Cliente",
+        "contract": "Contrato",
+        "invoice": "Factura que corrige",
+        "period": "Periodo facturado",
+        "reason": "Motivo",
+        "pqr": "Radicado PQR",
+        "amount": "Valor de la nota",
+        "due_before": "Saldo de la factura antes",
+        "due_after": "Saldo de la factura después",
+        "to_credit_balance": "La factura ya estaba pagada: el valor queda como saldo a favor del contrato.",
+    },
+    "en": {
+        "credit": "Credit note",
+        "debit": "Debit note",
+        "number": "No.",
+        "tax_id": "Tax ID",
+        "issued_on": "Issued on",
+        "customer": "Customer",
+        "contract": "Contract",
+        "invoice": "Invoice corrected",
+        "period": "Billing period",
+        "reason": "Reason",
+        "pqr": "PQR filing number",
+        "amount": "Note amount",
+        "due_before": "Invoice amount due before",
+        "due_after": "Invoice amount due after",
+        "to_credit_balance": "The invoice was already paid: the amount is held as a credit balance on the contract.",
+    },
+    "pt": {
+        "credit": "Nota de crédito",
+        "debit": "Nota de débito",
+        "number": "N.º",
+        "tax_id": "Identificação fiscal",
+        "issued_on": "Data de emissão",
+        "customer": "Cliente",
+        "contract": "Contrato",
+        "invoice": "Fatura corrigida",
+        "period": "Período de referência",
+        "reason": "Motivo",
+        "pqr": "Protocolo PQR",
+        "amount": "Valor da nota",
+        "due_before": "Saldo da fatura antes",
+        "due_after": "Saldo da fatura depois",
+        "to_credit_balance": "A fatura já estava paga: o valor fica como saldo a favor do contrato.",
+    },
+}
+
+_MARGIN = 15 * mm
+_WIDTH = A4[0] - 2 * _MARGIN
+
+
+@dataclass(frozen=True)
+class NoteDocument:
+    """Everything printed on a note; money in `currency`, the language from `locale`."""
+
+    kind: str
+    number: str
+    issued_on: date
+    locale: str
+    tenant_name: str
+    tenant_legal_id: str
+    customer_name: str
+    contract_number: str
+    invoice_number: str
+    period: str
+    currency: str
+    amount: Decimal
+    amount_due_before: Decimal
+    amount_due_after: Decimal
+    to_credit_balance: bool
+    reason: str
+    pqr_filing_number: str | None
+
+
+def render_note_pdf(doc: NoteDocument) -> bytes:
+    """Render the note as a one-page PDF and return its bytes."""
+    lang = language(doc.locale)
+    labels = LABELS[lang]
+    styles = make_styles()
+
+    def money(amount: Decimal) -> str:
+        return format_money(amount, doc.currency, doc.locale)
+
+    title = f"{labels[doc.kind]} {labels['number']} {doc.number}"
+    header = Table(
+        [[
+            [para(doc.tenant_name, styles.tenant), para(f"{labels['tax_id']}: {doc.tenant_legal_id}", styles.muted)],
+            [para(title, styles.title), para(f"{labels['issued_on']}: {format_short_date(doc.issued_on, lang)}", styles.right)],
+        ]],
+        colWidths=[_WIDTH * 0.5, _WIDTH * 0.5],
+    )
+    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, 0), 1, PRIMARY)]))
+    rows: list[tuple[str, str]] = [
+        (labels["customer"], doc.customer_name),
+        (labels["contract"], doc.contract_number),
+        (labels["invoice"], doc.invoice_number),
+        (labels["period"], format_period(doc.period, lang)),
+        (labels["reason"], doc.reason),
+    ]
+    if doc.pqr_filing_number:
+        rows.append((labels["pqr"], doc.pqr_filing_number))
+    rows += [
+        (labels["amount"], money(doc.amount)),
+        (labels["due_before"], money(doc.amount_due_before)),
+        (labels["due_after"], money(doc.amount_due_after)),
+    ]
+    facts = Table(
+        [[para(label, styles.bold), para(value, styles.body)] for label, value in rows],
+        colWidths=[_WIDTH * 0.35, _WIDTH * 0.65],
+    )
+    amount_row = len(rows) - 3
+    facts.setStyle(
+        TableStyle([
+            ("GRID", (0, 0), (-1, -1), 0.5, RULE),
+            ("BACKGROUND", (0, amount_row), (-1, amount_row), LIGHT),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("TEXTCOLOR", (0, 0), (0, -1), colors.black),
+        ])
+    )
+    story: list[Flowable] = [header, Spacer(1, 6 * mm), facts]
+    if doc.to_credit_balance:
+        story += [Spacer(1, 4 * mm), para(labels["to_credit_balance"], styles.body)]
+    buffer = BytesIO()
+    SimpleDocTemplate(
+        buffer, pagesize=A4,
+        leftMargin=_MARGIN - FRAME_PADDING, rightMargin=_MARGIN - FRAME_PADDING,
+        topMargin=_MARGIN - FRAME_PADDING, bottomMargin=_MARGIN - FRAME_PADDING,
+        title=title, author=doc.tenant_name,
+    ).build(story)
+    return buffer.getvalue()
