@@ -28,6 +28,7 @@ from models.payment_model import (
 )
 from models.pqr_model import PQR_STATUSES, PQR_TYPES
 from models.reading_file_model import ISSUE_OUTCOMES
+from models.service_order_model import SERVICE_ORDER_KINDS, SERVICE_ORDER_STATUSES
 from models.user_model import ROLES, USER_STATUSES
 
 # mypy cannot see through a tuple in Literal[...]; at run time typing expands it to its members.
@@ -62,3 +63,5 @@ CreditBalanceReason = Literal[CREDIT_BALANCE_REASONS]  # type: ignore[valid-type
 ReadingFileOutcome = Literal[ISSUE_OUTCOMES]  # type: ignore[valid-type]
 CollectionFileStatus = Literal[COLLECTION_FILE_STATUSES]  # type: ignore[valid-type]
 CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
+ServiceOrderKind = Literal[SERVICE_ORDER_KINDS]  # type: ignore[valid-type]
+ServiceOrderStatus = Literal[SERVICE_ORDER_STATUSES]  # type: ignore[valid-type]
