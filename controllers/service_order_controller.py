@@ -64,6 +64,9 @@ class ServiceOrderRow:
     overdue: bool
 
 
+# How far ahead of the server a crew's device clock may run.
+CREW_CLOCK_SKEW = timedelta(minutes=5)
+
 # CSV columns for field crews, in this order.
 CSV_COLUMNS = (
     "id", "kind", "status", "contract_number", "service", "supply_address", "customer_name", "meter_serial",
@@ -388,7 +391,8 @@ def _checked_execution(order: ServiceOrderRow, executed_at: datetime | None, rea
     errors = []
     if executed_at is None:
         errors.append(FieldError("executed_at", "required to execute an order", "required"))
-    elif executed_at > now or executed_at < order.created_at:
+    elif executed_at > now + CREW_CLOCK_SKEW or executed_at < order.created_at:
+        # A crew's device may run a little ahead of the server, as a bank's may.
         errors.append(FieldError("executed_at", "between the order's creation and now", "out_of_range"))
     if reading is None:
         errors.append(FieldError("reading", "the meter reading is required to execute an order", "required"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from quart import Blueprint, Response
 from quart_schema import document_response, validate_querystring, validate_request, validate_response
 
@@ -22,7 +22,7 @@ from routes.common import (
     role_required,
     wants_csv,
 )
-from routes.fields import DecimalStr, RegisterValue, single_line
+from routes.fields import BusinessDateTime, DecimalStr, RegisterValue, single_line
 from routes.vocabulary import Currency, ServiceOrderKind, ServiceOrderStatus, Service
 
 bp = Blueprint("service_orders", __name__, url_prefix="/api/v1/service-orders")
@@ -73,7 +73,7 @@ class ServiceOrderPatch(BaseModel):
     """Execute (the crew's date and meter reading; the contract is suspended or reactivated) or cancel."""
 
     status: Literal["executed", "cancelled"]
-    executed_at: AwareDatetime | None = None
+    executed_at: BusinessDateTime | None = Field(None, description="When the crew did it (with its offset); not in the future.")
     reading: RegisterValue | None = None  # type: ignore[valid-type]
     note: single_line(500, min_length=0) | None = None  # type: ignore[valid-type]
 
