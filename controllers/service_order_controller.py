@@ -7,6 +7,7 @@ reconnection order is. Disputed invoices (an open PQR) count for neither the thr
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, exists, false, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.account_common import tenant_today
@@ -207,7 +209,7 @@ async def after_invoices_paid(*, session: AsyncSession, invoice_ids: Sequence[in
     for chunk in chunks(sorted(contract_ids)):
         paid_up = (
             await session.execute(
-                select(Contract.id, Contract.status, Tenant.currency, Tenant.reconnection_fee, Tenant.reconnection_deadline_hours)
+                select(Contract.id, Contract.tenant_id, Contract.status, Tenant.currency, Tenant.reconnection_fee, Tenant.reconnection_deadline_hours)
                 .join(Tenant, Tenant.id == Contract.tenant_id)
                 .where(Contract.id.in_(chunk), Contract.status.in_(("active", "suspended")), ~_still_owing())
                 .order_by(Contract.id)
@@ -242,21 +244,27 @@ async def after_invoices_paid(*, session: AsyncSession, invoice_ids: Sequence[in
         new = [c for c in paid_up if c.status == "suspended" and c.id not in open_reconnections]
         if not new:
             continue
-        tenant_of = dict(
-            (await session.execute(select(Contract.id, Contract.tenant_id).where(Contract.id.in_([c.id for c in new])))).all()
-        )
         # The fee is recorded on the order; charging it on the next invoice waits for contract charges.
-        await session.execute(
-            insert(ServiceOrder.__table__),
-            [
-                {
-                    "tenant_id": tenant_of[c.id], "contract_id": c.id, "kind": "reconnection", "status": "pending",
-                    "reason": "Arrears paid", "amount": c.reconnection_fee, "currency": c.currency,
-                    "created_at": now, "due_at": now + timedelta(hours=c.reconnection_deadline_hours),
-                }
-                for c in new
-            ],
-        )
+        await _insert_reconnections(session, [
+            {
+                "tenant_id": c.tenant_id, "contract_id": c.id, "kind": "reconnection", "status": "pending",
+                "reason": "Arrears paid", "amount": c.reconnection_fee, "currency": c.currency,
+                "created_at": now, "due_at": now + timedelta(hours=c.reconnection_deadline_hours),
+            }
+            for c in new
+        ])
+
+
+async def _insert_reconnections(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Insert the orders inside savepoints: a concurrent payment that ordered one first must not fail this payment."""
+    try:
+        async with session.begin_nested():
+            await session.execute(insert(ServiceOrder.__table__), rows)
+    except IntegrityError:
+        for row in rows:
+            with contextlib.suppress(IntegrityError):
+                async with session.begin_nested():
+                    await session.execute(insert(ServiceOrder.__table__), [row])
 
 
 def _meter_serial() -> Any:

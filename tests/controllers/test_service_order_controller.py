@@ -193,3 +193,21 @@ async def test_paying_before_the_crew_comes_cancels_the_pending_suspension(sessi
     [order] = await orders(session, owed.contract.id)
     assert (order.status, order.cancelled_at, order.note) == ("cancelled", NOW + timedelta(days=1), "Arrears paid before the suspension.")
     assert await contract_status(session, owed.contract.id) == "active"
+
+
+async def test_a_reconnection_ordered_meanwhile_does_not_fail_the_payment(session: AsyncSession, tenant: Tenant) -> None:
+    # Two payments of one contract at once both see no open reconnection; the second insert meets the
+    # unique index. Its savepoint gives way and the payment's transaction goes on with the other rows.
+    first = await debtor(session, tenant, (date(2026, 9, 1), "85000"), status="suspended")
+    second = await debtor(session, tenant, (date(2026, 9, 1), "85000"), status="suspended")
+    row = {"tenant_id": tenant.id, "kind": "reconnection", "status": "pending", "reason": "Arrears paid",
+           "amount": Decimal(0), "currency": "COP", "created_at": NOW, "due_at": NOW + timedelta(hours=24)}
+    await service_order_controller._insert_reconnections(session, [{**row, "contract_id": first.contract.id}])
+
+    await service_order_controller._insert_reconnections(
+        session, [{**row, "contract_id": first.contract.id}, {**row, "contract_id": second.contract.id}]
+    )
+    await session.commit()
+
+    assert [o.kind for o in await orders(session, first.contract.id)] == ["reconnection"]
+    assert [o.kind for o in await orders(session, second.contract.id)] == ["reconnection"]
