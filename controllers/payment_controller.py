@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import PaymentGateway, verify_webhook
 from clients.sql_client import retry_unit_of_work
-from controllers import transaction_controller
+from controllers import service_order_controller, transaction_controller
 from controllers.account_common import tenant_today
 from controllers.coupon_controller import UNPAID_STATUSES, find_coupon
 from controllers.errors import (
@@ -553,6 +553,8 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
     # must not make a carried invoice on this coupon look paid by someone else.
     for paid_now, paid_at in settled_at:
         await _settle_carried(session, paid_now, paid_at)
+    # Suspension and reconnection: a contract whose arrears are now paid gets its reconnection order.
+    await service_order_controller.after_invoices_paid(session=session, invoice_ids=sorted(paid_invoices), now=now)
     allocations = []
     for p in payments:
         allocations += [

@@ -106,7 +106,11 @@ class TenantCache:
 EDITABLE_SETTINGS = frozenset({
     "name", "legal_id", "address", "gln", "locale", "payment_terms_days", "coupon_validity_hours",
     "channel_fee", "sender_name", "reply_to", "pqr_answer_business_days",
+    "suspension_after_days", "suspension_min_amount", "suspension_notice_days", "reconnection_fee",
+    "reconnection_deadline_hours",
 })
+# Settings that are amounts in the tenant's currency.
+MONEY_SETTINGS = ("channel_fee", "suspension_min_amount", "reconnection_fee")
 
 
 def _checked_legal_id(country: str, legal_id: str) -> str:
@@ -182,12 +186,13 @@ async def update_settings(*, session: AsyncSession, tenant_id: int, changes: Map
         values["gln"] = _checked_gln(values["gln"])
     if "legal_id" in values:
         values["legal_id"] = _checked_legal_id(tenant.country, values["legal_id"])
-    if "channel_fee" in values and round_money(values["channel_fee"], tenant.currency) != values["channel_fee"]:
-        raise DomainValidationError(
-            f"The channel fee has more decimals than {tenant.currency} has.",
-            code="invalid_amount",
-            errors=[FieldError("channel_fee", f"more decimals than {tenant.currency} has", "invalid_amount")],
-        )
+    for name in MONEY_SETTINGS:
+        if name in values and round_money(values[name], tenant.currency) != values[name]:
+            raise DomainValidationError(
+                f"The {name.replace('_', ' ')} has more decimals than {tenant.currency} has.",
+                code="invalid_amount",
+                errors=[FieldError(name, f"more decimals than {tenant.currency} has", "invalid_amount")],
+            )
     for key, value in values.items():
         setattr(tenant, key, value)
     await session.commit()

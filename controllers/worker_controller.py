@@ -15,7 +15,13 @@ from typing import Any
 
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
-from controllers import billing_run_controller, coupon_controller, invoice_controller, notification_controller
+from controllers import (
+    billing_run_controller,
+    coupon_controller,
+    invoice_controller,
+    notification_controller,
+    service_order_controller,
+)
 from controllers.notification_controller import DeliveryPolicy, DispatchReport
 from models.base_model import utcnow
 
@@ -37,6 +43,8 @@ DEFAULT_JOBS: tuple[PeriodicJob, ...] = (
     # Each tenant's own date at `now` decides what is past due.
     PeriodicJob("mark-overdue", invoice_controller.mark_overdue),
     PeriodicJob("coupon-reminders", coupon_controller.queue_expiry_reminders),
+    # After mark-overdue; each tenant's own date at `now` decides how long an invoice has been unpaid.
+    PeriodicJob("suspensions", service_order_controller.order_suspensions),
 )
 
 

@@ -32,6 +32,7 @@ EVENTS = (
     "payment_reversed",
     "pqr_filed",
     "pqr_answered",
+    "suspension_notice",
     "password_reset",
     "email_change",
 )

@@ -20,6 +20,7 @@ from models.payment_model import (
     PaymentAllocation,
 )
 from models.sequence_model import TenantSequence
+from models.service_order_model import ServiceOrder
 from models.tenant_model import Tenant
 from models.user_model import LoginThrottle, User
 
@@ -51,6 +52,7 @@ __all__ = [
     "ReadingCorrection",
     "ReadingFile",
     "ReadingFileIssue",
+    "ServiceOrder",
     "Tariff",
     "Tenant",
     "TenantHoliday",

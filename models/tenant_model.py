@@ -21,6 +21,11 @@ class Tenant(Base):
         CheckConstraint("payment_terms_days >= 0", name="payment_terms_nonnegative"),
         CheckConstraint("coupon_validity_hours > 0", name="coupon_validity_positive"),
         CheckConstraint("pqr_answer_business_days > 0", name="pqr_answer_days_positive"),
+        CheckConstraint("suspension_after_days > 0", name="suspension_after_days_positive"),
+        CheckConstraint("suspension_min_amount >= 0", name="suspension_min_amount_nonnegative"),
+        CheckConstraint("suspension_notice_days >= 0", name="suspension_notice_days_nonnegative"),
+        CheckConstraint("reconnection_fee >= 0", name="reconnection_fee_nonnegative"),
+        CheckConstraint("reconnection_deadline_hours > 0", name="reconnection_deadline_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -41,5 +46,14 @@ class Tenant(Base):
     # The name customers see on emails (the tenant's name when empty) and where their replies go.
     sender_name: Mapped[str] = mapped_column(Unicode(200), default="", server_default="")
     reply_to: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # Suspension and reconnection (issue 17 §2): a contract whose oldest unpaid, undisputed invoice is more
+    # than `suspension_after_days` past due, owing at least `suspension_min_amount`, gets a suspension order
+    # a crew executes no sooner than `suspension_notice_days` after the customer's notice; once the arrears
+    # are paid, a reconnection order due within `reconnection_deadline_hours` carrying `reconnection_fee`.
+    suspension_after_days: Mapped[int] = mapped_column(Integer, default=60, server_default="60")
+    suspension_min_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    suspension_notice_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
+    reconnection_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
+    reconnection_deadline_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

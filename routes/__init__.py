@@ -31,6 +31,7 @@ from routes import (
     reading_routes,
     registration_routes,
     report_routes,
+    service_order_routes,
     tariff_routes,
     tenant_routes,
     transaction_routes,
@@ -68,4 +69,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     portal_routes.bp,
     user_routes.bp,
     report_routes.bp,
+    service_order_routes.bp,
 )

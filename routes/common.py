@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import csv
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, fields
 from functools import wraps
 from typing import Annotated, Any, ClassVar, ParamSpec, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
-from quart import current_app, g, request
+from quart import Response, current_app, g, request
 from quart_auth import current_user
 from quart_schema import document_request, document_response, security_scheme
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -254,6 +256,24 @@ class CsvFile(BaseModel):
 def csv_upload(func: Callable[P, R]) -> Callable[P, R]:
     """Document a request body that is a CSV file (see `CuponeraOpenAPIProvider`)."""
     return document_request(CsvFile)(func)
+
+
+CSV_TYPE = "text/csv"
+
+
+def wants_csv() -> bool:
+    """The caller prefers CSV to JSON (`Accept: text/csv`): a list or report answers as a CSV attachment."""
+    return request.accept_mimetypes.best_match(["application/json", CSV_TYPE]) == CSV_TYPE
+
+
+def csv_response(name: str, rows: Sequence[Any], row_type: type, columns: Sequence[str] | None = None) -> Response:
+    """Dataclass rows as a CSV attachment (all of `row_type`'s fields, or `columns`); decimals as their exact text."""
+    header = list(columns) if columns is not None else [f.name for f in fields(row_type)]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows([[getattr(row, column) for column in header] for row in rows])
+    return Response(out.getvalue(), content_type=f"{CSV_TYPE}; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
 async def uploaded_file(part: str = "file") -> bytes:

@@ -86,6 +86,8 @@ UnitPrice = Annotated[
 Quantity = Annotated[
     Decimal, BeforeValidator(_ascii_number), Field(gt=0, le=MAX_QUANTITY, decimal_places=QUANTITY_PLACES), _AS_STRING
 ]
+# A meter's cumulative register: never negative, 3 decimals.
+RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
 Percent = Annotated[
     Decimal, BeforeValidator(_ascii_number), Field(ge=-100, le=100, decimal_places=RATE_PLACES), _AS_STRING
 ]

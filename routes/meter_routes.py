@@ -23,7 +23,7 @@ from routes.common import (
     request_tenant,
     role_required,
 )
-from routes.fields import BusinessDate
+from routes.fields import BusinessDate, RegisterValue
 from routes.vocabulary import MeterKind, MeterStatus
 
 bp = Blueprint("meters", __name__, url_prefix="/api/v1/meters")
@@ -33,7 +33,6 @@ Serial = Annotated[
 ]
 RegisterDigits = Annotated[int, Field(ge=1, le=12)]
 Multiplier = Annotated[DecimalStr, Field(gt=0, max_digits=10, decimal_places=3)]
-RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
 Latitude = Annotated[DecimalStr, Field(ge=-90, le=90, decimal_places=6)]
 Longitude = Annotated[DecimalStr, Field(ge=-180, le=180, decimal_places=6)]
 

@@ -22,12 +22,11 @@ from routes.common import (
     require_principal,
     role_required,
 )
-from routes.fields import BusinessDate
+from routes.fields import BusinessDate, RegisterValue
 from routes.vocabulary import ReadingFlag, ReadingKind, Service
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")
 
-RegisterValue = Annotated[DecimalStr, Field(ge=0, max_digits=15, decimal_places=3)]
 # Flags are stored comma-separated and leave as a list.
 StoredFlags = Annotated[list[ReadingFlag], BeforeValidator(lambda v: split_flags(v) if isinstance(v, str) else v)]
 

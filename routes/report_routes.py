@@ -2,30 +2,28 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from quart import Blueprint, Response, request
+from quart import Blueprint, Response
 from quart_schema import document_response, validate_querystring
 
 from controllers import report_controller
 from routes.common import (
     MoneyStr,
     PeriodStr,
+    csv_response,
     db,
     problems,
     request_tenant,
     role_required,
+    wants_csv,
 )
 from routes.vocabulary import Currency, ReportChannel, Service, Stratum
 
 bp = Blueprint("reports", __name__, url_prefix="/api/v1/reports")
-
-CSV_TYPE = "text/csv"
 
 # Reports make sense within the system's lifetime; the bounds keep day arithmetic far from date.min/max.
 ReportDate = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2999, 12, 31))]
@@ -114,22 +112,9 @@ class BillingOut(BaseModel):
     rows: list[BillingRowOut]
 
 
-def _wants_csv() -> bool:
-    return request.accept_mimetypes.best_match(["application/json", CSV_TYPE]) == CSV_TYPE
-
-
 def _json(report: BaseModel) -> dict[str, Any]:
     """The JSON body of a report (documented, not validated: the same route may answer CSV)."""
     return report.model_dump(mode="json", by_alias=True)
-
-
-def _csv_response(name: str, rows: list[Any], row_type: type) -> Response:
-    """Rows as a CSV attachment; decimals written as their exact text."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([f.name for f in fields(row_type)])
-    writer.writerows([list(asdict(row).values()) for row in rows])
-    return Response(out.getvalue(), content_type=f"{CSV_TYPE}; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
 @bp.get("/aging")
@@ -139,8 +124,8 @@ def _csv_response(name: str, rows: list[Any], row_type: type) -> Response:
 async def aging_report(query_args: AgingQuery) -> dict[str, Any] | Response:
     """Receivables by age bucket per service and stratum."""
     as_of, rows = await report_controller.aging(session=db(), tenant=await request_tenant(), as_of=query_args.as_of)
-    if _wants_csv():
-        return _csv_response(f"aging-{as_of}", rows, report_controller.AgingRow)
+    if wants_csv():
+        return csv_response(f"aging-{as_of}", rows, report_controller.AgingRow)
     return _json(AgingOut(as_of=as_of, rows=[AgingRowOut(**asdict(r)) for r in rows]))
 
 
@@ -154,8 +139,8 @@ async def collections_report(query_args: CollectionsQuery) -> dict[str, Any] | R
     rows = await report_controller.collections(
         session=db(), tenant=await request_tenant(), date_from=query_args.date_from, date_to=query_args.date_to
     )
-    if _wants_csv():
-        return _csv_response(f"collections-{query_args.date_from}-{query_args.date_to}", rows, report_controller.CollectionRow)
+    if wants_csv():
+        return csv_response(f"collections-{query_args.date_from}-{query_args.date_to}", rows, report_controller.CollectionRow)
     return _json(CollectionsOut(date_from=query_args.date_from, date_to=query_args.date_to, rows=[CollectionRowOut(**asdict(r)) for r in rows]))
 
 
@@ -167,7 +152,7 @@ async def collections_report(query_args: CollectionsQuery) -> dict[str, Any] | R
 async def billing_report(query_args: BillingQuery) -> dict[str, Any] | Response:
     """A period's billing summary per service and stratum."""
     period, rows = await report_controller.billing(session=db(), tenant=await request_tenant(), period=query_args.period)
-    if _wants_csv():
-        return _csv_response(f"billing-{period}", rows, report_controller.BillingRow)
+    if wants_csv():
+        return csv_response(f"billing-{period}", rows, report_controller.BillingRow)
     return _json(BillingOut(period=str(period), rows=[BillingRowOut(**asdict(r)) for r in rows]))
 

@@ -50,6 +50,11 @@ class TenantSettingsOut(TenantOut):
     sender_name: str
     reply_to: str | None
     pqr_answer_business_days: int
+    suspension_after_days: int = Field(description="Days the oldest unpaid, undisputed invoice may be past due before a suspension order.")
+    suspension_min_amount: MoneyStr = Field(description="The least past-due debt that orders a suspension.")
+    suspension_notice_days: int = Field(description="Days between the customer's notice and the earliest suspension.")
+    reconnection_fee: MoneyStr
+    reconnection_deadline_hours: int = Field(description="Hours to reconnect once the arrears are paid.")
     created_at: datetime
 
 
@@ -71,6 +76,11 @@ class TenantSettingsPatch(PatchModel):
     sender_name: single_line(200, min_length=0) | None = None  # type: ignore[valid-type]
     reply_to: Email | None = None
     pqr_answer_business_days: int | None = Field(None, ge=1, le=90)
+    suspension_after_days: int | None = Field(None, ge=1, le=3650)
+    suspension_min_amount: Money | None = None
+    suspension_notice_days: int | None = Field(None, ge=0, le=90)
+    reconnection_fee: Money | None = None
+    reconnection_deadline_hours: int | None = Field(None, ge=1, le=24 * 90)
 
 
 def tenant_out(tenant: Tenant) -> TenantOut:
@@ -82,7 +92,8 @@ def settings_out(tenant: Tenant) -> TenantSettingsOut:
     """Serialise a tenant's settings for its admins."""
     settings = TenantSettingsOut.model_validate(tenant, from_attributes=True)
     # Stored with the column's scale ("0.00"); shown in the currency's own units ("0" pesos).
-    settings.channel_fee = round_money(tenant.channel_fee, tenant.currency)
+    for name in tenant_controller.MONEY_SETTINGS:
+        setattr(settings, name, round_money(getattr(tenant, name), tenant.currency))
     return settings
 
 
@@ -109,7 +120,7 @@ async def get_tenant_settings() -> TenantSettingsOut:
 @validate_response(TenantSettingsOut, 200)
 @problems(401, 403, 422)
 async def update_tenant(data: TenantSettingsPatch) -> TenantSettingsOut:
-    """Change the admin's own tenant: name, legal id, address, GLN, terms, channel fee, sender, Reply-To, PQR term."""
+    """Change the admin's own tenant: name, legal id, address, GLN, terms, fees, sender, Reply-To, PQR term, suspension rules."""
     tenant = await tenant_controller.update_settings(
         session=db(), tenant_id=(await require_principal()).tenant.id, changes=data.changes()
     )

@@ -29,6 +29,7 @@ from models.payment_model import (
 )
 from models.pqr_model import PQR_STATUSES, PQR_TYPES
 from models.reading_file_model import ISSUE_OUTCOMES
+from models.service_order_model import SERVICE_ORDER_KINDS, SERVICE_ORDER_STATUSES
 from models.user_model import ROLES, USER_STATUSES
 
 # mypy cannot see through a tuple in Literal[...]; at run time typing expands it to its members.
@@ -63,3 +64,5 @@ CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
 ChargeStatus = Literal[CHARGE_STATUSES]  # type: ignore[valid-type]
 MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]
 NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]
+ServiceOrderKind = Literal[SERVICE_ORDER_KINDS]  # type: ignore[valid-type]
+ServiceOrderStatus = Literal[SERVICE_ORDER_STATUSES]  # type: ignore[valid-type]

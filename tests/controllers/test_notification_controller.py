@@ -64,6 +64,10 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "filing_number": "PQR-20261122-00042", "pqr_type": "claim", "answered_at": "2026-11-01T03:00:00Z",
         "answer": "Revisamos la lectura.",
     },
+    "suspension_notice": {
+        "contract_number": "100200300", "supply_address": "Calle 5 # 10-20", "amount_due": "41740",
+        "oldest_due_date": "2026-09-15", "suspend_from": "2026-12-11",
+    },
     "password_reset": {"reset_url": "http://127.0.0.1:8000/reset-password?token=abc"},
     "email_change": {"confirm_url": "http://127.0.0.1:8000/portal/?confirm_email=abc", "new_email": "maria.nueva@example.co"},
 }
@@ -160,9 +164,9 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
 
     report = await dispatch(sql, mail_server)
 
-    assert (report.claimed, report.sent, report.retried, report.failed) == (33, 33, 0, 0)
+    assert (report.claimed, report.sent, report.retried, report.failed) == (36, 36, 0, 0)
     received = {email["Message-ID"]: email for email in mail_server.catcher.messages}
-    assert len(received) == 33
+    assert len(received) == 36
     for row_id, sent in zip(ids, messages, strict=True):
         email = received[mid(tenant, sent.dedupe_key)]
         expected = render_email(sent.event, sent.locale, sent.payload, currency="COP", timezone="America/Bogota")

@@ -92,6 +92,30 @@ async def test_admin_configures_its_own_tenant(app: Quart, admin_client: ApiClie
     assert (default.reply_to, default.pqr_answer_business_days) == (None, 10)
 
 
+async def test_admin_sets_the_suspension_rules(admin_client: ApiClient, session: AsyncSession) -> None:
+    before = await (await admin_client.get("/api/v1/tenant/settings")).get_json()
+    assert (before["suspension_after_days"], before["suspension_min_amount"], before["suspension_notice_days"],
+            before["reconnection_fee"], before["reconnection_deadline_hours"]) == (60, "0", 5, "0", 24)
+
+    response = await admin_client.patch(
+        "/api/v1/tenant",
+        json={"suspension_after_days": 45, "suspension_min_amount": "50000", "suspension_notice_days": 3,
+              "reconnection_fee": "38500", "reconnection_deadline_hours": 48},
+    )
+
+    assert response.status_code == 200, await response.get_data(as_text=True)
+    body = await response.get_json()
+    assert (body["suspension_after_days"], body["suspension_min_amount"], body["suspension_notice_days"],
+            body["reconnection_fee"], body["reconnection_deadline_hours"]) == (45, "50000", 3, "38500", 48)
+    default = await tenant_controller.default_tenant(session=session)
+    await session.refresh(default)
+    assert (default.suspension_after_days, default.reconnection_fee) == (45, 38500)
+    for bad, code in (({"reconnection_fee": "10.5"}, "invalid_amount"), ({"suspension_after_days": 0}, "validation_error"),
+                      ({"reconnection_deadline_hours": 0}, "validation_error")):
+        refused = await admin_client.patch("/api/v1/tenant", json=bad)
+        assert refused.status_code == 422 and (await refused.get_json())["code"] == code, bad
+
+
 async def test_tenant_settings_are_for_admins_only(client: ApiClient, operator_client: ApiClient, customer_client: ApiClient) -> None:
     assert (await client.patch("/api/v1/tenant", json={"name": "X"})).status_code == 401
     for caller in (operator_client, customer_client):
