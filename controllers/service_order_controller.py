@@ -26,7 +26,7 @@ from controllers.pagination import Page, SortKey, paginate
 from domain.money import round_money
 from models.account_model import Contract, Customer, Meter
 from models.base_model import utcnow
-from models.billing_model import Invoice
+from models.billing_model import ContractCharge, Invoice
 from models.service_order_model import ServiceOrder
 from models.tenant_model import Tenant
 
@@ -244,7 +244,6 @@ async def after_invoices_paid(*, session: AsyncSession, invoice_ids: Sequence[in
         new = [c for c in paid_up if c.status == "suspended" and c.id not in open_reconnections]
         if not new:
             continue
-        # The fee is recorded on the order; charging it on the next invoice waits for contract charges.
         await _insert_reconnections(session, [
             {
                 "tenant_id": c.tenant_id, "contract_id": c.id, "kind": "reconnection", "status": "pending",
@@ -255,16 +254,35 @@ async def after_invoices_paid(*, session: AsyncSession, invoice_ids: Sequence[in
         ])
 
 
+# The reconnection fee's line on the contract's next invoice (tenant-named lines print as written).
+RECONNECTION_CHARGE_DESCRIPTION = "Reconexión del servicio"
+
+
+def _fee_charge(order: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "tenant_id": order["tenant_id"], "contract_id": order["contract_id"],
+        "description": RECONNECTION_CHARGE_DESCRIPTION, "amount": order["amount"], "taxable": False,
+        "status": "pending", "created_at": order["created_at"],
+    }
+
+
 async def _insert_reconnections(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Insert the orders inside savepoints: a concurrent payment that ordered one first must not fail this payment."""
-    try:
+    """Insert the orders, with their fee as a pending charge for the next bill, inside savepoints: a
+    concurrent payment that ordered one first must not fail this payment, nor charge the fee twice."""
+
+    async def insert_with_fees(batch: list[dict[str, Any]]) -> None:
         async with session.begin_nested():
-            await session.execute(insert(ServiceOrder.__table__), rows)
+            await session.execute(insert(ServiceOrder.__table__), batch)
+            fees = [_fee_charge(order) for order in batch if order["amount"] > 0]
+            if fees:
+                await session.execute(insert(ContractCharge.__table__), fees)
+
+    try:
+        await insert_with_fees(rows)
     except IntegrityError:
         for row in rows:
             with contextlib.suppress(IntegrityError):
-                async with session.begin_nested():
-                    await session.execute(insert(ServiceOrder.__table__), [row])
+                await insert_with_fees([row])
 
 
 def _meter_serial() -> Any:

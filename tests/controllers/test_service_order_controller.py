@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import collection_controller, coupon_controller, service_order_controller
 from controllers.coupon_controller import CouponView
-from domain.caller import Caller
 from controllers.errors import Conflict, DomainValidationError
+from domain.caller import Caller
 from models.account_model import Contract
-from models.billing_model import Invoice
+from models.billing_model import ContractCharge, Invoice
 from models.notification_model import Notification
 from models.service_order_model import ServiceOrder
 from models.tenant_model import Tenant
@@ -175,6 +175,14 @@ async def test_paying_the_arrears_orders_the_reconnection_and_executing_it_react
     assert (reconnection.kind, reconnection.status, reconnection.amount, reconnection.reason) == ("reconnection", "pending", Decimal(38500), "Arrears paid")
     assert reconnection.due_at == paid_at + timedelta(hours=25)
     assert await contract_status(session, owed.contract.id) == "suspended"
+    # The fee waits as a charge for the contract's next bill, once.
+    fees = (
+        await session.execute(
+            select(ContractCharge.description, ContractCharge.amount, ContractCharge.status)
+            .where(ContractCharge.contract_id == owed.contract.id)
+        )
+    ).all()
+    assert fees == [("Reconexión del servicio", Decimal(38500), "pending")]
 
     done = await service_order_controller.change_order(
         session=session, tenant=tenant, order_id=reconnection.id, user_id=None, status="executed",  # type: ignore[arg-type]
