@@ -7,18 +7,18 @@ from datetime import datetime
 from decimal import Decimal
 from io import BytesIO
 
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Spacer, Table, TableStyle
 
 from domain.money_format import format_money, language
 from domain.pdf_common import (
     ACCENT,
-    FRAME_PADDING,
+    CONTENT_WIDTH,
     LIGHT,
     PRIMARY,
     RULE,
     Styles,
+    a4_document,
     format_datetime_with_offset,
     format_period,
     make_styles,
@@ -114,9 +114,6 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-_PAGE_WIDTH, _PAGE_HEIGHT = A4
-_MARGIN = 15 * mm
-_CONTENT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
 
 
 def render_cash_receipt_pdf(doc: CashReceiptDocument) -> bytes:
@@ -125,16 +122,7 @@ def render_cash_receipt_pdf(doc: CashReceiptDocument) -> bytes:
     labels = LABELS[lang]
     styles = make_styles()
     buffer = BytesIO()
-    template = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=_MARGIN - FRAME_PADDING,
-        rightMargin=_MARGIN - FRAME_PADDING,
-        topMargin=_MARGIN - FRAME_PADDING,
-        bottomMargin=_MARGIN - FRAME_PADDING,
-        title=f"{labels['title']} {doc.payment_id}",
-        author=doc.tenant_name,
-    )
+    template = a4_document(buffer, title=f"{labels['title']} {doc.payment_id}", author=doc.tenant_name)
     story = [_header(doc, labels, styles), Spacer(1, 4 * mm)]
     if doc.reversed_at is not None:
         story += [para(labels["reversed"].format(when=format_datetime_with_offset(doc.reversed_at, lang)), styles.warning), Spacer(1, 3 * mm)]
@@ -162,7 +150,7 @@ def _header(doc: CashReceiptDocument, labels: dict[str, str], styles: Styles) ->
     right = [para(labels["title"].upper(), styles.title), para(f"{labels['receipt']} {doc.payment_id}", styles.right)]
     return Table(
         [[left, right]],
-        colWidths=[_CONTENT_WIDTH * 0.55, _CONTENT_WIDTH * 0.45],
+        colWidths=[CONTENT_WIDTH * 0.55, CONTENT_WIDTH * 0.45],
         style=TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -176,7 +164,7 @@ def _header(doc: CashReceiptDocument, labels: dict[str, str], styles: Styles) ->
 
 
 def _summary(doc: CashReceiptDocument, labels: dict[str, str], lang: str, styles: Styles) -> Table:
-    half = _CONTENT_WIDTH / 2
+    half = CONTENT_WIDTH / 2
     rows = [
         [para(labels["reference"], styles.muted), para(labels["amount"], styles.muted)],
         [para(doc.reference, styles.big), para(_money(doc, doc.amount), styles.big)],

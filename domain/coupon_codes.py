@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import secrets
 import unicodedata
 from dataclasses import dataclass

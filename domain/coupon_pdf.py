@@ -7,7 +7,6 @@ from io import BytesIO
 
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer, Table, TableStyle
@@ -16,14 +15,17 @@ from domain.coupon_codes import CouponBarcode, barcode_drawing
 from domain.money_format import format_money, language
 from domain.pdf_common import (
     ACCENT,
+    CONTENT_WIDTH,
     FONT,
-    FRAME_PADDING,
     LIGHT,
+    MARGIN,
     MUTED,
+    PAGE_WIDTH,
     PRIMARY,
     RULE,
     ZEBRA,
     Styles,
+    a4_document,
     format_datetime_with_offset,
     format_long_date,
     format_period,
@@ -134,9 +136,6 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-_PAGE_WIDTH, _PAGE_HEIGHT = A4
-_MARGIN = 15 * mm
-_CONTENT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
 
 
 def fitted_barcode(
@@ -187,16 +186,7 @@ def render_coupon_pdf(doc: CouponDocument) -> bytes:
     labels = LABELS[lang]
     styles = make_styles()
     buffer = BytesIO()
-    template = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=_MARGIN - FRAME_PADDING,
-        rightMargin=_MARGIN - FRAME_PADDING,
-        topMargin=_MARGIN - FRAME_PADDING,
-        bottomMargin=_MARGIN - FRAME_PADDING,
-        title=f"{labels['title']} {doc.reference}",
-        author=doc.tenant_name,
-    )
+    template = a4_document(buffer, title=f"{labels['title']} {doc.reference}", author=doc.tenant_name)
     story = [
         _header(doc, lang, styles, labels["customer_copy"]),
         Spacer(1, 4 * mm),
@@ -208,21 +198,21 @@ def render_coupon_pdf(doc: CouponDocument) -> bytes:
         Spacer(1, 4 * mm),
         para(labels["instructions"], styles.muted),
         Spacer(1, 8 * mm),
-        CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
+        CutLine(CONTENT_WIDTH, f"- {labels['cut']} -"),
         Spacer(1, 6 * mm),
         _header(doc, lang, styles, labels["bank_copy"]),
         Spacer(1, 3 * mm),
         _bank_stub(doc, lang, styles),
         Spacer(1, 6 * mm),
-        fitted_barcode(doc.barcode_human_readable, doc.barcode_element_string, _CONTENT_WIDTH),
+        fitted_barcode(doc.barcode_human_readable, doc.barcode_element_string, CONTENT_WIDTH),
     ]
 
     def footer(canvas: Canvas, _template: SimpleDocTemplate) -> None:
         canvas.saveState()
         canvas.setFont(FONT, 7)
         canvas.setFillColor(MUTED)
-        canvas.drawString(_MARGIN, _MARGIN / 2, f"{doc.tenant_name} · GLN {doc.tenant_gln}")
-        canvas.drawRightString(_PAGE_WIDTH - _MARGIN, _MARGIN / 2, f"{labels['reference']} {doc.reference}")
+        canvas.drawString(MARGIN, MARGIN / 2, f"{doc.tenant_name} · GLN {doc.tenant_gln}")
+        canvas.drawRightString(PAGE_WIDTH - MARGIN, MARGIN / 2, f"{labels['reference']} {doc.reference}")
         canvas.restoreState()
 
     template.build(story, onFirstPage=footer, onLaterPages=footer)
@@ -239,7 +229,7 @@ def _header(doc: CouponDocument, lang: str, styles: Styles, copy_label: str) -> 
     right = [para(labels["title"].upper(), styles.title), para(copy_label, styles.right)]
     return Table(
         [[left, right]],
-        colWidths=[_CONTENT_WIDTH * 0.6, _CONTENT_WIDTH * 0.4],
+        colWidths=[CONTENT_WIDTH * 0.6, CONTENT_WIDTH * 0.4],
         style=TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -254,7 +244,7 @@ def _header(doc: CouponDocument, lang: str, styles: Styles, copy_label: str) -> 
 
 def _summary(doc: CouponDocument, lang: str, styles: Styles) -> Table:
     labels = LABELS[lang]
-    half = _CONTENT_WIDTH / 2
+    half = CONTENT_WIDTH / 2
     return Table(
         [
             [para(labels["holder"], styles.muted), para(labels["reference"], styles.muted)],
@@ -327,7 +317,7 @@ def _bank_stub(doc: CouponDocument, lang: str, styles: Styles) -> Table:
     ]
     return Table(
         [[para(label, styles.muted), value] for label, value in rows],
-        colWidths=[45 * mm, _CONTENT_WIDTH - 45 * mm],
+        colWidths=[45 * mm, CONTENT_WIDTH - 45 * mm],
         style=TableStyle(
             [
                 ("LINEBELOW", (0, 0), (-1, -2), 0.25, RULE),

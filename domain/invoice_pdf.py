@@ -9,7 +9,6 @@ from io import BytesIO
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Drawing, String
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfgen.canvas import Canvas
@@ -19,14 +18,17 @@ from domain.coupon_pdf import CutLine, fitted_barcode
 from domain.money_format import format_money, format_number, format_unit_price, language
 from domain.pdf_common import (
     ACCENT,
+    CONTENT_WIDTH,
     FONT,
-    FRAME_PADDING,
     LIGHT,
+    MARGIN,
     MUTED,
+    PAGE_WIDTH,
     PRIMARY,
     RULE,
     ZEBRA,
     Styles,
+    a4_document,
     format_long_date,
     format_period,
     format_period_short,
@@ -393,9 +395,6 @@ def describe_line(description: str, lang: str) -> str:
     return _LINE_WORDS.get(lang, {}).get(description, description)
 
 
-_PAGE_WIDTH, _PAGE_HEIGHT = A4
-_MARGIN = 15 * mm
-_CONTENT_WIDTH = _PAGE_WIDTH - 2 * _MARGIN
 
 
 def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
@@ -404,16 +403,9 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
     labels = LABELS[lang]
     styles = make_styles()
     buffer = BytesIO()
-    template = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=_MARGIN - FRAME_PADDING,
-        rightMargin=_MARGIN - FRAME_PADDING,
-        topMargin=_MARGIN - FRAME_PADDING,
-        bottomMargin=_MARGIN + 6 * mm - FRAME_PADDING,
-        title=f"{labels['number']} {doc.invoice_number}",
-        author=doc.tenant_name,
-        subject=format_period(doc.period, lang),
+    template = a4_document(
+        buffer, title=f"{labels['number']} {doc.invoice_number}", author=doc.tenant_name,
+        subject=format_period(doc.period, lang), footer_space=6 * mm,
     )
     gap = 3 * mm
     story: list[Flowable] = [
@@ -435,11 +427,11 @@ def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
         canvas.saveState()
         canvas.setStrokeColor(RULE)
         canvas.setLineWidth(0.5)
-        canvas.line(_MARGIN, _MARGIN + 3 * mm, _PAGE_WIDTH - _MARGIN, _MARGIN + 3 * mm)
+        canvas.line(MARGIN, MARGIN + 3 * mm, PAGE_WIDTH - MARGIN, MARGIN + 3 * mm)
         canvas.setFont(FONT, 7)
         canvas.setFillColor(MUTED)
-        canvas.drawString(_MARGIN, _MARGIN, f"{doc.tenant_name} · {labels['number']} {doc.invoice_number}")
-        canvas.drawRightString(_PAGE_WIDTH - _MARGIN, _MARGIN, f"{labels['page']} {canvas.getPageNumber()}")
+        canvas.drawString(MARGIN, MARGIN, f"{doc.tenant_name} · {labels['number']} {doc.invoice_number}")
+        canvas.drawRightString(PAGE_WIDTH - MARGIN, MARGIN, f"{labels['page']} {canvas.getPageNumber()}")
         canvas.restoreState()
 
     template.build(story, onFirstPage=footer, onLaterPages=footer)
@@ -478,7 +470,7 @@ def _header(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     right = [para(labels["title"].upper(), styles.title), Spacer(1, 2 * mm), facts]
     return Table(
         [[tenant, right]],
-        colWidths=[_CONTENT_WIDTH - 82 * mm, 82 * mm],
+        colWidths=[CONTENT_WIDTH - 82 * mm, 82 * mm],
         style=TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -514,7 +506,7 @@ def _status_banner(doc: InvoiceDocument, lang: str, styles: Styles) -> list[Flow
                 para(format_long_date(doc.due_on, lang), styles.big_right),
             ],
         ],
-        colWidths=[_CONTENT_WIDTH / 2] * 2,
+        colWidths=[CONTENT_WIDTH / 2] * 2,
         style=TableStyle(
             [
                 ("BACKGROUND", (0, 0), (-1, -1), LIGHT),
@@ -536,7 +528,7 @@ def _mark(title: str, lines: list[str], color: colors.Color, styles: Styles) -> 
     word = styles.big.clone("mark", textColor=color, fontSize=20, leading=24)
     return Table(
         [[para(title, word), [para(line, styles.bold) for line in lines]]],
-        colWidths=[60 * mm, _CONTENT_WIDTH - 60 * mm],
+        colWidths=[60 * mm, CONTENT_WIDTH - 60 * mm],
         style=TableStyle(
             [
                 ("BOX", (0, 0), (-1, -1), 1.5, color),
@@ -552,7 +544,7 @@ def _mark(title: str, lines: list[str], color: colors.Color, styles: Styles) -> 
 def _bank_stub(doc: InvoiceDocument, payment: PaymentRequest, lang: str, styles: Styles) -> list[Flowable]:
     """The tear-off part a bank keeps: who, which reference, how much, by when, and the barcode."""
     labels = LABELS[lang]
-    third = _CONTENT_WIDTH / 3
+    third = CONTENT_WIDTH / 3
     details = Table(
         [
             [
@@ -578,12 +570,12 @@ def _bank_stub(doc: InvoiceDocument, payment: PaymentRequest, lang: str, styles:
         ),
     )
     return [
-        CutLine(_CONTENT_WIDTH, f"- {labels['cut']} -"),
+        CutLine(CONTENT_WIDTH, f"- {labels['cut']} -"),
         para(f"{doc.tenant_name} · {labels['bank_copy']}", styles.bold),
         Spacer(1, 1 * mm),
         details,
         Spacer(1, 2 * mm),
-        fitted_barcode(payment.barcode_human_readable, payment.barcode_element_string, _CONTENT_WIDTH, _STUB_BAR_HEIGHT),
+        fitted_barcode(payment.barcode_human_readable, payment.barcode_element_string, CONTENT_WIDTH, _STUB_BAR_HEIGHT),
         Spacer(1, 1 * mm),
         para(labels["stub_instructions"], styles.muted),
     ]
@@ -616,7 +608,7 @@ def _stratum(stratum: str, lang: str) -> str:
 
 def _parties(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     labels = LABELS[lang]
-    column = (_CONTENT_WIDTH - 4 * mm) / 2
+    column = (CONTENT_WIDTH - 4 * mm) / 2
     customer = _boxed(
         labels["customer"],
         [
@@ -644,7 +636,7 @@ def _parties(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
 def _side_by_side(left: Table, right: Table | Drawing, left_width: float) -> Table:
     return Table(
         [[left, "", right]],
-        colWidths=[left_width, 4 * mm, _CONTENT_WIDTH - left_width - 4 * mm],
+        colWidths=[left_width, 4 * mm, CONTENT_WIDTH - left_width - 4 * mm],
         style=TableStyle(
             [
                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
@@ -659,7 +651,7 @@ def _side_by_side(left: Table, right: Table | Drawing, left_width: float) -> Tab
 
 def _consumption(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     labels = LABELS[lang]
-    column = (_CONTENT_WIDTH - 4 * mm) / 2
+    column = (CONTENT_WIDTH - 4 * mm) / 2
     previous = "—" if doc.previous_reading is None else format_number(doc.previous_reading, lang)
     current = format_number(doc.current_reading, lang)
     kind_mark = _READING_KINDS[lang].get(doc.reading_kind)
@@ -681,7 +673,7 @@ def _consumption(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     readings.setStyle(TableStyle([("BACKGROUND", (0, 4), (-1, 4), LIGHT)]))
     chart_box = Table(
         [[para(f"{labels['history']} ({doc.unit})", styles.heading)], [_history_chart(doc, lang, column - 6)]],
-        colWidths=[_CONTENT_WIDTH - column - 4 * mm],
+        colWidths=[CONTENT_WIDTH - column - 4 * mm],
         style=TableStyle(
             [
                 ("BACKGROUND", (0, 0), (-1, 0), PRIMARY),
@@ -769,7 +761,7 @@ def _charges(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
     table = Table(rows, colWidths=[None, 30 * mm, 32 * mm, 32 * mm], repeatRows=1, style=TableStyle(style))
     return Table(
         [[para(labels["charges"], styles.bold)], [table]],
-        colWidths=[_CONTENT_WIDTH],
+        colWidths=[CONTENT_WIDTH],
         style=TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0)]),
     )
 

@@ -8,12 +8,21 @@ from decimal import Decimal
 from io import BytesIO
 
 from reportlab.lib import colors
-from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
-from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Spacer, Table, TableStyle
 
 from domain.money_format import format_money, language
-from domain.pdf_common import FRAME_PADDING, LIGHT, PRIMARY, RULE, format_period, format_short_date, make_styles, para
+from domain.pdf_common import (
+    CONTENT_WIDTH,
+    LIGHT,
+    PRIMARY,
+    RULE,
+    a4_document,
+    format_period,
+    format_short_date,
+    make_styles,
+    para,
+)
 
 LABELS: dict[str, dict[str, str]] = {
     "es": {
@@ -69,8 +78,6 @@ LABELS: dict[str, dict[str, str]] = {
     },
 }
 
-_MARGIN = 15 * mm
-_WIDTH = A4[0] - 2 * _MARGIN
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ def render_note_pdf(doc: NoteDocument) -> bytes:
             [para(doc.tenant_name, styles.tenant), para(f"{labels['tax_id']}: {doc.tenant_legal_id}", styles.muted)],
             [para(title, styles.title), para(f"{labels['issued_on']}: {format_short_date(doc.issued_on, lang)}", styles.right)],
         ]],
-        colWidths=[_WIDTH * 0.5, _WIDTH * 0.5],
+        colWidths=[CONTENT_WIDTH * 0.5, CONTENT_WIDTH * 0.5],
     )
     header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, 0), 1, PRIMARY)]))
     rows: list[tuple[str, str]] = [
@@ -130,7 +137,7 @@ def render_note_pdf(doc: NoteDocument) -> bytes:
     ]
     facts = Table(
         [[para(label, styles.bold), para(value, styles.body)] for label, value in rows],
-        colWidths=[_WIDTH * 0.35, _WIDTH * 0.65],
+        colWidths=[CONTENT_WIDTH * 0.35, CONTENT_WIDTH * 0.65],
     )
     amount_row = len(rows) - 3
     facts.setStyle(
@@ -145,10 +152,5 @@ def render_note_pdf(doc: NoteDocument) -> bytes:
     if doc.to_credit_balance:
         story += [Spacer(1, 4 * mm), para(labels["to_credit_balance"], styles.body)]
     buffer = BytesIO()
-    SimpleDocTemplate(
-        buffer, pagesize=A4,
-        leftMargin=_MARGIN - FRAME_PADDING, rightMargin=_MARGIN - FRAME_PADDING,
-        topMargin=_MARGIN - FRAME_PADDING, bottomMargin=_MARGIN - FRAME_PADDING,
-        title=title, author=doc.tenant_name,
-    ).build(story)
+    a4_document(buffer, title=title, author=doc.tenant_name).build(story)
     return buffer.getvalue()

@@ -2,13 +2,16 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 from babel.dates import format_date
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
+from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Paragraph
+from reportlab.lib.units import mm
+from reportlab.platypus import Paragraph, SimpleDocTemplate
 
 from domain.country_packs import COUNTRY_PACKS
 from domain.money_format import language
@@ -77,6 +80,29 @@ def make_styles() -> Styles:
         big_right=ParagraphStyle(
             "big_right", parent=body, fontName=FONT_BOLD, fontSize=16, leading=19, textColor=PRIMARY, alignment=TA_RIGHT
         ),
+    )
+
+
+PAGE_WIDTH, PAGE_HEIGHT = A4
+MARGIN = 15 * mm
+CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
+
+
+def a4_document(
+    buffer: Any, *, title: str, author: str, subject: str = "", footer_space: float = 0.0
+) -> SimpleDocTemplate:
+    """Our A4 page: 15 mm margins around what is printed (frames pad themselves by FRAME_PADDING), plus
+    `footer_space` at the bottom for a footer drawn on the canvas."""
+    return SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        leftMargin=MARGIN - FRAME_PADDING,
+        rightMargin=MARGIN - FRAME_PADDING,
+        topMargin=MARGIN - FRAME_PADDING,
+        bottomMargin=MARGIN + footer_space - FRAME_PADDING,
+        title=title,
+        author=author,
+        subject=subject,
     )
 
 
