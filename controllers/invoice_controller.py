@@ -14,10 +14,10 @@ from sqlalchemy import Row, Select, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from controllers.coupon_controller import invoice_barcode, invoice_payable_amount
 from controllers.errors import Conflict, NotFound, TooManyRequests
 from controllers.outbox_controller import enqueue, message_to_customer
 from controllers.pagination import Page, SortKey, paginate
-from controllers.coupon_controller import invoice_barcode, invoice_payable_amount
 from domain.coupon_codes import coupon_fields
 from domain.invoice_pdf import DocLine, InvoiceDocument, PaymentRequest, render_invoice_pdf
 from domain.national_id import search_form
@@ -181,10 +181,11 @@ async def get_invoice(
     return (await _views(session, [row]))[0]
 
 
-async def _notify(
-    session: AsyncSession, tenant: Tenant, invoice_id: int, event: str, extra: dict[str, str] | None = None, *, dedupe_key: str | None = None
+async def notify_invoice_customer(
+    session: AsyncSession, tenant: Tenant, invoice_id: int, event: str, extra: dict[str, Any] | None = None, *, dedupe_key: str | None = None
 ) -> None:
-    """Queue an email about an invoice to its customer, in the caller's transaction; one per invoice and event."""
+    """Queue an email about an invoice to its customer, in the caller's transaction; one per invoice and event
+    unless `dedupe_key` says otherwise (a note, a resend). `extra` adds to the invoice's payload or overrides it."""
     invoice = await session.get_one(Invoice, invoice_id, populate_existing=True)
     customer = await session.get_one(Customer, invoice.customer_id)
     contract_number = await session.scalar(select(Contract.contract_number).where(Contract.id == invoice.contract_id))
@@ -226,7 +227,7 @@ async def resend_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: i
             f"This invoice was re-sent {MAX_RESENDS_PER_DAY} times in the last 24 hours; try again later.", code="resend_limit"
         )
     number = len(times) + 1
-    await _notify(session, tenant, invoice.id, "invoice_issued", dedupe_key=f"{prefix}{number}")
+    await notify_invoice_customer(session, tenant, invoice.id, "invoice_issued", dedupe_key=f"{prefix}{number}")
     try:
         await session.commit()
     except IntegrityError as exc:
@@ -303,7 +304,7 @@ async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int
         .values(carried_into_invoice_id=None)
         .execution_options(synchronize_session=False)
     )
-    await _notify(session, tenant, invoice_id, "invoice_voided", {"reason": reason})
+    await notify_invoice_customer(session, tenant, invoice_id, "invoice_voided", {"reason": reason})
     await session.commit()
     return await get_invoice(session=session, tenant=tenant, invoice_id=invoice_id)
 
@@ -343,7 +344,7 @@ async def mark_overdue(
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 moved += 1
-                await _notify(session, tenant, invoice_id, "invoice_overdue")
+                await notify_invoice_customer(session, tenant, invoice_id, "invoice_overdue")
     await session.commit()
     return moved
 

@@ -23,8 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers import sequence_controller
 from controllers.account_common import tenant_today
 from controllers.errors import Conflict, DomainValidationError, FieldError, Forbidden, NotFound
-from controllers.invoice_controller import OPEN_STATUSES, cancel_invoice_coupons
-from controllers.outbox_controller import enqueue, message_to_customer
+from controllers.invoice_controller import OPEN_STATUSES, cancel_invoice_coupons, notify_invoice_customer
 from domain.caller import Caller
 from domain.money import round_money
 from domain.note_pdf import NoteDocument, render_note_pdf
@@ -214,25 +213,19 @@ def _over_credit(room: Decimal, currency: str) -> DomainValidationError:
 
 async def _notify(session: AsyncSession, tenant: Tenant, note: InvoiceNote, invoice: Invoice, pqr_filing_number: str | None) -> None:
     """Queue the `credit_note_issued` email in the note's transaction; one per note."""
-    customer = await session.get_one(Customer, invoice.customer_id)
-    contract_number = await session.scalar(select(Contract.contract_number).where(Contract.id == invoice.contract_id))
-    payload = {
-        "invoice_id": invoice.id,
-        "invoice_number": invoice.number,
-        "contract_number": contract_number,
-        "period": invoice.period,
-        "note_id": note.id,
-        "note_number": note.number,
-        "amount": str(round_money(note.amount, note.currency)),
-        "amount_due": str(round_money(note.amount_due_after, note.currency)),
-        "to_credit_balance": invoice.status == "paid",
-        "reason": note.reason,
-        "pqr_filing_number": pqr_filing_number or "",
-    }
-    message = await message_to_customer(
-        session=session, tenant=tenant, customer=customer, event="credit_note_issued", dedupe_key=f"credit_note_issued:{note.id}", payload=payload
+    await notify_invoice_customer(
+        session, tenant, invoice.id, "credit_note_issued",
+        {
+            "note_id": note.id,
+            "note_number": note.number,
+            "amount": str(round_money(note.amount, note.currency)),
+            "amount_due": str(round_money(note.amount_due_after, note.currency)),
+            "to_credit_balance": invoice.status == "paid",
+            "reason": note.reason,
+            "pqr_filing_number": pqr_filing_number or "",
+        },
+        dedupe_key=f"credit_note_issued:{note.id}",
     )
-    await enqueue(session=session, message=message)
 
 
 _VIEW_COLUMNS = (InvoiceNote, Invoice.number, Invoice.period, Contract.contract_number, Pqr.filing_number, CreditBalance.id)
