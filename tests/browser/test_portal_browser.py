@@ -178,6 +178,8 @@ async def test_change_password_then_log_in_with_it(portal: Portal, page: Page) -
     await page.get_by_role("button", name="Cambiar contraseña").click()
     await expect(page.locator("#flash")).to_have_text("Contraseña cambiada.")
     await page.get_by_role("button", name="Cerrar sesión").click()
+    # The logout re-renders the page when its request returns; typing before that would be wiped.
+    await expect(page.locator("#flash")).to_have_text("Cerraste sesión.")
     await log_in(page, portal, password="otra clave muy segura")
 
 
