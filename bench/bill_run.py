@@ -23,9 +23,9 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench._scratch import load_in_child, scratch_database  # noqa: E402
-from clients.sql_client import SqlClient  # noqa: E402
-from controllers import billing_run_controller, demo_billing, tenant_controller  # noqa: E402
+from bench._scratch import load_in_child, scratch_database
+from clients.sql_client import SqlClient
+from controllers import billing_run_controller, demo_billing, tenant_controller
 
 PERIODS = ("2026-09", "2026-10")
 RUN_DAY = date(2026, 11, 5)

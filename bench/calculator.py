@@ -12,8 +12,8 @@ if __package__ in (None, ""):
     # Run as `python bench/calculator.py` from anywhere: make the project root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from domain.billing_calculator import calculate_bill  # noqa: E402
-from domain.demo_tariffs import DEMO_TARIFFS  # noqa: E402
+from domain.billing_calculator import calculate_bill
+from domain.demo_tariffs import DEMO_TARIFFS
 
 STRATA = ("1", "2", "3", "4", "5", "6", "commercial", "industrial", "official")
 

@@ -25,11 +25,11 @@ if __package__ in (None, ""):
     # Run as `python bench/collection_file.py` from anywhere: the project root instead of bench/.
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench._scratch import scratch_database  # noqa: E402
-from clients.sql_client import SqlClient  # noqa: E402
-from controllers import collection_file_controller, tenant_controller  # noqa: E402
-from domain.asobancaria import generate, parse  # noqa: E402
-from domain.coupon_codes import luhn_check_digit  # noqa: E402
+from bench._scratch import scratch_database
+from clients.sql_client import SqlClient
+from controllers import collection_file_controller, tenant_controller
+from domain.asobancaria import generate, parse
+from domain.coupon_codes import luhn_check_digit
 
 STAMP = "2026-11-01 00:00:00.000000"
 EXPIRES = "2099-01-01 00:00:00.000000"
@@ -107,13 +107,13 @@ def raw_insert_seconds(path: Path) -> tuple[float, int]:
     for table in WRITTEN:
         for (ddl,) in db.execute("SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type DESC", (table,)).fetchall():
             db.execute(ddl.replace(table, f"scratch_{table}"))
-        rows[table] = db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()  # noqa: S608 - our own table names
+        rows[table] = db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
     started = time.perf_counter()
     db.execute("BEGIN")
     for table, values in rows.items():
         if values:
             marks = ",".join("?" * len(values[0]))
-            db.executemany(f"INSERT INTO scratch_{table} VALUES ({marks})", values)  # noqa: S608
+            db.executemany(f"INSERT INTO scratch_{table} VALUES ({marks})", values)
     db.execute("COMMIT")
     seconds = time.perf_counter() - started
     db.close()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app import create_app  # noqa: E402
-from clients.sql_client import upgrade_to_head  # noqa: E402
-from controllers import auth_controller, tenant_controller  # noqa: E402
+from app import create_app
+from clients.sql_client import upgrade_to_head
+from controllers import auth_controller, tenant_controller
 
 
 async def measure(rounds: int, attempts: int) -> dict[str, float]:

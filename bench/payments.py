@@ -23,15 +23,14 @@ if __package__ in (None, ""):
     # Run as `python bench/payments.py` from anywhere: make the project root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
-from sqlalchemy import insert, select, true  # noqa: E402
+import httpx
+from sqlalchemy import insert, select, true
 
-from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
-from config import ROOT  # noqa: E402
-from models.account_model import Contract, Customer  # noqa: E402
-from models.billing_model import Invoice  # noqa: E402
-from models.tenant_model import Tenant  # noqa: E402
-
+from clients.sql_client import SqlClient, upgrade_to_head
+from config import ROOT
+from models.account_model import Contract, Customer
+from models.billing_model import Invoice
+from models.tenant_model import Tenant
 
 
 async def generate(url: str, contracts: int) -> list[str]:
@@ -67,7 +66,7 @@ async def generate(url: str, contracts: int) -> list[str]:
             )
             rows = []
             for n in range(1, contracts + 1):
-                for month, amount in ((9, Decimal("41250")), (10, Decimal("85000"))):
+                for month, amount in ((9, Decimal(41250)), (10, Decimal(85000))):
                     rows.append(
                         {
                             "tenant_id": tenant_id, "number": f"FAC-2026-{n:06d}-{month}", "contract_id": n, "customer_id": n,

@@ -26,10 +26,10 @@ if __package__ in (None, ""):
     # Run as `python bench/reading_file.py` from anywhere: make the project root importable.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._scratch import load_in_child, scratch_database  # noqa: E402
-from bench.bill_run import load_accounts  # noqa: E402
-from clients.sql_client import SqlClient  # noqa: E402
-from controllers import reading_file_controller, tenant_controller  # noqa: E402
+from bench._scratch import load_in_child, scratch_database
+from bench.bill_run import load_accounts
+from clients.sql_client import SqlClient
+from controllers import reading_file_controller, tenant_controller
 
 PERIODS = ("2026-09", "2026-10")
 FILE_PERIOD = "2026-11"

@@ -18,31 +18,30 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import secrets  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from datetime import date  # noqa: E402
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
 
-import httpx  # noqa: E402
-from sqlalchemy import select, update  # noqa: E402
+import httpx
+from sqlalchemy import select, update
 
-from clients.sql_client import SqlClient, upgrade_to_head  # noqa: E402
-from config import ROOT  # noqa: E402
-from controllers import auth_controller, billing_run_controller, demo_billing, tenant_controller  # noqa: E402
-from models.account_model import Customer  # noqa: E402
-from models.billing_model import Invoice  # noqa: E402
-
-from bench.bill_run import load_accounts  # noqa: E402
-from bench.payments import free_port  # noqa: E402
+from bench.bill_run import load_accounts
+from bench.payments import free_port
+from clients.sql_client import SqlClient, upgrade_to_head
+from config import ROOT
+from controllers import auth_controller, billing_run_controller, demo_billing, tenant_controller
+from models.account_model import Customer
+from models.billing_model import Invoice
 
 PASSWORD = "bench password 2026"
 PERIODS = tuple(f"{2025 + (m + 10) // 12}-{(m + 10) % 12 + 1:02d}" for m in range(12))  # 2025-11 .. 2026-10
@@ -104,7 +103,7 @@ async def build(url: str, contracts: int, customers: int) -> Fixture:
             await session.commit()
             national_ids = list((await session.scalars(select(Customer.national_id).order_by(Customer.id))).all())
             invoice_ids = list(
-                (await session.scalars(select(Invoice.id).where(Invoice.period == PERIODS[-1]).order_by(Invoice.id)))
+                await session.scalars(select(Invoice.id).where(Invoice.period == PERIODS[-1]).order_by(Invoice.id))
             )
     finally:
         await sql.dispose()
@@ -152,7 +151,9 @@ class Server:
 async def serve(target: str, workers: int, env: dict[str, str], cwd: Path) -> Server:
     """Start hypercorn as `make run` does and wait for its workers."""
     port = free_port()
-    process = subprocess.Popen(
+    # Spawned off the event loop: fork and exec block for a moment.
+    process = await asyncio.to_thread(
+        subprocess.Popen,
         [sys.executable, "-m", "hypercorn", target, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--access-logfile", "-"],
         cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

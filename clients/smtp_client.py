@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
-from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 

@@ -74,8 +74,8 @@ def configure_as_azure_sql(dialect: Any) -> Any:
     """Set an mssql dialect up the way connecting to Azure SQL would (for offline compiles)."""
     dialect.deprecate_large_types = True
     dialect.server_version_info = AZURE_SQL_SERVER_VERSION
-    dialect._setup_version_attributes()  # noqa: SLF001 - what `initialize` runs on connect
-    dialect._supports_nvarchar_max = True  # noqa: SLF001 - probed on connect; true since SQL Server 2005
+    dialect._setup_version_attributes()
+    dialect._supports_nvarchar_max = True
     return dialect
 
 
@@ -201,7 +201,7 @@ def _install_azure_connect_retry(engine: AsyncEngine) -> None:
     from sqlalchemy.util import await_only
 
     pool = engine.sync_engine.pool
-    original_creator = pool._creator  # noqa: SLF001 - the documented hook is the creator itself
+    original_creator = pool._creator
 
     def creator(*args: Any, **kwargs: Any) -> Any:
         for attempt in range(1, AZURE_CONNECT_ATTEMPTS + 1):
@@ -215,7 +215,7 @@ def _install_azure_connect_retry(engine: AsyncEngine) -> None:
                 await_only(asyncio.sleep(RETRY_POLICY.delay(attempt)))
         raise AssertionError("unreachable")
 
-    pool._creator = creator  # noqa: SLF001
+    pool._creator = creator
 
 
 def _error_chain(exc: BaseException) -> list[BaseException]:
@@ -289,7 +289,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
 
 RETRY_POLICY = RetryPolicy()

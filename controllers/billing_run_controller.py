@@ -28,6 +28,7 @@ How one run works (the README's "Billing" section states the rules):
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -587,7 +588,7 @@ async def _bill_all(
         # A batch is one unit of work: a deadlock victim or a transient Azure SQL error rolls it
         # back and runs it again (bounded, with backoff), as does the race handled in _bill_batch_once.
         await retry_unit_of_work(
-            lambda: _bill_batch_once(session, run, after, upper, progress), rollback=session.rollback
+            functools.partial(_bill_batch_once, session, run, after, upper, progress), rollback=session.rollback
         )
         batches += 1
         if on_progress is not None:
@@ -1103,9 +1104,7 @@ async def _write_invoices(
     for number, entry in zip(numbers, bills):
         contract, bill, carried = entry.contract, entry.bill, entry.carried
         invoice_id = ids[number]
-        position = 0
-        for line in bill.lines:
-            position += 1
+        for position, line in enumerate(bill.lines, start=1):
             append((
                 invoice_id, position, line.kind, line.description,
                 quantity(line.quantity), price(line.unit_price), amount(line.amount),

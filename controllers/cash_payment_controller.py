@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.collection_controller import check_amount, invoice_coupon, payable_coupon, payment_values, settle_collected
+from controllers.collection_controller import (
+    check_amount,
+    invoice_coupon,
+    payable_coupon,
+    payment_values,
+    settle_collected,
+)
 from controllers.errors import Conflict, NotFound
 from controllers.payment_controller import (
     IdempotentRequest,

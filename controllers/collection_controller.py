@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.coupon_controller import UNPAID_STATUSES, create_coupon, find_coupon, invoice_payable_amount
 from controllers.errors import AuthenticationFailed, Conflict, DomainValidationError, FieldError, Gone, NotFound
+from controllers.payment_controller import claim_coupon, settle_approved
 from domain.caller import Caller
 from domain.money import round_money
-from controllers.payment_controller import claim_coupon, settle_approved
 from models.base_model import utcnow
 from models.billing_model import Invoice
 from models.payment_model import BankApiKey, CollectionReceipt, Coupon, Payment

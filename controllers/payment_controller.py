@@ -41,7 +41,14 @@ from controllers.errors import (
     Gone,
     NotFound,
 )
-from controllers.outbox_controller import chunks, customer_login_ids, customer_message, enqueue, enqueue_many, message_to_customer
+from controllers.outbox_controller import (
+    chunks,
+    customer_login_ids,
+    customer_message,
+    enqueue,
+    enqueue_many,
+    message_to_customer,
+)
 from domain.caller import Caller
 from domain.money import round_money
 from models.account_model import Contract, Customer

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 import contextlib
 import logging
 import random as random_module
+import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field

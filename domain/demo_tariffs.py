@@ -7,16 +7,16 @@ from domain.billing_calculator import Block, FixedCharge, StratumAdjustment, Tar
 # Law 142 of 1994: strata 1-3 are subsidised on the subsistence block, 5-6 and commercial/industrial
 # users pay a 20 % contribution on all consumption, stratum 4 and official users pay the cost.
 _STRATA = {
-    "1": StratumAdjustment(Decimal("-50"), "subsistence"),
-    "2": StratumAdjustment(Decimal("-40"), "subsistence"),
-    "3": StratumAdjustment(Decimal("-15"), "subsistence"),
-    "5": StratumAdjustment(Decimal("20"), "consumption"),
-    "6": StratumAdjustment(Decimal("20"), "consumption"),
-    "commercial": StratumAdjustment(Decimal("20"), "consumption"),
-    "industrial": StratumAdjustment(Decimal("20"), "consumption"),
+    "1": StratumAdjustment(Decimal(-50), "subsistence"),
+    "2": StratumAdjustment(Decimal(-40), "subsistence"),
+    "3": StratumAdjustment(Decimal(-15), "subsistence"),
+    "5": StratumAdjustment(Decimal(20), "consumption"),
+    "6": StratumAdjustment(Decimal(20), "consumption"),
+    "commercial": StratumAdjustment(Decimal(20), "consumption"),
+    "industrial": StratumAdjustment(Decimal(20), "consumption"),
 }
-_LATE_FEE = Decimal("2")
-_ROUND_TO = Decimal("10")
+_LATE_FEE = Decimal(2)
+_ROUND_TO = Decimal(10)
 
 # Residential electricity carries no VAT in Colombia, and the unit cost (CU) is the same in both
 # blocks: the first 130 kWh (subsistence above 1000 m altitude) only matter for the subsidy.
@@ -24,7 +24,7 @@ ELECTRICITY = Tariff(
     currency="COP",
     fixed_charges=(),
     blocks=(
-        Block(Decimal("130"), Decimal("847.63")),
+        Block(Decimal(130), Decimal("847.63")),
         Block(None, Decimal("847.63")),
     ),
     stratum_adjustments=_STRATA,
@@ -43,8 +43,8 @@ WATER = Tariff(
         FixedCharge("Cargo fijo alcantarillado", Decimal("6320.85")),
     ),
     blocks=(
-        Block(Decimal("11"), Decimal("3150.40")),
-        Block(Decimal("22"), Decimal("3150.40")),
+        Block(Decimal(11), Decimal("3150.40")),
+        Block(Decimal(22), Decimal("3150.40")),
         Block(None, Decimal("4410.56")),
     ),
     stratum_adjustments=_STRATA,
@@ -59,7 +59,7 @@ GAS = Tariff(
     currency="COP",
     fixed_charges=(FixedCharge("Cargo fijo", Decimal("3580.00")),),
     blocks=(
-        Block(Decimal("20"), Decimal("3420.15")),
+        Block(Decimal(20), Decimal("3420.15")),
         Block(None, Decimal("3420.15")),
     ),
     stratum_adjustments=_STRATA,

@@ -6,8 +6,6 @@ from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLin
 from models.collection_file_model import CollectionFile, CollectionFileDetail
 from models.note_model import InvoiceNote
 from models.notification_model import Notification
-from models.pqr_model import Pqr, TenantHoliday
-from models.reading_file_model import ReadingFile, ReadingFileIssue
 from models.payment_model import (
     BankApiKey,
     CollectionReceipt,
@@ -19,6 +17,8 @@ from models.payment_model import (
     Payment,
     PaymentAllocation,
 )
+from models.pqr_model import Pqr, TenantHoliday
+from models.reading_file_model import ReadingFile, ReadingFileIssue
 from models.sequence_model import TenantSequence
 from models.service_order_model import ServiceOrder
 from models.tenant_model import Tenant
@@ -45,9 +45,9 @@ __all__ = [
     "LoginThrottle",
     "Meter",
     "Notification",
-    "Pqr",
     "Payment",
     "PaymentAllocation",
+    "Pqr",
     "Reading",
     "ReadingCorrection",
     "ReadingFile",

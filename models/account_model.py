@@ -14,8 +14,8 @@ from sqlalchemy import (
     Integer,
     Numeric,
     String,
-    UniqueConstraint,
     Unicode,
+    UniqueConstraint,
     false,
     text,
 )

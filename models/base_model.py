@@ -61,11 +61,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
-def Money() -> Numeric[Decimal]:  # noqa: N802 - reads like a type in column declarations
+def Money() -> Numeric[Decimal]:
     """Money column: exact, 18 digits with 2 decimals (CLP/COP use 0 of them)."""
     return Numeric(18, 2, asdecimal=True)
 
 
-def Quantity() -> Numeric[Decimal]:  # noqa: N802
+def Quantity() -> Numeric[Decimal]:
     """Metered quantity or register value: exact with 3 decimals."""
     return Numeric(18, 3, asdecimal=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint, Unicode
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Unicode, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, Money, UtcDateTime, utcnow

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint, Unicode
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Unicode, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.notification_templates import EVENTS

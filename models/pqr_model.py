@@ -11,9 +11,9 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    UniqueConstraint,
     Unicode,
     UnicodeText,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 

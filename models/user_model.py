@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint, Unicode
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Unicode, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, UtcDateTime, utcnow

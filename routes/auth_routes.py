@@ -11,16 +11,8 @@ from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
 
 from controllers import auth_controller
-from routes.common import (
-    Email,
-    db,
-    login_required,
-    no_content,
-    problems,
-    request_tenant,
-    require_principal,
-    services,
-)
+from routes.common import db, login_required, no_content, problems, request_tenant, require_principal, services
+from routes.fields import Email
 from routes.rate_limits import LOGIN_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 from routes.tenant_routes import TenantOut, tenant_out

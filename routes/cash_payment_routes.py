@@ -7,8 +7,8 @@ from quart import Blueprint, Response, request
 from quart_schema import document_headers, validate_request, validate_response
 
 from controllers import cash_payment_controller
-from routes.common import Id, current_caller, db, pdf_document, problems, request_tenant, role_required
-from routes.fields import Money, ReferenceText, single_line
+from routes.common import current_caller, db, pdf_document, problems, request_tenant, role_required
+from routes.fields import Id, Money, ReferenceText, single_line
 from routes.payment_routes import IDEMPOTENCY_HEADER, REPLAY_HEADER, PaymentHeaders, PaymentOut
 
 bp = Blueprint("cash_payments", __name__, url_prefix="/api/v1/cash-payments")

@@ -22,11 +22,7 @@ from domain.period import PERIOD_PATTERN
 from models.tenant_model import Tenant
 from models.user_model import User
 from routes.cors import unauthenticated_detail
-
-# Re-exported for the routes that import them from here; the rules live in routes.fields.
-from routes.fields import DecimalStr as DecimalStr
-from routes.fields import Email as Email
-from routes.fields import Id as Id
+from routes.fields import DecimalStr
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -11,17 +11,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import contract_controller
 from models.account_model import Contract
-from routes.common import (
-    Id,
-    ListQuery,
-    PatchModel,
-    db,
-    no_content,
-    problems,
-    request_tenant,
-    role_required,
-)
-from routes.fields import single_line
+from routes.common import ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.fields import Id, single_line
 from routes.vocabulary import ContractStatus, Service, Stratum
 
 bp = Blueprint("contracts", __name__, url_prefix="/api/v1/contracts")

@@ -11,17 +11,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import customer_controller
 from models.account_model import Customer
-from routes.common import (
-    Email,
-    ListQuery,
-    PatchModel,
-    db,
-    no_content,
-    problems,
-    request_tenant,
-    role_required,
-)
-from routes.fields import Address, Name, NationalIdText, Phone
+from routes.common import ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.fields import Address, Email, Name, NationalIdText, Phone
 from routes.vocabulary import CustomerStatus, Locale, NationalIdType
 
 bp = Blueprint("customers", __name__, url_prefix="/api/v1/customers")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from clients.sql_client import is_busy_error
 from controllers.errors import (
     AccountLocked,
     AuthenticationFailed,
@@ -28,7 +29,6 @@ from controllers.errors import (
     ServiceUnavailable,
     TooManyRequests,
 )
-from clients.sql_client import is_busy_error
 from routes.cors import unauthenticated_detail
 from routes.unit_of_work import database_busy
 

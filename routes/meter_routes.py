@@ -12,18 +12,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import meter_controller
 from models.account_model import Meter
-from routes.common import (
-    DecimalStr,
-    Id,
-    ListQuery,
-    PatchModel,
-    db,
-    no_content,
-    problems,
-    request_tenant,
-    role_required,
-)
-from routes.fields import BusinessDate, RegisterValue
+from routes.common import ListQuery, PatchModel, db, no_content, problems, request_tenant, role_required
+from routes.fields import BusinessDate, DecimalStr, Id, RegisterValue
 from routes.vocabulary import MeterKind, MeterStatus
 
 bp = Blueprint("meters", __name__, url_prefix="/api/v1/meters")

@@ -10,7 +10,8 @@ from quart_rate_limiter import rate_limit
 from quart_schema import validate_request, validate_response
 
 from controllers import password_reset_controller
-from routes.common import Email, db, no_content, problems, request_tenant, services
+from routes.common import db, no_content, problems, request_tenant, services
+from routes.fields import Email
 from routes.rate_limits import client_ip
 from routes.security import csrf_exempt
 

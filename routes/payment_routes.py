@@ -23,7 +23,6 @@ from controllers.payment_search_controller import CreditBalanceRow, PaymentDetai
 from domain.money import round_money
 from domain.payment_webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from routes.common import (
-    Id,
     ListQuery,
     MoneyStr,
     current_caller,
@@ -34,7 +33,7 @@ from routes.common import (
     role_required,
     services,
 )
-from routes.fields import ReferenceText
+from routes.fields import Id, ReferenceText
 from routes.rate_limits import LOOKUP_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 from routes.transaction_routes import TransactionOut, transaction_out

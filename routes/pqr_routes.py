@@ -12,16 +12,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import pqr_controller
 from controllers.pqr_controller import PqrFilters, PqrView
 from models.pqr_model import ANSWER_MAX, DESCRIPTION_MAX, SUBJECT_MAX
-from routes.common import (
-    Id,
-    ListQuery,
-    db,
-    login_required,
-    problems,
-    require_principal,
-    role_required,
-)
-from routes.fields import single_line
+from routes.common import ListQuery, db, login_required, problems, require_principal, role_required
+from routes.fields import Id, single_line
 from routes.vocabulary import PqrStatus, PqrType
 
 Subject = single_line(SUBJECT_MAX)

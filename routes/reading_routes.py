@@ -12,17 +12,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 from controllers import reading_controller
 from domain.readings import split_flags
 from models.account_model import Reading, ReadingCorrection
-from routes.common import (
-    DecimalStr,
-    ListQuery,
-    PeriodStr,
-    db,
-    problems,
-    request_tenant,
-    require_principal,
-    role_required,
-)
-from routes.fields import BusinessDate, RegisterValue
+from routes.common import ListQuery, PeriodStr, db, problems, request_tenant, require_principal, role_required
+from routes.fields import BusinessDate, DecimalStr, RegisterValue
 from routes.vocabulary import ReadingFlag, ReadingKind, Service
 
 bp = Blueprint("readings", __name__, url_prefix="/api/v1")

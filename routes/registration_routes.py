@@ -11,8 +11,8 @@ from quart_schema import validate_request, validate_response
 
 from controllers import registration_controller
 from routes.auth_routes import UserOut, user_out
-from routes.common import Email, db, problems, request_tenant, services
-from routes.fields import ContractNumberText, Name, NationalIdText
+from routes.common import db, problems, request_tenant, services
+from routes.fields import ContractNumberText, Email, Name, NationalIdText
 from routes.rate_limits import LOGIN_PER_MINUTE, client_ip
 from routes.security import csrf_exempt
 from routes.vocabulary import NationalIdType

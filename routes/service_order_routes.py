@@ -23,7 +23,7 @@ from routes.common import (
     wants_csv,
 )
 from routes.fields import BusinessDateTime, DecimalStr, RegisterValue, single_line
-from routes.vocabulary import Currency, ServiceOrderKind, ServiceOrderStatus, Service
+from routes.vocabulary import Currency, Service, ServiceOrderKind, ServiceOrderStatus
 
 bp = Blueprint("service_orders", __name__, url_prefix="/api/v1/service-orders")
 

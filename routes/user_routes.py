@@ -11,17 +11,8 @@ from quart_schema import validate_querystring, validate_request, validate_respon
 
 from controllers import user_controller
 from models.user_model import User
-from routes.common import (
-    Email,
-    Id,
-    ListQuery,
-    PatchModel,
-    db,
-    problems,
-    require_principal,
-    role_required,
-    services,
-)
+from routes.common import ListQuery, PatchModel, db, problems, require_principal, role_required, services
+from routes.fields import Email, Id
 from routes.vocabulary import Locale, Role
 
 bp = Blueprint("users", __name__, url_prefix="/api/v1/users")

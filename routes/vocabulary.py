@@ -14,7 +14,15 @@ from domain.money import MINOR_UNITS
 from domain.national_id import NATIONAL_ID_TYPES
 from domain.notification_templates import SUPPORTED_LOCALES
 from domain.readings import FLAG_ORDER
-from models.account_model import CONTRACT_STATUSES, CUSTOMER_STATUSES, METER_KINDS, METER_STATUSES, READING_KINDS, SERVICES, STRATA
+from models.account_model import (
+    CONTRACT_STATUSES,
+    CUSTOMER_STATUSES,
+    METER_KINDS,
+    METER_STATUSES,
+    READING_KINDS,
+    SERVICES,
+    STRATA,
+)
 from models.billing_model import BILLING_RUN_STATUSES, CHARGE_STATUSES, INVOICE_STATUSES
 from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES
 from models.note_model import NOTE_KINDS

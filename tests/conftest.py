@@ -314,14 +314,14 @@ class MailCatcher:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         """Refuse mailboxes at refused.example for good (a 5xx), accept the rest."""
         if address.endswith("@refused.example"):
             return "550 5.1.1 No such mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Accept and keep the message."""
         from email import message_from_bytes, policy
 

@@ -108,7 +108,7 @@ async def make_invoice(
     contract: Contract,
     *,
     period: str = "2026-10",
-    total: Decimal | int | str = Decimal("85000"),
+    total: Decimal | int | str = Decimal(85000),
     issued_on: date | None = None,
     due_on: date | None = None,
     status: str = "issued",
@@ -127,7 +127,7 @@ async def make_invoice(
         due_on=due_on or issued + timedelta(days=15),
         status=status,
         currency=fields.pop("currency", "COP"),
-        consumption=fields.pop("consumption", Decimal("100")),
+        consumption=fields.pop("consumption", Decimal(100)),
         subtotal=amount,
         tax=fields.pop("tax", Decimal(0)),
         total=amount,
@@ -138,7 +138,7 @@ async def make_invoice(
     await session.flush()
     session.add(
         InvoiceLine(
-            invoice_id=invoice.id, position=1, kind="consumption", description="Consumo", quantity=Decimal("100"),
+            invoice_id=invoice.id, position=1, kind="consumption", description="Consumo", quantity=Decimal(100),
             unit_price=amount / 100, amount=amount,
         )
     )

@@ -225,7 +225,7 @@ def deadlock_once(pattern: str) -> Iterator[list[str]]:
     so SQLAlchemy wraps it exactly as it wraps pyodbc's on Azure SQL.
     """
     raised: list[str] = []
-    matcher = re.compile(pattern, re.I | re.S)
+    matcher = re.compile(pattern, re.IGNORECASE | re.DOTALL)
 
     def inject(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         if not raised and matcher.search(statement):

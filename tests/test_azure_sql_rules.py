@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quart import Quart
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateTable
@@ -19,8 +18,8 @@ from controllers.customer_controller import like_pattern
 from models.base_model import utcnow
 from models.payment_model import IdempotencyKey
 from models.tenant_model import Tenant
-from models.user_model import LoginThrottle, User
-from tests.conftest import ApiClient, make_user
+from models.user_model import LoginThrottle
+from tests.conftest import ApiClient
 from tests.factories import make_customer
 
 
@@ -68,12 +67,12 @@ async def test_failed_logins_are_counted_in_sql_even_from_stale_reads(session: A
     policy = auth_controller.LockoutPolicy(threshold=3, window=timedelta(minutes=15))
     now = utcnow()
     key = {"tenant_id": tenant.id, "email": "stale@example.com", "ip": "203.0.113.7"}
-    await auth_controller._record_failure(session=session, throttle=None, policy=policy, now=now, **key)  # noqa: SLF001
+    await auth_controller._record_failure(session=session, throttle=None, policy=policy, now=now, **key)
     stale = await _throttle_row(session, key["email"])
-    await auth_controller._record_failure(session=session, throttle=stale, policy=policy, now=now, **key)  # noqa: SLF001
+    await auth_controller._record_failure(session=session, throttle=stale, policy=policy, now=now, **key)
     row = await _throttle_row(session, key["email"])
     assert (row.failed_count, row.window_start, row.locked_until) == (2, now, None)
-    await auth_controller._record_failure(session=session, throttle=stale, policy=policy, now=now, **key)  # noqa: SLF001
+    await auth_controller._record_failure(session=session, throttle=stale, policy=policy, now=now, **key)
     row = await _throttle_row(session, key["email"])
     assert (row.failed_count, row.window_start) == (0, None)
     assert row.locked_until == now + policy.lock_for
@@ -83,11 +82,11 @@ async def test_a_failure_after_the_window_starts_a_new_count(session: AsyncSessi
     policy = auth_controller.LockoutPolicy(threshold=3, window=timedelta(minutes=15))
     then = utcnow() - timedelta(hours=1)
     key = {"tenant_id": tenant.id, "email": "window@example.com", "ip": "203.0.113.8"}
-    await auth_controller._record_failure(session=session, throttle=None, policy=policy, now=then, **key)  # noqa: SLF001
+    await auth_controller._record_failure(session=session, throttle=None, policy=policy, now=then, **key)
     row = await _throttle_row(session, key["email"])
-    await auth_controller._record_failure(session=session, throttle=row, policy=policy, now=then, **key)  # noqa: SLF001
+    await auth_controller._record_failure(session=session, throttle=row, policy=policy, now=then, **key)
     now = utcnow()
-    await auth_controller._record_failure(session=session, throttle=row, policy=policy, now=now, **key)  # noqa: SLF001
+    await auth_controller._record_failure(session=session, throttle=row, policy=policy, now=now, **key)
     row = await _throttle_row(session, key["email"])
     assert (row.failed_count, row.window_start, row.locked_until) == (1, now, None)
 

@@ -87,7 +87,7 @@ async def test_create_user_has_no_password_argument(database_url: str, test_data
 async def test_seed_demo_prints_logins_once_and_keeps_them(database_url: str, test_database: TestDatabase, tmp_path: Path) -> None:
     common = {"database_url": database_url, "schema": test_database.schema, "var_dir": tmp_path}
     os.environ.pop("DEMO_DATA", None)
-    code, out, err = await run_cli(["seed-demo"], **{**common})
+    code, out, err = await run_cli(["seed-demo"], **common)
     if not database_url.startswith("sqlite"):
         assert "DEMO_DATA is off" in out  # demo data is opt-in on a server database
         return

@@ -45,7 +45,7 @@ async def test_a_customer_login_is_created_for_an_existing_customer_only(
     common = {"database_url": database_url, "schema": test_database.schema, "var_dir": tmp_path, "stdin": PASSWORD}
     code, _, err = await run_cli(["create-user", "--email", "x@example.com", "--role", "customer", "--customer-id", "999999"], **common)
     assert code == 1 and "customer_not_found" in err
-    code, out, err = await run_cli(
+    code, _, err = await run_cli(
         ["create-user", "--email", "c@example.com", "--role", "customer", "--customer-id", str(customer_id)], **common
     )
     assert code == 0, err

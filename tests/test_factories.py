@@ -21,5 +21,5 @@ async def test_builders_link_rows(session: AsyncSession, tenant: Tenant) -> None
     assert customer.national_id == "1020304050"
     assert customer.national_id_display == "1.020.304.050"
     assert (contract.customer_id, meter.contract_id, reading.meter_id) == (customer.id, contract.id, meter.id)
-    assert invoice.amount_due == Decimal("20870") and invoice.customer_id == customer.id
+    assert invoice.amount_due == Decimal(20870) and invoice.customer_id == customer.id
     assert user.customer_id == customer.id and user.role == "customer"

@@ -26,7 +26,7 @@ class GatedSink:
         self.gate = threading.Event()
         self.recipients: list[str] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Signal the arrival, wait for the gate, then accept."""
         self.arrived.set()
         await asyncio.to_thread(self.gate.wait, 60)

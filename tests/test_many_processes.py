@@ -51,7 +51,7 @@ class KillSink:
         self.gate = threading.Event()
         self.delivered: list[tuple[str, str]] = []  # (envelope sender, Message-ID)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         """Hold the very first recipient of the run, accept the rest at once."""
         if self.held_from is None:
             self.held_from = envelope.mail_from
@@ -60,7 +60,7 @@ class KillSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         """Accept and remember who sent which message."""
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         self.delivered.append((envelope.mail_from, str(message["Message-ID"])))

@@ -39,15 +39,15 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 # What SQL Server rejects (or, worse, compiles away) when it appears in the T-SQL we would send.
 _FORBIDDEN_IN_TSQL: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bIS\s+(NOT\s+)?(0|1|TRUE|FALSE)\b", re.I), "IS 0/IS 1/IS TRUE: use `== true()` / `== false()`"),
-    (re.compile(r"\bLIMIT\b", re.I), "LIMIT: T-SQL has TOP / OFFSET ... FETCH"),
-    (re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE)\b", re.I), "FOR UPDATE: use a conditional UPDATE ... WHERE"),
-    (re.compile(r"\bON\s+CONFLICT\b", re.I), "ON CONFLICT: T-SQL has no upsert clause; insert and catch the key error"),
-    (re.compile(r"\bRETURNING\b", re.I), "RETURNING: T-SQL uses OUTPUT inserted.*"),
-    (re.compile(r"\bILIKE\b", re.I), "ILIKE: use lower(x) LIKE lower(pattern)"),
-    (re.compile(r"\bNULLS\s+(FIRST|LAST)\b", re.I), "NULLS FIRST/LAST: order by a CASE expression instead"),
-    (re.compile(r"\bDISTINCT\s+ON\b", re.I), "DISTINCT ON: PostgreSQL only"),
-    (re.compile(r"::\s*[a-z_]", re.I), "`::` cast: PostgreSQL only; use CAST(x AS type)"),
+    (re.compile(r"\bIS\s+(NOT\s+)?(0|1|TRUE|FALSE)\b", re.IGNORECASE), "IS 0/IS 1/IS TRUE: use `== true()` / `== false()`"),
+    (re.compile(r"\bLIMIT\b", re.IGNORECASE), "LIMIT: T-SQL has TOP / OFFSET ... FETCH"),
+    (re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE)\b", re.IGNORECASE), "FOR UPDATE: use a conditional UPDATE ... WHERE"),
+    (re.compile(r"\bON\s+CONFLICT\b", re.IGNORECASE), "ON CONFLICT: T-SQL has no upsert clause; insert and catch the key error"),
+    (re.compile(r"\bRETURNING\b", re.IGNORECASE), "RETURNING: T-SQL uses OUTPUT inserted.*"),
+    (re.compile(r"\bILIKE\b", re.IGNORECASE), "ILIKE: use lower(x) LIKE lower(pattern)"),
+    (re.compile(r"\bNULLS\s+(FIRST|LAST)\b", re.IGNORECASE), "NULLS FIRST/LAST: order by a CASE expression instead"),
+    (re.compile(r"\bDISTINCT\s+ON\b", re.IGNORECASE), "DISTINCT ON: PostgreSQL only"),
+    (re.compile(r"::\s*[a-z_]", re.IGNORECASE), "`::` cast: PostgreSQL only; use CAST(x AS type)"),
 ]
 # The mssql compiler leaves these out without a word, so they are looked for in the statement the
 # running database gets (and in the construct itself, below).
@@ -188,7 +188,7 @@ def _parameter_count(parameters: Any, executemany: bool) -> int:
 
 def _frames() -> list[traceback.FrameSummary]:
     """The stack of this statement, innermost last, across the greenlet SQLAlchemy's asyncio runs it in."""
-    frames = traceback.extract_stack(sys._getframe(2))  # noqa: SLF001 - the call site is the point
+    frames = traceback.extract_stack(sys._getframe(2))
     try:
         import greenlet
 

@@ -80,7 +80,7 @@ async def test_the_app_engine_reaches_the_driver_and_fails_with_its_own_error() 
 
     assert len(connection_strings) == 1
     parts = dict(part.split("=", 1) for part in connection_strings[0].split(";") if part)
-    assert parts["DRIVER"] == "{%s}" % driver
+    assert parts["DRIVER"] == f"{{{driver}}}"
     assert parts["Server"] == f"127.0.0.1,{port}"
     assert parts["Encrypt"] == "yes"
     assert parts["TrustServerCertificate"] == "no"

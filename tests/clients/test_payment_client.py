@@ -26,7 +26,7 @@ NOW = 1_790_000_000
 )
 async def test_sandbox_decides_by_token(token: str, status: str, decline_code: str | None) -> None:
     result = await SandboxGateway(webhook_secret="s").charge(
-        amount=Decimal("85000"), currency="COP", card_token=token, merchant_reference="1"
+        amount=Decimal(85000), currency="COP", card_token=token, merchant_reference="1"
     )
     assert (result.status, result.decline_code) == (status, decline_code)
     assert result.gateway_reference.startswith("sbx_")

@@ -109,11 +109,11 @@ async def test_a_run_bills_estimates_skips_and_fails_and_the_counts_add_up(
     )
     # 100 kWh x 847.63 = 84763, rounded to the nearest 10 COP.
     assert (first.consumption, first.total, first.amount_due, first.currency) == (
-        Decimal("100"), Decimal("84760"), Decimal("84760"), "COP"
+        Decimal(100), Decimal(84760), Decimal(84760), "COP"
     )
     assert await _lines(session, first.id) == [
-        ("consumption", "Consumo 0-130 kWh", Decimal("84763")),
-        ("rounding", "Redondeo", Decimal("-3")),
+        ("consumption", "Consumo 0-130 kWh", Decimal(84763)),
+        ("rounding", "Redondeo", Decimal(-3)),
     ]
     assert first.billing_run_id == run.id and first.reading_id is not None
 
@@ -122,10 +122,10 @@ async def test_a_run_bills_estimates_skips_and_fails_and_the_counts_add_up(
     )
     assert reading is not None
     assert (reading.kind, reading.value, reading.consumption, reading.flags) == (
-        "estimated", Decimal("276"), Decimal("93"), ""
+        "estimated", Decimal(276), Decimal(93), ""
     )
     second = invoices[1]
-    assert (second.reading_id, second.consumption, second.total) == (reading.id, Decimal("93"), Decimal("78830"))
+    assert (second.reading_id, second.consumption, second.total) == (reading.id, Decimal(93), Decimal(78830))
 
     messages = (await session.scalars(select(Notification).order_by(Notification.id))).all()
     assert [m.dedupe_key for m in messages] == [f"invoice_issued:{i.id}" for i in invoices]
@@ -314,21 +314,21 @@ async def test_overdue_balances_are_carried_with_a_late_fee_except_disputed_paid
     carried_invoice = new[carried.contract.id]
     # 84763 consumption + 50000 carried + 2 % of it for one month (1000), rounded to 10.
     assert await _lines(session, carried_invoice.id) == [
-        ("consumption", "Consumo 0-130 kWh", Decimal("84763")),
-        ("adjustment", "Saldo anterior", Decimal("50000")),
-        ("late_fee", "Intereses de mora", Decimal("1000")),
-        ("rounding", "Redondeo", Decimal("-3")),
+        ("consumption", "Consumo 0-130 kWh", Decimal(84763)),
+        ("adjustment", "Saldo anterior", Decimal(50000)),
+        ("late_fee", "Intereses de mora", Decimal(1000)),
+        ("rounding", "Redondeo", Decimal(-3)),
     ]
-    assert (carried_invoice.arrears, carried_invoice.total) == (Decimal("50000"), Decimal("135760"))
+    assert (carried_invoice.arrears, carried_invoice.total) == (Decimal(50000), Decimal(135760))
     for contract in (disputed, paid, not_due):
-        assert (new[contract.contract.id].arrears, new[contract.contract.id].total) == (Decimal("0"), Decimal("84760"))
+        assert (new[contract.contract.id].arrears, new[contract.contract.id].total) == (Decimal(0), Decimal(84760))
     old_invoice = new[old.contract.id]
-    assert (old_invoice.arrears, old_invoice.total) == (Decimal("50000"), Decimal("137760"))  # 3 % x 3 months
+    assert (old_invoice.arrears, old_invoice.total) == (Decimal(50000), Decimal(137760))  # 3 % x 3 months
 
     await session.refresh(overdue)
     # The carried invoice stays open; it is marked so no later run carries it a second time.
     assert (overdue.status, overdue.amount_due, overdue.carried_into_invoice_id) == (
-        "overdue", Decimal("50000"), carried_invoice.id
+        "overdue", Decimal(50000), carried_invoice.id
     )
 
 
@@ -345,9 +345,9 @@ async def test_a_carried_balance_is_not_carried_twice(session: AsyncSession, ten
 
     november = (await _invoices(session))[-1]
     assert november.period == "2026-11"
-    assert november.arrears == Decimal("135760")
+    assert november.arrears == Decimal(135760)
     # 84763 + 135760 + 2715.2 late fee -> 223238.2 -> 223238, rounded to 223240.
-    assert november.total == Decimal("223240")
+    assert november.total == Decimal(223240)
 
 
 @pytest.mark.parametrize(

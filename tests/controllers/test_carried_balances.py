@@ -10,7 +10,13 @@ from sqlalchemy import false, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway
-from controllers import billing_run_controller, collection_controller, coupon_controller, lookup_controller, payment_controller
+from controllers import (
+    billing_run_controller,
+    collection_controller,
+    coupon_controller,
+    lookup_controller,
+    payment_controller,
+)
 from controllers.billing_run_controller import run_period
 from controllers.coupon_controller import Caller
 from controllers.errors import DomainError, DomainValidationError, Gone
@@ -27,7 +33,7 @@ SEPTEMBER_DUE = date(2026, 10, 20)
 BEFORE_RUN = datetime.fromisoformat("2026-11-04T15:00:00+00:00")
 AFTER_RUN = datetime.fromisoformat("2026-11-06T15:00:00+00:00")
 # October: 84763 consumption + 50000 carried + 1000 late fee, rounded to 10 (see the bill run's tests).
-OCTOBER_TOTAL = Decimal("135760")
+OCTOBER_TOTAL = Decimal(135760)
 
 
 @pytest.fixture
@@ -61,7 +67,7 @@ async def carried_setup(session: AsyncSession, tenant: Tenant) -> tuple[Metered,
     """September overdue, then October's run carries it."""
     metered, september_id = await overdue_september(session, tenant)
     october = await bill(session, tenant)
-    assert (october.arrears, october.total, october.amount_due) == (Decimal("50000"), OCTOBER_TOTAL, OCTOBER_TOTAL)
+    assert (october.arrears, october.total, october.amount_due) == (Decimal(50000), OCTOBER_TOTAL, OCTOBER_TOTAL)
     return metered, september_id, october
 
 
@@ -157,7 +163,7 @@ async def test_paying_the_carrying_invoice_settles_the_carried_one_and_a_reversa
     )
     assert await state(session, october.id) == ("issued", OCTOBER_TOTAL, None, False)
     # Past due when it was carried, so overdue; still carried, so still paid only through October.
-    assert await state(session, september_id) == ("overdue", Decimal("50000"), october.id, False)
+    assert await state(session, september_id) == ("overdue", Decimal(50000), october.id, False)
     lookup = await lookup_controller.public_lookup(session=session, tenant=tenant, contract_number=metered.contract.contract_number)
     assert [i.invoice_id for i in lookup.invoices] == [october.id]
 
@@ -179,7 +185,7 @@ async def test_settling_and_reversing_follow_the_whole_chain(session: AsyncSessi
         session=session, tenant=tenant, admin_user_id=None, payment_id=body["id"], reason="Error", now=AFTER_RUN
     )
     assert await state(session, october.id) == ("overdue", OCTOBER_TOTAL, november.id, False)
-    assert await state(session, september_id) == ("overdue", Decimal("50000"), october.id, False)
+    assert await state(session, september_id) == ("overdue", Decimal(50000), october.id, False)
 
 
 async def test_a_bank_collection_settles_the_carried_invoice_too(session: AsyncSession, tenant: Tenant) -> None:
@@ -211,7 +217,7 @@ async def test_the_run_cancels_an_older_coupon_of_the_invoice_it_carries(
         await pay_by_card(session, tenant, gateway, old_reference, now=BEFORE_RUN + timedelta(hours=2))
     assert err.value.code == "coupon_cancelled"
     # Nothing was paid twice: September is still owed only through October, whose amount is unchanged.
-    assert await state(session, september_id) == ("overdue", Decimal("50000"), october_id, False)
+    assert await state(session, september_id) == ("overdue", Decimal(50000), october_id, False)
     assert await state(session, october_id) == ("issued", OCTOBER_TOTAL, None, False)
     assert await session.scalar(select(func.count()).select_from(Payment)) == 0
 
@@ -226,11 +232,11 @@ async def test_a_bank_report_of_an_expired_coupon_for_a_carried_invoice_is_refus
     key, _raw = await collection_controller.create_bank_key(session=session, tenant=tenant, name="Banco de Bogotá")
     with pytest.raises(Gone) as err:
         await collection_controller.record_collection(
-            session=session, bank_key=key, reference=reference, amount=Decimal("50000"),
+            session=session, bank_key=key, reference=reference, amount=Decimal(50000),
             paid_at=expires_at - timedelta(hours=1), now=expires_at + timedelta(hours=1),
         )
     assert err.value.code == "coupon_cancelled"
-    assert await state(session, september_id) == ("overdue", Decimal("50000"), october_id, False)
+    assert await state(session, september_id) == ("overdue", Decimal(50000), october_id, False)
     assert await state(session, october_id) == ("issued", OCTOBER_TOTAL, None, False)
     assert await coupon_state(session, reference) == ("expired", None)
 
@@ -242,13 +248,13 @@ async def test_an_invoice_being_paid_is_not_carried(session: AsyncSession, tenan
     assert pending["status"] == "pending"
 
     october = await bill(session, tenant)
-    assert (october.arrears, october.total) == (Decimal("0"), Decimal("84760"))
-    assert await state(session, september_id) == ("overdue", Decimal("50000"), None, False)
+    assert (october.arrears, october.total) == (Decimal(0), Decimal(84760))
+    assert await state(session, september_id) == ("overdue", Decimal(50000), None, False)
 
     assert await payment_controller.settle_approved(session=session, payment_id=pending["id"], now=AFTER_RUN)
     await session.commit()
     assert await state(session, september_id) == ("paid", Decimal(0), None, True)
-    assert await state(session, october.id) == ("issued", Decimal("84760"), None, False)
+    assert await state(session, october.id) == ("issued", Decimal(84760), None, False)
 
 
 async def test_a_payment_that_takes_a_carried_invoice_during_the_batch_makes_the_batch_start_again(
@@ -271,6 +277,6 @@ async def test_a_payment_that_takes_a_carried_invoice_during_the_batch_makes_the
     october = await bill(session, tenant)
 
     assert not blind
-    assert (october.arrears, october.total) == (Decimal("0"), Decimal("84760"))
-    assert await state(session, september_id) == ("overdue", Decimal("50000"), None, False)
+    assert (october.arrears, october.total) == (Decimal(0), Decimal(84760))
+    assert await state(session, september_id) == ("overdue", Decimal(50000), None, False)
     assert await session.scalar(select(func.count()).select_from(Invoice).where(Invoice.period == "2026-10")) == 1

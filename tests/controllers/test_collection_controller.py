@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway
 from controllers import collection_controller, payment_controller
-from domain.caller import Caller
 from controllers.errors import AuthenticationFailed, Conflict, DomainError, DomainValidationError, Gone, NotFound
+from domain.caller import Caller
 from models.billing_model import Invoice
 from models.payment_model import BankApiKey, CollectionReceipt, Coupon, LedgerEntry, Payment, PaymentAllocation
 from models.tenant_model import Tenant

@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway
 from controllers import coupon_controller, payment_controller, sequence_controller
-from domain.caller import Caller
 from controllers.errors import Conflict, DomainValidationError, NotFound
+from domain.caller import Caller
 from domain.coupon_codes import coupon_fields, luhn_is_valid, make_reference
 from models.billing_model import Invoice
 from models.notification_model import Notification
@@ -29,8 +29,8 @@ async def test_coupon_for_a_contract_holds_its_unpaid_invoices(session: AsyncSes
     debtor = await make_debtor(session, tenant, amounts=("85000", "12000"))
     view = await make_coupon(session, tenant, debtor)
     coupon = view.coupon
-    assert coupon.amount == Decimal("97000")
-    assert coupon.invoices_total == Decimal("97000")
+    assert coupon.amount == Decimal(97000)
+    assert coupon.invoices_total == Decimal(97000)
     assert coupon.channel_fee == Decimal(0)
     assert coupon.status == "active"
     assert [v.invoice_id for v in view.invoices] == [i.id for i in debtor.invoices]
@@ -43,7 +43,7 @@ async def test_reference_is_numeric_with_luhn_and_barcode_decodes(session: Async
     coupon = (await make_coupon(session, tenant, debtor)).coupon
     assert coupon.reference.isdigit() and luhn_is_valid(coupon.reference)
     gln, reference, amount, due_on = coupon_fields(coupon.barcode_element_string)
-    assert (gln, reference, amount, due_on) == ("7709998000018", coupon.reference, Decimal("85000"), date(2026, 11, 16))
+    assert (gln, reference, amount, due_on) == ("7709998000018", coupon.reference, Decimal(85000), date(2026, 11, 16))
     assert coupon.barcode_human_readable == f"(415)7709998000018(8020){coupon.reference}(3900)85000(96)20261116"
 
 
@@ -106,13 +106,13 @@ async def test_a_past_due_date_counts_as_overdue_before_the_sweep(session: Async
 
 
 async def test_channel_fee_is_added_and_shown(session: AsyncSession, tenant: Tenant) -> None:
-    await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(channel_fee=Decimal("2500")))
+    await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(channel_fee=Decimal(2500)))
     await session.commit()
     await session.refresh(tenant)
     debtor = await make_debtor(session, tenant)
     coupon = (await make_coupon(session, tenant, debtor)).coupon
-    assert (coupon.invoices_total, coupon.channel_fee, coupon.amount) == (Decimal("85000"), Decimal("2500"), Decimal("87500"))
-    assert coupon_fields(coupon.barcode_element_string)[2] == Decimal("87500")
+    assert (coupon.invoices_total, coupon.channel_fee, coupon.amount) == (Decimal(85000), Decimal(2500), Decimal(87500))
+    assert coupon_fields(coupon.barcode_element_string)[2] == Decimal(87500)
 
 
 async def test_a_new_coupon_cancels_the_older_active_one(session: AsyncSession, tenant: Tenant) -> None:
@@ -145,13 +145,13 @@ async def test_payment_cart_spans_contracts_of_one_customer(session: AsyncSessio
     view = await coupon_controller.create_coupon(
         session=session, tenant=tenant, caller=caller, invoice_ids=[first.invoices[0].id, second.invoices[0].id], now=BEFORE_DUE
     )
-    assert view.coupon.amount == Decimal("115000")
+    assert view.coupon.amount == Decimal(115000)
     assert view.coupon.due_on == date(2026, 11, 16)
     assert sorted(v.contract_number for v in view.invoices) == sorted(
         [first.contract.contract_number, second.contract.contract_number]
     )
     entry = await session.scalar(select(LedgerEntry).where(LedgerEntry.coupon_id == view.coupon.id))
-    assert entry is not None and entry.kind == "coupon_created" and entry.amount == Decimal("115000")
+    assert entry is not None and entry.kind == "coupon_created" and entry.amount == Decimal(115000)
     assert entry.contract_numbers == sorted([first.contract.contract_number, second.contract.contract_number])
 
 
@@ -372,10 +372,10 @@ async def test_quick_pay_for_a_changed_set_makes_its_own_alongside(session: Asyn
     debtor = await make_debtor(session, tenant)
     first = (await make_coupon(session, tenant, debtor, caller=ANONYMOUS)).coupon.reference
     # A new invoice on the contract: the old quick-pay coupon no longer pays exactly what is due.
-    await make_invoice(session, debtor.contract, period="2026-11", total=Decimal("30000"), due_on=date(2026, 12, 16))
+    await make_invoice(session, debtor.contract, period="2026-11", total=Decimal(30000), due_on=date(2026, 12, 16))
     await session.commit()
     second = await make_coupon(session, tenant, debtor, caller=ANONYMOUS)
-    assert second.coupon.reference != first and second.coupon.amount == Decimal("115000")
+    assert second.coupon.reference != first and second.coupon.amount == Decimal(115000)
     assert await coupon_status(session, first) == "active"
     # An expired identical coupon is not handed out again either.
     later = second.coupon.expires_at + timedelta(seconds=1)

@@ -46,7 +46,7 @@ async def test_seed_accounts(session: AsyncSession, tenant: Tenant) -> None:
         assert (again.number, again.display) == (customer.national_id, customer.national_id_display)
     assert any(ch in "áéíóúñÁÉÍÓÚÑ" for c in customers for ch in c.name)
     contracts = list(await session.scalars(select(Contract).order_by(Contract.id)))
-    assert set(c.stratum for c in contracts) == {"1", "2", "3", "4", "5", "6", "commercial"}
+    assert {c.stratum for c in contracts} == {"1", "2", "3", "4", "5", "6", "commercial"}
     services = Counter(c.service for c in contracts)
     assert services["electricity"] > services["water"] > 0 and services["gas"] > 0
     by_customer = {c.id: c for c in customers}

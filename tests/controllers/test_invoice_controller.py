@@ -65,8 +65,8 @@ async def test_an_operator_voids_an_issued_or_overdue_invoice_with_a_reason(sess
     view = await invoice_controller.void_invoice(session=session, tenant=tenant, invoice_id=issued.id, reason="Lectura errada")
     await invoice_controller.void_invoice(session=session, tenant=tenant, invoice_id=overdue.id, reason="Duplicada")
 
-    assert (view.invoice.status, view.invoice.void_reason, view.invoice.amount_due) == ("void", "Lectura errada", Decimal("0"))
-    assert view.invoice.voided_at is not None and view.invoice.total == Decimal("85000")
+    assert (view.invoice.status, view.invoice.void_reason, view.invoice.amount_due) == ("void", "Lectura errada", Decimal(0))
+    assert view.invoice.voided_at is not None and view.invoice.total == Decimal(85000)
     assert await _status(session, overdue) == "void"
 
 
@@ -149,7 +149,7 @@ async def test_the_pdf_shows_the_invoice_number_readings_and_total(session: Asyn
     assert filename == "FAC-2026-000001.pdf" and data.startswith(b"%PDF")
     text = pdf_text(data)
     # 93 estimated kWh x 847.63 = 78830 (already a multiple of 10).
-    assert invoice.total == Decimal("78830")
+    assert invoice.total == Decimal(78830)
     for expected in ("FAC-2026-000001", "$78.830", "Beatriz Núñez", metered.contract.contract_number,
                      metered.meter.serial, "1.090", "1.183", "(estimada)", "Consumo 0-130 kWh"):
         assert expected in text, expected

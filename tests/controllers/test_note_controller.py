@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from decimal import Decimal
 
 from quart import Quart
@@ -47,7 +48,7 @@ async def test_ten_concurrent_credit_notes_are_numbered_without_gaps(app: Quart,
     assert chain[0].amount_due_before == Decimal(85000)
     for note in chain:
         assert note.amount_due_before - note.amount_due_after == note.amount
-    for earlier, later in zip(chain, chain[1:]):
+    for earlier, later in itertools.pairwise(chain):
         assert later.amount_due_before == earlier.amount_due_after
     keys = (await session.scalars(select(Notification.dedupe_key).where(Notification.event == "credit_note_issued"))).all()
     assert sorted(keys) == sorted(f"credit_note_issued:{note.id}" for note in notes)

@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, SmtpClient
-from config import SmtpSettings
 from clients.sql_client import SqlClient
+from config import SmtpSettings
 from controllers import notification_controller, outbox_controller
 from controllers.notification_controller import DeliveryPolicy, dispatch_due, message_id_for, retry_delay
 from controllers.outbox_controller import OutboxMessage, enqueue, enqueue_many

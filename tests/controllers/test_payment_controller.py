@@ -10,10 +10,17 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import SandboxGateway, signed_headers
-from controllers import payment_controller
+from controllers import coupon_controller, payment_controller
+from controllers.errors import (
+    AuthenticationFailed,
+    BadInput,
+    Conflict,
+    DomainError,
+    DomainValidationError,
+    Gone,
+    NotFound,
+)
 from domain.caller import Caller
-from controllers import coupon_controller
-from controllers.errors import AuthenticationFailed, BadInput, Conflict, DomainError, DomainValidationError, Gone, NotFound
 from models.billing_model import Invoice
 from models.notification_model import Notification
 from models.payment_model import Coupon, IdempotencyKey, LedgerEntry, Payment, PaymentAllocation
@@ -79,7 +86,7 @@ async def test_approval_applies_every_effect_once(session: AsyncSession, tenant:
         assert row.paid_at is not None  # type: ignore[attr-defined]
     allocations = (await session.scalars(select(PaymentAllocation).where(PaymentAllocation.payment_id == body["id"]))).all()
     assert sorted((a.invoice_id, a.amount) for a in allocations) == sorted((i.id, i.total) for i in debtor.invoices)
-    assert sum(a.amount for a in allocations) == Decimal("97000")
+    assert sum(a.amount for a in allocations) == Decimal(97000)
     assert await ledger_kinds(session) == ["coupon_created", "payment_approved"]
     paid_notes = (await session.scalars(select(Notification).where(Notification.event == "invoice_paid"))).all()
     assert sorted(n.payload["invoice_number"] for n in paid_notes) == sorted(i.number for i in debtor.invoices)
@@ -88,14 +95,14 @@ async def test_approval_applies_every_effect_once(session: AsyncSession, tenant:
 
 
 async def test_channel_fee_gets_its_own_allocation(session: AsyncSession, tenant: Tenant, gateway: SandboxGateway) -> None:
-    await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(channel_fee=Decimal("1500")))
+    await session.execute(update(Tenant).where(Tenant.id == tenant.id).values(channel_fee=Decimal(1500)))
     await session.commit()
     await session.refresh(tenant)
     debtor = await make_debtor(session, tenant)
     coupon = (await make_coupon(session, tenant, debtor)).coupon
     body = (await pay(session, tenant, gateway, coupon.reference)).payment.to_record()
     rows = (await session.execute(select(PaymentAllocation.kind, PaymentAllocation.amount).where(PaymentAllocation.payment_id == body["id"]))).all()
-    assert sorted(rows) == [("channel_fee", Decimal("1500")), ("invoice", Decimal("85000"))]
+    assert sorted(rows) == [("channel_fee", Decimal(1500)), ("invoice", Decimal(85000))]
     assert body["amount"] == "86500"
 
 
@@ -109,7 +116,7 @@ async def test_a_decline_changes_nothing_but_history(
     assert (body["status"], body["decline_code"]) == ("declined", code)
     assert await coupon_status(session, coupon.reference) == "active"
     invoice = await fresh(session, Invoice, debtor.invoices[0].id)
-    assert (invoice.status, invoice.amount_due) == ("issued", Decimal("85000"))  # type: ignore[attr-defined]
+    assert (invoice.status, invoice.amount_due) == ("issued", Decimal(85000))  # type: ignore[attr-defined]
     assert await session.scalar(select(func.count()).select_from(PaymentAllocation)) == 0
     assert await ledger_kinds(session) == ["coupon_created", "payment_declined"]
     assert await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "invoice_paid")) == 0
@@ -300,8 +307,8 @@ async def test_reversal_restores_invoices_and_cancels_the_coupon(session: AsyncS
     assert (reversed_body["status"], reversed_body["reversal_reason"]) == ("reversed", "Cargo desconocido")
     late_row = await fresh(session, Invoice, late.invoices[0].id)
     on_time_row = await fresh(session, Invoice, on_time.invoices[0].id)
-    assert (late_row.status, late_row.amount_due, late_row.paid_at) == ("overdue", Decimal("40000"), None)  # type: ignore[attr-defined]
-    assert (on_time_row.status, on_time_row.amount_due) == ("issued", Decimal("85000"))  # type: ignore[attr-defined]
+    assert (late_row.status, late_row.amount_due, late_row.paid_at) == ("overdue", Decimal(40000), None)  # type: ignore[attr-defined]
+    assert (on_time_row.status, on_time_row.amount_due) == ("issued", Decimal(85000))  # type: ignore[attr-defined]
     assert await coupon_status(session, coupon.reference) == "cancelled"
     assert await ledger_kinds(session) == ["coupon_created", "payment_approved", "payment_reversed"]
     note = await session.scalar(select(Notification).where(Notification.event == "payment_reversed"))

@@ -65,7 +65,7 @@ async def test_a_void_is_refused_while_a_payment_is_pending_and_nothing_changes(
         await invoice_controller.void_invoice(session=session, tenant=tenant, invoice_id=invoice_id, reason="Duplicada")
     assert err.value.code == "payment_pending"
     invoice = await fresh(session, Invoice, invoice_id)
-    assert (invoice.status, invoice.amount_due, invoice.voided_at) == ("issued", Decimal("85000"), None)  # type: ignore[attr-defined]
+    assert (invoice.status, invoice.amount_due, invoice.voided_at) == ("issued", Decimal(85000), None)  # type: ignore[attr-defined]
     assert await coupon_status(session, reference) == "processing"
     assert await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "invoice_voided")) == 0
 
@@ -84,9 +84,9 @@ async def test_a_synchronous_approval_racing_a_void_is_held_as_credit(app: Quart
     assert (voided.status, voided.amount_due, voided.paid_at) == ("void", Decimal(0), None)  # type: ignore[attr-defined]
     assert (await fresh(session, Invoice, other_id)).status == "paid"  # type: ignore[attr-defined]
     credits = (await session.execute(select(CreditBalance.invoice_id, CreditBalance.contract_id, CreditBalance.amount, CreditBalance.reason))).all()
-    assert [tuple(c) for c in credits] == [(voided_id, contract_id, Decimal("85000"), "invoice_void")]
+    assert [tuple(c) for c in credits] == [(voided_id, contract_id, Decimal(85000), "invoice_void")]
     allocated = (await session.execute(select(PaymentAllocation.invoice_id, PaymentAllocation.amount))).all()
-    assert [tuple(a) for a in allocated] == [(other_id, Decimal("12000"))]
+    assert [tuple(a) for a in allocated] == [(other_id, Decimal(12000))]
     # Only the invoice actually paid is announced as paid.
     paid_notes = (await session.scalars(select(Notification.payload).where(Notification.event == "invoice_paid"))).all()
     assert [p["invoice_number"] for p in paid_notes] == [debtor.invoices[1].number]
@@ -113,7 +113,7 @@ async def test_a_carried_invoice_is_never_paid_by_a_late_approval(session: Async
     )
     assert (outcome.status, outcome.applied) == ("approved", True)
     credits = (await session.execute(select(CreditBalance.invoice_id, CreditBalance.amount, CreditBalance.reason))).all()
-    assert [tuple(c) for c in credits] == [(carried_id, Decimal("12000"), "invoice_carried")]
+    assert [tuple(c) for c in credits] == [(carried_id, Decimal(12000), "invoice_carried")]
 
 
 async def test_voids_racing_payments_never_book_money_to_a_void_invoice(app: Quart) -> None:

@@ -33,7 +33,7 @@ async def _record(session: AsyncSession, tenant: Tenant, meter: Meter, period: s
 
 
 async def test_first_reading_uses_the_initial_value_and_multiplier(session: AsyncSession, tenant: Tenant) -> None:
-    meter = await _meter(session, tenant, initial_value=D("1000"), multiplier=D(10))
+    meter = await _meter(session, tenant, initial_value=D(1000), multiplier=D(10))
     reading = await _record(session, tenant, meter, "2026-01", "1015.5")
     assert (reading.consumption, reading.flags, reading.kind) == (D("155.000"), "", "actual")
 
@@ -46,7 +46,7 @@ async def test_previous_is_the_latest_earlier_period_even_with_a_gap(session: As
 
 
 async def test_rollover_consumption_follows_domain_md(session: AsyncSession, tenant: Tenant) -> None:
-    meter = await _meter(session, tenant, register_digits=5, initial_value=D("99800"))
+    meter = await _meter(session, tenant, register_digits=5, initial_value=D(99800))
     await _record(session, tenant, meter, "2026-01", 99950)
     reading = await _record(session, tenant, meter, "2026-02", 120)
     # current + 10^d - previous = 120 + 100000 - 99950
@@ -176,9 +176,9 @@ async def test_correction_keeps_history_and_recomputes_the_next_reading(session:
     assert (february.consumption, march.consumption) == (D("800.000"), D("100.000"))
 
     corrected = await reading_controller.correct_reading(
-        session=session, tenant=tenant, reading_id=february.id, value=D("200"), reason="typo", today=TODAY
+        session=session, tenant=tenant, reading_id=february.id, value=D(200), reason="typo", today=TODAY
     )
-    assert (corrected.value, corrected.kind, corrected.consumption) == (D("200"), "corrected", D("100.000"))
+    assert (corrected.value, corrected.kind, corrected.consumption) == (D(200), "corrected", D("100.000"))
     await session.refresh(march)
     assert march.consumption == D("800.000")
     history = await reading_controller.list_corrections(session=session, tenant=tenant, reading_id=february.id)
@@ -192,7 +192,7 @@ async def test_correction_may_go_below_the_previous_register(session: AsyncSessi
     await _record(session, tenant, meter, "2026-01", 5000)
     february = await _record(session, tenant, meter, "2026-02", 5100)
     corrected = await reading_controller.correct_reading(
-        session=session, tenant=tenant, reading_id=february.id, value=D("4000"), today=TODAY
+        session=session, tenant=tenant, reading_id=february.id, value=D(4000), today=TODAY
     )
     assert (corrected.consumption, corrected.flags) == (D("0.000"), "zero")
 
@@ -205,7 +205,7 @@ async def test_correction_that_breaks_the_next_reading_changes_nothing(session: 
     february_id = february.id
     with pytest.raises(DomainValidationError) as refused:
         await reading_controller.correct_reading(
-            session=session, tenant=tenant, reading_id=february_id, value=D("5000"), today=TODAY
+            session=session, tenant=tenant, reading_id=february_id, value=D(5000), today=TODAY
         )
     assert refused.value.code == "register_decreased"
     stored = await session.get(Reading, february_id, populate_existing=True)

@@ -33,8 +33,8 @@ async def test_billing_summary_matches_the_invoices_and_lines_of_a_bill_run(sess
     for stratum, consumption in (("1", 120), ("1", 80), ("2", 150), ("5", 300), ("5", 10)):
         await make_metered_contract(session, tenant, stratum=stratum, readings={PERIOD: (1000 + consumption, consumption)})
     await make_metered_contract(session, tenant, service="gas", stratum="1", readings={PERIOD: (40, 40)})
-    # Another period's invoice and a voided one stay out of the summary; `other` is estimated for October.
-    other = await make_metered_contract(session, tenant, stratum="1", readings={"2026-09": (50, 50)})
+    # Another period's invoice and a voided one stay out of the summary; this contract is estimated for October.
+    await make_metered_contract(session, tenant, stratum="1", readings={"2026-09": (50, 50)})
     await session.commit()
     await run_period(session=session, tenant=tenant, period="2026-09", today=date(2026, 10, 5))
     await run_period(session=session, tenant=tenant, period=PERIOD, today=date(2026, 11, 5))
@@ -125,11 +125,11 @@ async def test_aging_buckets_open_balances_by_days_past_due(session: AsyncSessio
     elec = by_service["electricity"]
     assert (elec.stratum, elec.currency, elec.invoices) == ("2", "COP", 11)
     assert (elec.current, elec.days_1_30, elec.days_31_60, elec.days_61_90, elec.days_90_plus) == (
-        Decimal("3001"), Decimal("100"), Decimal("700"), Decimal("11000"), Decimal("870000"),
+        Decimal(3001), Decimal(100), Decimal(700), Decimal(11000), Decimal(870000),
     )
-    assert elec.total == Decimal("884801") == elec.current + elec.days_1_30 + elec.days_31_60 + elec.days_61_90 + elec.days_90_plus
+    assert elec.total == Decimal(884801) == elec.current + elec.days_1_30 + elec.days_31_60 + elec.days_61_90 + elec.days_90_plus
     water_row = by_service["water"]
-    assert (water_row.invoices, water_row.days_1_30, water_row.total) == (1, Decimal("11"), Decimal("11"))
+    assert (water_row.invoices, water_row.days_1_30, water_row.total) == (1, Decimal(11), Decimal(11))
     # The same sum, straight from the rows.
     open_due = await session.scalars(
         select(Invoice.amount_due).where(
@@ -159,22 +159,22 @@ async def test_collections_per_local_day_and_channel(session: AsyncSession, tena
     rows = await report_controller.collections(session=session, tenant=tenant, date_from=date(2026, 11, 1), date_to=date(2026, 11, 30))
 
     got = {(r.day, r.channel): (r.currency, r.payments, r.amount) for r in rows}
-    assert got[(date(2026, 11, 5), "bank_api")] == ("COP", 2, Decimal("2900"))
-    assert got[(date(2026, 11, 6), "bank_api")] == ("COP", 1, Decimal("77"))
+    assert got[(date(2026, 11, 5), "bank_api")] == ("COP", 2, Decimal(2900))
+    assert got[(date(2026, 11, 6), "bank_api")] == ("COP", 1, Decimal(77))
     # The card payment settles when the gateway answers, which is the real clock.
     card_settled = await session.scalar(select(Payment.settled_at).where(Payment.channel == "card"))
     assert card_settled is not None
     card_day = card_settled.astimezone(ZoneInfo(tenant.timezone)).date()
     if date(2026, 11, 1) <= card_day <= date(2026, 11, 30):
-        assert got.pop((card_day, "card")) == ("COP", 1, Decimal("1000"))
+        assert got.pop((card_day, "card")) == ("COP", 1, Decimal(1000))
     assert set(got) == {(date(2026, 11, 5), "bank_api"), (date(2026, 11, 6), "bank_api")}
     # Every approved payment is in exactly one row of a range that covers them all.
     everything = await report_controller.collections(session=session, tenant=tenant, date_from=date(2026, 11, 1), date_to=date(2026, 11, 1) + timedelta(days=365))
     if card_day <= date(2027, 11, 1):
         paid = await session.scalars(select(Payment.amount).where(Payment.status == "approved"))
-        assert sum(r.amount for r in everything) == sum(paid.all(), Decimal(0)) == Decimal("3977")
+        assert sum(r.amount for r in everything) == sum(paid.all(), Decimal(0)) == Decimal(3977)
     only_sixth = await report_controller.collections(session=session, tenant=tenant, date_from=date(2026, 11, 6), date_to=date(2026, 11, 6))
-    assert [(r.day, r.amount) for r in only_sixth] == [(date(2026, 11, 6), Decimal("77"))]
+    assert [(r.day, r.amount) for r in only_sixth] == [(date(2026, 11, 6), Decimal(77))]
 
 
 @pytest.mark.parametrize(("date_from", "date_to"), [(date(2026, 11, 2), date(2026, 11, 1)), (date(2025, 1, 1), date(2026, 1, 2))])

@@ -171,7 +171,7 @@ async def test_paying_the_arrears_orders_the_reconnection_and_executing_it_react
 
     await pay_everything(session, tenant, owed, paid_at + timedelta(hours=1))
 
-    suspension_, reconnection = await orders(session, owed.contract.id)
+    _suspension, reconnection = await orders(session, owed.contract.id)
     assert (reconnection.kind, reconnection.status, reconnection.amount, reconnection.reason) == ("reconnection", "pending", Decimal(38500), "Arrears paid")
     assert reconnection.due_at == paid_at + timedelta(hours=25)
     assert await contract_status(session, owed.contract.id) == "suspended"

@@ -67,4 +67,4 @@ async def test_pages_follow_the_cursor(session: AsyncSession, tenant: Tenant) ->
     )
     assert [e.reference for e in second.items] == [references[0]]
     assert second.next_cursor is None
-    assert second.items[0].amount == Decimal("85000")
+    assert second.items[0].amount == Decimal(85000)

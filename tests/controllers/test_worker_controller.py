@@ -18,8 +18,8 @@ from clients.sql_client import SqlClient
 from controllers import worker_controller
 from controllers.notification_controller import DeliveryPolicy
 from controllers.outbox_controller import OutboxMessage, enqueue
-from domain.caller import Caller
 from controllers.worker_controller import PeriodicJob, WorkerConfig, run_cycle, run_jobs
+from domain.caller import Caller
 from models.notification_model import Notification
 from models.tenant_model import Tenant
 from tests.conftest import MailServer, TestDatabase, app_config

@@ -26,7 +26,7 @@ def errors_of(lines: list[str]) -> list[tuple[int, str]]:
 
 def test_a_generated_file_parses_back_exactly() -> None:
     text = generate(
-        [("1234567890123456", Decimal("85000"), DAY), ("00020260001238", Decimal("1520.50"), DAY), ("77", Decimal("0.01"), DAY)],
+        [("1234567890123456", Decimal(85000), DAY), ("00020260001238", Decimal("1520.50"), DAY), ("77", Decimal("0.01"), DAY)],
         service_code=GLN, bank_code="51", created_at=datetime(2026, 12, 2, 6, 30), modifier="B", lot_size=2,
     )
     assert all(len(line) == RECORD_LENGTH for line in text.split("\r\n")[:-1])

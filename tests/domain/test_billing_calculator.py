@@ -1,10 +1,12 @@
 """Table-driven tests of the pure billing calculator, with exact Decimals."""
 
 from dataclasses import replace
-from decimal import ROUND_HALF_UP, Decimal as D
+from decimal import ROUND_HALF_UP
+from decimal import Decimal as D
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from domain.billing_calculator import (
     Block,
@@ -17,38 +19,38 @@ from domain.billing_calculator import (
     prepare_tariff,
     validate_tariff,
 )
-from domain.money import MINOR_UNITS, round_money
 from domain.demo_tariffs import DEMO_TARIFFS
+from domain.money import MINOR_UNITS, round_money
 
 COLOMBIAN_STRATA = {
-    "1": StratumAdjustment(D("-50"), "subsistence"),
-    "2": StratumAdjustment(D("-40"), "subsistence"),
-    "3": StratumAdjustment(D("-15"), "subsistence"),
-    "5": StratumAdjustment(D("20"), "consumption"),
-    "6": StratumAdjustment(D("20"), "consumption"),
-    "commercial": StratumAdjustment(D("20"), "consumption"),
-    "industrial": StratumAdjustment(D("20"), "consumption"),
+    "1": StratumAdjustment(D(-50), "subsistence"),
+    "2": StratumAdjustment(D(-40), "subsistence"),
+    "3": StratumAdjustment(D(-15), "subsistence"),
+    "5": StratumAdjustment(D(20), "consumption"),
+    "6": StratumAdjustment(D(20), "consumption"),
+    "commercial": StratumAdjustment(D(20), "consumption"),
+    "industrial": StratumAdjustment(D(20), "consumption"),
 }
 
 # Three blocks at distinct prices so every line shows which block it came from.
 COP = Tariff(
     currency="COP",
-    fixed_charges=(FixedCharge("Cargo fijo", D("10000")),),
-    blocks=(Block(D("130"), D("800")), Block(D("400"), D("900")), Block(None, D("1000"))),
+    fixed_charges=(FixedCharge("Cargo fijo", D(10000)),),
+    blocks=(Block(D(130), D(800)), Block(D(400), D(900)), Block(None, D(1000))),
     stratum_adjustments=COLOMBIAN_STRATA,
     taxes=(),
-    late_fee_monthly_rate=D("2"),
+    late_fee_monthly_rate=D(2),
     rounding_increment=None,
 )
 
 # DOMAIN.md's cross-check tariff.
 CROSS_CHECK = Tariff(
     currency="CLP",
-    fixed_charges=(FixedCharge("Cargo fijo", D("1033.19")), FixedCharge("Cargo extra", D("450"))),
+    fixed_charges=(FixedCharge("Cargo fijo", D("1033.19")), FixedCharge("Cargo extra", D(450))),
     blocks=(Block(None, D("160.55")),),
     stratum_adjustments={},
-    taxes=(TaxRule("IVA 19 %", D("19"), ("fixed", "consumption")),),
-    late_fee_monthly_rate=D("0"),
+    taxes=(TaxRule("IVA 19 %", D(19), ("fixed", "consumption")),),
+    late_fee_monthly_rate=D(0),
     rounding_increment=None,
 )
 
@@ -77,27 +79,27 @@ def assert_consistent(bill):
 
 
 def test_cross_check_clp_lines_and_total():
-    bill = calculate_bill(tariff=CROSS_CHECK, stratum="4", consumption=D("100"))
+    bill = calculate_bill(tariff=CROSS_CHECK, stratum="4", consumption=D(100))
     assert [(kind, amount) for kind, _, _, amount in rows(bill)] == [
-        ("fixed", D("1033")),
-        ("fixed", D("450")),
-        ("consumption", D("16055")),
-        ("tax", D("3332")),
+        ("fixed", D(1033)),
+        ("fixed", D(450)),
+        ("consumption", D(16055)),
+        ("tax", D(3332)),
     ]
-    assert (bill.subtotal, bill.tax, bill.total) == (D("17538"), D("3332"), D("20870"))
+    assert (bill.subtotal, bill.tax, bill.total) == (D(17538), D(3332), D(20870))
     assert str(bill.total) == "20870"
     assert_consistent(bill)
 
 
 def test_cross_check_kept_at_two_decimals_is_wrong_for_clp():
     cents = D("0.01")
-    fixed = D("1033.19") + D("450")
-    consumption = (D("100") * D("160.55")).quantize(cents, ROUND_HALF_UP)
+    fixed = D("1033.19") + D(450)
+    consumption = (D(100) * D("160.55")).quantize(cents, ROUND_HALF_UP)
     vat = ((fixed + consumption) * D("0.19")).quantize(cents, ROUND_HALF_UP)
     two_decimals = fixed + consumption + vat
     assert two_decimals == D("20870.45")
-    bill = calculate_bill(tariff=CROSS_CHECK, stratum="4", consumption=D("100"))
-    assert bill.total == D("20870") != two_decimals
+    bill = calculate_bill(tariff=CROSS_CHECK, stratum="4", consumption=D(100))
+    assert bill.total == D(20870) != two_decimals
 
 
 # --- Strata ----------------------------------------------------------------------------------
@@ -106,23 +108,23 @@ def test_cross_check_kept_at_two_decimals_is_wrong_for_clp():
 @pytest.mark.parametrize(
     ("stratum", "adjustment_row", "total"),
     [
-        ("1", ("subsidy", D("104000"), D("-0.5"), D("-52000")), D("125000")),
-        ("2", ("subsidy", D("104000"), D("-0.4"), D("-41600")), D("135400")),
-        ("3", ("subsidy", D("104000"), D("-0.15"), D("-15600")), D("161400")),
-        ("4", None, D("177000")),
-        ("5", ("contribution", D("167000"), D("0.2"), D("33400")), D("210400")),
-        ("6", ("contribution", D("167000"), D("0.2"), D("33400")), D("210400")),
-        ("commercial", ("contribution", D("167000"), D("0.2"), D("33400")), D("210400")),
-        ("industrial", ("contribution", D("167000"), D("0.2"), D("33400")), D("210400")),
-        ("official", None, D("177000")),
+        ("1", ("subsidy", D(104000), D("-0.5"), D(-52000)), D(125000)),
+        ("2", ("subsidy", D(104000), D("-0.4"), D(-41600)), D(135400)),
+        ("3", ("subsidy", D(104000), D("-0.15"), D(-15600)), D(161400)),
+        ("4", None, D(177000)),
+        ("5", ("contribution", D(167000), D("0.2"), D(33400)), D(210400)),
+        ("6", ("contribution", D(167000), D("0.2"), D(33400)), D(210400)),
+        ("commercial", ("contribution", D(167000), D("0.2"), D(33400)), D(210400)),
+        ("industrial", ("contribution", D(167000), D("0.2"), D(33400)), D(210400)),
+        ("official", None, D(177000)),
     ],
 )
 def test_stratum_adjustment(stratum, adjustment_row, total):
-    bill = calculate_bill(tariff=COP, stratum=stratum, consumption=D("200"))
+    bill = calculate_bill(tariff=COP, stratum=stratum, consumption=D(200))
     expected = [
-        ("fixed", D("1"), D("10000"), D("10000")),
-        ("consumption", D("130"), D("800"), D("104000")),
-        ("consumption", D("70"), D("900"), D("63000")),
+        ("fixed", D(1), D(10000), D(10000)),
+        ("consumption", D(130), D(800), D(104000)),
+        ("consumption", D(70), D(900), D(63000)),
     ]
     if adjustment_row:
         expected.append(adjustment_row)
@@ -133,20 +135,20 @@ def test_stratum_adjustment(stratum, adjustment_row, total):
 
 @pytest.mark.parametrize("stratum", ["1", "5", "4"])
 def test_zero_consumption_keeps_fixed_charges_only(stratum):
-    bill = calculate_bill(tariff=COP, stratum=stratum, consumption=D("0"))
-    assert rows(bill) == [("fixed", D("1"), D("10000"), D("10000"))]
-    assert (bill.subtotal, bill.tax, bill.total) == (D("10000"), D("0"), D("10000"))
+    bill = calculate_bill(tariff=COP, stratum=stratum, consumption=D(0))
+    assert rows(bill) == [("fixed", D(1), D(10000), D(10000))]
+    assert (bill.subtotal, bill.tax, bill.total) == (D(10000), D(0), D(10000))
 
 
 def test_subsidy_rounds_half_up_away_from_zero():
     # 1 kWh x 801 = 801; -50 % is -400.5, which rounds to -401.
-    tariff = replace(COP, blocks=(Block(D("130"), D("801")), Block(None, D("900"))))
-    bill = calculate_bill(tariff=tariff, stratum="1", consumption=D("1"))
-    assert amounts(bill, "subsidy") == [D("-401")]
+    tariff = replace(COP, blocks=(Block(D(130), D(801)), Block(None, D(900))))
+    bill = calculate_bill(tariff=tariff, stratum="1", consumption=D(1))
+    assert amounts(bill, "subsidy") == [D(-401)]
 
 
 def test_descriptions_name_blocks_and_stratum():
-    bill = calculate_bill(tariff=COP, stratum="2", consumption=D("500"))
+    bill = calculate_bill(tariff=COP, stratum="2", consumption=D(500))
     assert [line.description for line in bill.lines] == [
         "Cargo fijo",
         "Consumo 0-130 kWh",
@@ -162,21 +164,21 @@ def test_descriptions_name_blocks_and_stratum():
 @pytest.mark.parametrize(
     ("consumption", "consumption_rows"),
     [
-        (D("0"), []),
-        (D("0.4"), [(D("0.4"), D("800"), D("320"))]),
-        (D("129"), [(D("129"), D("800"), D("103200"))]),
-        (D("129.5"), [(D("129.5"), D("800"), D("103600"))]),
-        (D("130"), [(D("130"), D("800"), D("104000"))]),
-        (D("130.5"), [(D("130"), D("800"), D("104000")), (D("0.5"), D("900"), D("450"))]),
-        (D("131"), [(D("130"), D("800"), D("104000")), (D("1"), D("900"), D("900"))]),
-        (D("399"), [(D("130"), D("800"), D("104000")), (D("269"), D("900"), D("242100"))]),
-        (D("400"), [(D("130"), D("800"), D("104000")), (D("270"), D("900"), D("243000"))]),
+        (D(0), []),
+        (D("0.4"), [(D("0.4"), D(800), D(320))]),
+        (D(129), [(D(129), D(800), D(103200))]),
+        (D("129.5"), [(D("129.5"), D(800), D(103600))]),
+        (D(130), [(D(130), D(800), D(104000))]),
+        (D("130.5"), [(D(130), D(800), D(104000)), (D("0.5"), D(900), D(450))]),
+        (D(131), [(D(130), D(800), D(104000)), (D(1), D(900), D(900))]),
+        (D(399), [(D(130), D(800), D(104000)), (D(269), D(900), D(242100))]),
+        (D(400), [(D(130), D(800), D(104000)), (D(270), D(900), D(243000))]),
         (
-            D("401"),
+            D(401),
             [
-                (D("130"), D("800"), D("104000")),
-                (D("270"), D("900"), D("243000")),
-                (D("1"), D("1000"), D("1000")),
+                (D(130), D(800), D(104000)),
+                (D(270), D(900), D(243000)),
+                (D(1), D(1000), D(1000)),
             ],
         ),
     ],
@@ -191,9 +193,9 @@ def test_consumption_split_over_blocks(consumption, consumption_rows):
 @pytest.mark.parametrize(
     ("consumption", "subsidy"),
     [
-        (D("129"), D("-51600")),  # all in the subsistence block
-        (D("130"), D("-52000")),
-        (D("131"), D("-52000")),  # the extra kWh is not subsidised
+        (D(129), D(-51600)),  # all in the subsistence block
+        (D(130), D(-52000)),
+        (D(131), D(-52000)),  # the extra kWh is not subsidised
     ],
 )
 def test_subsidy_stops_at_the_subsistence_boundary(consumption, subsidy):
@@ -202,16 +204,16 @@ def test_subsidy_stops_at_the_subsistence_boundary(consumption, subsidy):
 
 
 def test_a_tariff_with_a_closed_last_block_cannot_bill():
-    tariff = replace(COP, blocks=(Block(D("130"), D("800")), Block(D("400"), D("900"))))
+    tariff = replace(COP, blocks=(Block(D(130), D(800)), Block(D(400), D(900))))
     # Consumption above 400 would have no price: the tariff is refused before any bill.
     with pytest.raises(ValueError, match="last block must be open"):
-        calculate_bill(tariff=tariff, stratum="4", consumption=D("400"))
+        calculate_bill(tariff=tariff, stratum="4", consumption=D(400))
 
 
 def test_a_bill_above_the_maximum_total_is_refused():
-    tariff = replace(COP, blocks=(Block(None, D("1000000000")),))
+    tariff = replace(COP, blocks=(Block(None, D(1000000000)),))
     with pytest.raises(ValueError, match="above the maximum"):
-        calculate_bill(tariff=tariff, stratum="4", consumption=D("1000000"))
+        calculate_bill(tariff=tariff, stratum="4", consumption=D(1000000))
 
 
 # --- Money rounding per currency -------------------------------------------------------------
@@ -232,7 +234,7 @@ def test_a_bill_above_the_maximum_total_is_refused():
         (D("1.005"), "BRL", "1.01"),
         (D("2.675"), "BRL", "2.68"),
         (D("-0.005"), "BRL", "-0.01"),
-        (D("7"), "BRL", "7.00"),
+        (D(7), "BRL", "7.00"),
         (D("10.125"), "USD", "10.13"),
     ],
 )
@@ -242,7 +244,7 @@ def test_round_money(amount, currency, rounded):
 
 def test_round_money_unknown_currency():
     with pytest.raises(ValueError, match="EUR"):
-        round_money(D("1"), "EUR")
+        round_money(D(1), "EUR")
 
 
 BRL = Tariff(
@@ -250,15 +252,15 @@ BRL = Tariff(
     fixed_charges=(FixedCharge("Custo de disponibilidade", D("12.345")),),
     blocks=(Block(None, D("0.78905")),),
     stratum_adjustments={},
-    taxes=(TaxRule("ICMS", D("18"), ("fixed", "consumption")),),
-    late_fee_monthly_rate=D("1"),
+    taxes=(TaxRule("ICMS", D(18), ("fixed", "consumption")),),
+    late_fee_monthly_rate=D(1),
     rounding_increment=None,
 )
 
 
 def test_brl_bill_rounds_each_line_to_cents():
     # 150 x 0.78905 = 118.3575; ICMS 18 % of 130.71 = 23.5278.
-    bill = calculate_bill(tariff=BRL, stratum="4", consumption=D("150"))
+    bill = calculate_bill(tariff=BRL, stratum="4", consumption=D(150))
     assert [str(line.amount) for line in bill.lines] == ["12.35", "118.36", "23.53"]
     assert [str(x) for x in (bill.subtotal, bill.tax, bill.total)] == ["130.71", "23.53", "154.24"]
     assert_consistent(bill)
@@ -266,9 +268,9 @@ def test_brl_bill_rounds_each_line_to_cents():
 
 def test_brl_half_cent_line_rounds_up():
     tariff = replace(BRL, fixed_charges=(), taxes=(), blocks=(Block(None, D("0.005")),))
-    bill = calculate_bill(tariff=tariff, stratum="4", consumption=D("1"))
+    bill = calculate_bill(tariff=tariff, stratum="4", consumption=D(1))
     assert str(bill.total) == "0.01"
-    assert str(calculate_bill(tariff=tariff, stratum="4", consumption=D("0")).total) == "0.00"
+    assert str(calculate_bill(tariff=tariff, stratum="4", consumption=D(0)).total) == "0.00"
 
 
 # --- Rounding increment ----------------------------------------------------------------------
@@ -276,21 +278,21 @@ def test_brl_half_cent_line_rounds_up():
 
 def _unit_priced(currency, increment):
     # One open block at 1 per unit, so the consumption is the pre-rounding total.
-    return Tariff(currency, (), (Block(None, D("1")),), {}, (), D("0"), increment)
+    return Tariff(currency, (), (Block(None, D(1)),), {}, (), D(0), increment)
 
 
 @pytest.mark.parametrize(
     ("currency", "increment", "before", "rounding", "total"),
     [
-        ("COP", D("10"), D("151012"), D("-2"), D("151010")),
-        ("COP", D("10"), D("235436"), D("4"), D("235440")),
-        ("COP", D("10"), D("1005"), D("5"), D("1010")),
-        ("COP", D("10"), D("1004"), D("-4"), D("1000")),
-        ("COP", D("10"), D("1000"), None, D("1000")),
-        ("CLP", D("50"), D("20870"), D("-20"), D("20850")),
-        ("CLP", D("50"), D("20875"), D("25"), D("20900")),
-        ("CLP", D("50"), D("20824"), D("-24"), D("20800")),
-        ("CLP", D("50"), D("20900"), None, D("20900")),
+        ("COP", D(10), D(151012), D(-2), D(151010)),
+        ("COP", D(10), D(235436), D(4), D(235440)),
+        ("COP", D(10), D(1005), D(5), D(1010)),
+        ("COP", D(10), D(1004), D(-4), D(1000)),
+        ("COP", D(10), D(1000), None, D(1000)),
+        ("CLP", D(50), D(20870), D(-20), D(20850)),
+        ("CLP", D(50), D(20875), D(25), D(20900)),
+        ("CLP", D(50), D(20824), D(-24), D(20800)),
+        ("CLP", D(50), D(20900), None, D(20900)),
         ("BRL", D("0.05"), D("10.12"), D("-0.02"), D("10.10")),
         ("BRL", D("0.05"), D("10.13"), D("0.02"), D("10.15")),
     ],
@@ -308,10 +310,10 @@ def test_rounding_increment(currency, increment, before, rounding, total):
 
 def test_rounding_line_comes_last_and_rounds_the_taxed_total():
     bill = calculate_bill(
-        tariff=replace(CROSS_CHECK, rounding_increment=D("50")), stratum="4", consumption=D("100")
+        tariff=replace(CROSS_CHECK, rounding_increment=D(50)), stratum="4", consumption=D(100)
     )
-    assert rows(bill)[-1] == ("rounding", D("1"), D("-20"), D("-20"))
-    assert (bill.subtotal, bill.tax, bill.total) == (D("17538"), D("3332"), D("20850"))
+    assert rows(bill)[-1] == ("rounding", D(1), D(-20), D(-20))
+    assert (bill.subtotal, bill.tax, bill.total) == (D(17538), D(3332), D(20850))
 
 
 # --- Arrears and late fee --------------------------------------------------------------------
@@ -320,43 +322,43 @@ def test_rounding_line_comes_last_and_rounds_the_taxed_total():
 @pytest.mark.parametrize(
     ("arrears", "months", "extra_rows", "total"),
     [
-        (D("0"), 1, [], D("10000")),
+        (D(0), 1, [], D(10000)),
         (
-            D("45210"),
+            D(45210),
             1,
-            [("adjustment", D("1"), D("45210"), D("45210")),
-             ("late_fee", D("45210"), D("0.02"), D("904"))],  # 904.2
-            D("56114"),
+            [("adjustment", D(1), D(45210), D(45210)),
+             ("late_fee", D(45210), D("0.02"), D(904))],  # 904.2
+            D(56114),
         ),
         (
-            D("45210"),
+            D(45210),
             3,
-            [("adjustment", D("1"), D("45210"), D("45210")),
-             ("late_fee", D("45210"), D("0.06"), D("2713"))],  # 2712.6
-            D("57923"),
+            [("adjustment", D(1), D(45210), D(45210)),
+             ("late_fee", D(45210), D("0.06"), D(2713))],  # 2712.6
+            D(57923),
         ),
         (
-            D("25"),
+            D(25),
             1,
-            [("adjustment", D("1"), D("25"), D("25")),
-             ("late_fee", D("25"), D("0.02"), D("1"))],  # 0.5 rounds up
-            D("10026"),
+            [("adjustment", D(1), D(25), D(25)),
+             ("late_fee", D(25), D("0.02"), D(1))],  # 0.5 rounds up
+            D(10026),
         ),
-        (D("-5000"), 1, [("adjustment", D("1"), D("-5000"), D("-5000"))], D("5000")),
-        (D("45210"), 0, [("adjustment", D("1"), D("45210"), D("45210"))], D("55210")),
+        (D(-5000), 1, [("adjustment", D(1), D(-5000), D(-5000))], D(5000)),
+        (D(45210), 0, [("adjustment", D(1), D(45210), D(45210))], D(55210)),
     ],
 )
 def test_arrears_and_late_fee(arrears, months, extra_rows, total):
     bill = calculate_bill(
-        tariff=COP, stratum="4", consumption=D("0"), arrears=arrears, arrears_months=months
+        tariff=COP, stratum="4", consumption=D(0), arrears=arrears, arrears_months=months
     )
-    assert rows(bill) == [("fixed", D("1"), D("10000"), D("10000"))] + extra_rows
+    assert rows(bill) == [("fixed", D(1), D(10000), D(10000))] + extra_rows
     assert bill.total == total
     assert_consistent(bill)
 
 
 def test_arrears_line_is_the_prior_balance():
-    bill = calculate_bill(tariff=COP, stratum="4", consumption=D("0"), arrears=D("100"))
+    bill = calculate_bill(tariff=COP, stratum="4", consumption=D(0), arrears=D(100))
     assert [ln.description for ln in bill.lines if ln.kind == "adjustment"] == ["Saldo anterior"]
 
 
@@ -364,15 +366,15 @@ def test_operator_adjustments_are_rounded_lines():
     bill = calculate_bill(
         tariff=COP,
         stratum="4",
-        consumption=D("0"),
+        consumption=D(0),
         adjustments=[("Reconexión", D("35000.5")), ("Nota crédito", D("-0.4"))],
     )
     assert [(ln.description, ln.amount) for ln in bill.lines if ln.kind == "adjustment"] == [
-        ("Reconexión", D("35001")),
-        ("Nota crédito", D("0")),
+        ("Reconexión", D(35001)),
+        ("Nota crédito", D(0)),
     ]
     assert str(bill.lines[-1].amount) == "0"
-    assert bill.total == D("45001")
+    assert bill.total == D(45001)
 
 
 # --- Taxes -----------------------------------------------------------------------------------
@@ -382,11 +384,11 @@ def test_operator_adjustments_are_rounded_lines():
 def _taxed(applies_to):
     return Tariff(
         currency="CLP",
-        fixed_charges=(FixedCharge("Cargo fijo", D("1000")),),
-        blocks=(Block(None, D("100")),),
-        stratum_adjustments={"5": StratumAdjustment(D("20"), "consumption")},
-        taxes=(TaxRule("IVA", D("19"), applies_to),),
-        late_fee_monthly_rate=D("2"),
+        fixed_charges=(FixedCharge("Cargo fijo", D(1000)),),
+        blocks=(Block(None, D(100)),),
+        stratum_adjustments={"5": StratumAdjustment(D(20), "consumption")},
+        taxes=(TaxRule("IVA", D(19), applies_to),),
+        late_fee_monthly_rate=D(2),
         rounding_increment=None,
     )
 
@@ -394,53 +396,53 @@ def _taxed(applies_to):
 @pytest.mark.parametrize(
     ("applies_to", "base", "tax"),
     [
-        ((), None, D("0")),
-        (("consumption",), D("1000"), D("190")),
-        (("fixed",), D("1000"), D("190")),
-        (("fixed", "consumption"), D("2000"), D("380")),
-        (("contribution",), D("200"), D("38")),
-        (("late_fee",), D("20"), D("4")),  # 3.8
-        (("adjustment",), D("500"), D("95")),  # the prior balance is never taxed
-        (("fixed", "consumption", "contribution", "late_fee", "adjustment"), D("2720"), D("517")),
+        ((), None, D(0)),
+        (("consumption",), D(1000), D(190)),
+        (("fixed",), D(1000), D(190)),
+        (("fixed", "consumption"), D(2000), D(380)),
+        (("contribution",), D(200), D(38)),
+        (("late_fee",), D(20), D(4)),  # 3.8
+        (("adjustment",), D(500), D(95)),  # the prior balance is never taxed
+        (("fixed", "consumption", "contribution", "late_fee", "adjustment"), D(2720), D(517)),
     ],
 )
 def test_taxes_apply_only_to_taxable_kinds(applies_to, base, tax):
     bill = calculate_bill(
         tariff=_taxed(applies_to),
         stratum="5",
-        consumption=D("10"),
-        arrears=D("1000"),
-        adjustments=[("Reconexión", D("500"))],
+        consumption=D(10),
+        arrears=D(1000),
+        adjustments=[("Reconexión", D(500))],
     )
     tax_rows = [r for r in rows(bill) if r[0] == "tax"]
     assert tax_rows == ([("tax", base, D("0.19"), tax)] if base is not None else [])
-    assert bill.subtotal == D("3720")
+    assert bill.subtotal == D(3720)
     assert bill.tax == tax
-    assert bill.total == D("3720") + tax
+    assert bill.total == D(3720) + tax
     assert_consistent(bill)
 
 
 def test_tax_on_subsidised_consumption_uses_the_net_base():
     tariff = replace(
-        COP, taxes=(TaxRule("IVA", D("19"), ("consumption", "subsidy")),), fixed_charges=()
+        COP, taxes=(TaxRule("IVA", D(19), ("consumption", "subsidy")),), fixed_charges=()
     )
-    bill = calculate_bill(tariff=tariff, stratum="1", consumption=D("100"))
+    bill = calculate_bill(tariff=tariff, stratum="1", consumption=D(100))
     # 80000 consumption - 40000 subsidy = 40000; 19 % = 7600.
-    assert amounts(bill, "tax") == [D("7600")]
-    assert bill.total == D("47600")
+    assert amounts(bill, "tax") == [D(7600)]
+    assert bill.total == D(47600)
 
 
 def test_several_tax_rules_each_round_their_own_line():
     tariff = replace(
         CROSS_CHECK,
         taxes=(
-            TaxRule("IVA", D("19"), ("fixed", "consumption")),
+            TaxRule("IVA", D(19), ("fixed", "consumption")),
             TaxRule("Impuesto específico", D("0.5"), ("consumption",)),
         ),
     )
-    bill = calculate_bill(tariff=tariff, stratum="4", consumption=D("100"))
-    assert amounts(bill, "tax") == [D("3332"), D("80")]  # 16055 x 0.005 = 80.275
-    assert bill.total == D("20950")
+    bill = calculate_bill(tariff=tariff, stratum="4", consumption=D(100))
+    assert amounts(bill, "tax") == [D(3332), D(80)]  # 16055 x 0.005 = 80.275
+    assert bill.total == D(20950)
 
 
 # --- Every line kind -------------------------------------------------------------------------
@@ -449,15 +451,15 @@ def test_several_tax_rules_each_round_their_own_line():
 def _every_kind(stratum):
     tariff = replace(
         COP,
-        taxes=(TaxRule("IVA", D("19"), ("fixed",)),),
-        rounding_increment=D("10"),
+        taxes=(TaxRule("IVA", D(19), ("fixed",)),),
+        rounding_increment=D(10),
     )
     return calculate_bill(
         tariff=tariff,
         stratum=stratum,
-        consumption=D("135"),
-        arrears=D("1234"),
-        adjustments=[("Reconexión", D("5000"))],
+        consumption=D(135),
+        arrears=D(1234),
+        adjustments=[("Reconexión", D(5000))],
     )
 
 
@@ -500,14 +502,14 @@ def test_line_order_is_stable():
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
-        ({"consumption": D("-1")}, ValueError),
+        ({"consumption": D(-1)}, ValueError),
         ({"consumption": 1.5}, TypeError),
         ({"consumption": 150}, TypeError),
         ({"consumption": D("NaN")}, ValueError),
-        ({"consumption": D("1"), "arrears": 100.0}, TypeError),
-        ({"consumption": D("1"), "arrears_months": -1, "arrears": D("1")}, ValueError),
-        ({"consumption": D("1"), "stratum": "7"}, ValueError),
-        ({"consumption": D("1"), "adjustments": [("x", 1.0)]}, TypeError),
+        ({"consumption": D(1), "arrears": 100.0}, TypeError),
+        ({"consumption": D(1), "arrears_months": -1, "arrears": D(1)}, ValueError),
+        ({"consumption": D(1), "stratum": "7"}, ValueError),
+        ({"consumption": D(1), "adjustments": [("x", 1.0)]}, TypeError),
     ],
 )
 def test_bad_inputs_are_refused(kwargs, error):
@@ -518,13 +520,13 @@ def test_bad_inputs_are_refused(kwargs, error):
 
 def test_invalid_tariff_is_refused_with_its_errors():
     with pytest.raises(InvalidTariff) as raised:
-        calculate_bill(tariff=replace(COP, blocks=()), stratum="4", consumption=D("1"))
+        calculate_bill(tariff=replace(COP, blocks=()), stratum="4", consumption=D(1))
     assert raised.value.errors == [("blocks", "at least one block is required")]
 
 
 def test_prepared_tariff_gives_the_same_bill():
     prepared = prepare_tariff(COP)
-    for consumption in (D("0"), D("130"), D("401.25")):
+    for consumption in (D(0), D(130), D("401.25")):
         for stratum in ("1", "5"):
             assert calculate_bill(
                 tariff=prepared, stratum=stratum, consumption=consumption
@@ -534,16 +536,16 @@ def test_prepared_tariff_gives_the_same_bill():
 def test_tariff_containers_are_frozen():
     tariff = Tariff(
         "CLP",
-        [FixedCharge("Cargo fijo", D("1"))],
-        [Block(None, D("1"))],
-        {"1": StratumAdjustment(D("-10"), "subsistence")},
-        [TaxRule("IVA", D("19"), ["fixed"])],
-        D("0"),
+        [FixedCharge("Cargo fijo", D(1))],
+        [Block(None, D(1))],
+        {"1": StratumAdjustment(D(-10), "subsistence")},
+        [TaxRule("IVA", D(19), ["fixed"])],
+        D(0),
         None,
     )
     assert isinstance(tariff.blocks, tuple) and isinstance(tariff.taxes[0].applies_to, tuple)
     with pytest.raises(TypeError):
-        tariff.stratum_adjustments["2"] = StratumAdjustment(D("-5"), "subsistence")
+        tariff.stratum_adjustments["2"] = StratumAdjustment(D(-5), "subsistence")
     assert tariff == replace(tariff)
 
 
@@ -554,45 +556,45 @@ def test_tariff_containers_are_frozen():
     ("changes", "path"),
     [
         ({"blocks": ()}, "blocks"),
-        ({"blocks": (Block(D("100"), D("1")), Block(D("50"), D("1")), Block(None, D("1")))},
+        ({"blocks": (Block(D(100), D(1)), Block(D(50), D(1)), Block(None, D(1)))},
          "blocks[1].up_to"),
-        ({"blocks": (Block(D("100"), D("1")), Block(D("100"), D("1")))}, "blocks[1].up_to"),
-        ({"blocks": (Block(None, D("1")), Block(D("100"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
-        ({"blocks": (Block(D("130"), D("800")), Block(D("400"), D("900")))}, "blocks[1].up_to"),  # closed last block
+        ({"blocks": (Block(D(100), D(1)), Block(D(100), D(1)))}, "blocks[1].up_to"),
+        ({"blocks": (Block(None, D(1)), Block(D(100), D(1)), Block(None, D(1)))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D(130), D(800)), Block(D(400), D(900)))}, "blocks[1].up_to"),  # closed last block
         ({"blocks": (Block(None, D("1e-12")),)}, "blocks[0].unit_price"),
         ({"blocks": (Block(None, D("1e30")),)}, "blocks[0].unit_price"),
-        ({"blocks": (Block(D("1e13"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
-        ({"blocks": (Block(D("0.0001"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D("1e13"), D(1)), Block(None, D(1)))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D("0.0001"), D(1)), Block(None, D(1)))}, "blocks[0].up_to"),
         ({"fixed_charges": (FixedCharge("Cargo fijo", D("1e30")),)}, "fixed_charges[0].amount"),
         ({"fixed_charges": (FixedCharge("Cargo fijo", D("1e-12")),)}, "fixed_charges[0].amount"),
-        ({"blocks": (Block(D("0"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
-        ({"blocks": (Block(D("-5"), D("1")), Block(None, D("1")))}, "blocks[0].up_to"),
-        ({"blocks": (Block(D("130"), D("800")), Block(None, D("-1")))}, "blocks[1].unit_price"),
+        ({"blocks": (Block(D(0), D(1)), Block(None, D(1)))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D(-5), D(1)), Block(None, D(1)))}, "blocks[0].up_to"),
+        ({"blocks": (Block(D(130), D(800)), Block(None, D(-1)))}, "blocks[1].unit_price"),
         ({"blocks": (Block(None, 800.0),)}, "blocks[0].unit_price"),
         ({"blocks": (Block(None, 800),)}, "blocks[0].unit_price"),
-        ({"blocks": (Block(D("Infinity"), D("1")),)}, "blocks[0].up_to"),
-        ({"fixed_charges": (FixedCharge("Cargo fijo", D("-1")),)}, "fixed_charges[0].amount"),
-        ({"fixed_charges": (FixedCharge("a", D("1")), FixedCharge("b", D("NaN")))},
+        ({"blocks": (Block(D("Infinity"), D(1)),)}, "blocks[0].up_to"),
+        ({"fixed_charges": (FixedCharge("Cargo fijo", D(-1)),)}, "fixed_charges[0].amount"),
+        ({"fixed_charges": (FixedCharge("a", D(1)), FixedCharge("b", D("NaN")))},
          "fixed_charges[1].amount"),
-        ({"taxes": (TaxRule("IVA", D("101"), ("fixed",)),)}, "taxes[0].rate"),
-        ({"taxes": (TaxRule("IVA", D("-1"), ("fixed",)),)}, "taxes[0].rate"),
-        ({"taxes": (TaxRule("IVA", D("19"), ("fixed", "shipping")),)}, "taxes[0].applies_to[1]"),
-        ({"taxes": (TaxRule("IVA", D("19"), ("tax",)),)}, "taxes[0].applies_to[0]"),
-        ({"taxes": (TaxRule("IVA", D("19"), ("rounding",)),)}, "taxes[0].applies_to[0]"),
-        ({"stratum_adjustments": {"1": StratumAdjustment(D("-101"), "subsistence")}},
+        ({"taxes": (TaxRule("IVA", D(101), ("fixed",)),)}, "taxes[0].rate"),
+        ({"taxes": (TaxRule("IVA", D(-1), ("fixed",)),)}, "taxes[0].rate"),
+        ({"taxes": (TaxRule("IVA", D(19), ("fixed", "shipping")),)}, "taxes[0].applies_to[1]"),
+        ({"taxes": (TaxRule("IVA", D(19), ("tax",)),)}, "taxes[0].applies_to[0]"),
+        ({"taxes": (TaxRule("IVA", D(19), ("rounding",)),)}, "taxes[0].applies_to[0]"),
+        ({"stratum_adjustments": {"1": StratumAdjustment(D(-101), "subsistence")}},
          "stratum_adjustments[1].percent"),
         ({"stratum_adjustments": {"5": StratumAdjustment(D("100.5"), "consumption")}},
          "stratum_adjustments[5].percent"),
-        ({"stratum_adjustments": {"1": StratumAdjustment(D("-50"), "everything")}},
+        ({"stratum_adjustments": {"1": StratumAdjustment(D(-50), "everything")}},
          "stratum_adjustments[1].applies_to"),
-        ({"stratum_adjustments": {"7": StratumAdjustment(D("-50"), "subsistence")}},
+        ({"stratum_adjustments": {"7": StratumAdjustment(D(-50), "subsistence")}},
          "stratum_adjustments[7]"),
-        ({"late_fee_monthly_rate": D("-1")}, "late_fee_monthly_rate"),
-        ({"late_fee_monthly_rate": D("101")}, "late_fee_monthly_rate"),
+        ({"late_fee_monthly_rate": D(-1)}, "late_fee_monthly_rate"),
+        ({"late_fee_monthly_rate": D(101)}, "late_fee_monthly_rate"),
         ({"currency": "EUR"}, "currency"),
         ({"currency": "CLP"}, "currency"),  # not the tenant's COP
-        ({"rounding_increment": D("0")}, "rounding_increment"),
-        ({"rounding_increment": D("-10")}, "rounding_increment"),
+        ({"rounding_increment": D(0)}, "rounding_increment"),
+        ({"rounding_increment": D(-10)}, "rounding_increment"),
         ({"rounding_increment": D("0.5")}, "rounding_increment"),  # finer than a peso
     ],
 )
@@ -606,13 +608,13 @@ def test_validate_tariff_names_the_field(changes, path):
     "changes",
     [
         {},
-        {"blocks": (Block(D("130"), D("800")), Block(None, D("900.123456")))},
-        {"fixed_charges": (FixedCharge("Cargo fijo", D("1000000000")),)},
-        {"blocks": (Block(None, D("0")),)},
-        {"stratum_adjustments": {"1": StratumAdjustment(D("-100"), "subsistence")}},
-        {"taxes": (TaxRule("IVA", D("100"), ("fixed", "late_fee", "adjustment")),)},
-        {"late_fee_monthly_rate": D("0")},
-        {"rounding_increment": D("50")},
+        {"blocks": (Block(D(130), D(800)), Block(None, D("900.123456")))},
+        {"fixed_charges": (FixedCharge("Cargo fijo", D(1000000000)),)},
+        {"blocks": (Block(None, D(0)),)},
+        {"stratum_adjustments": {"1": StratumAdjustment(D(-100), "subsistence")}},
+        {"taxes": (TaxRule("IVA", D(100), ("fixed", "late_fee", "adjustment")),)},
+        {"late_fee_monthly_rate": D(0)},
+        {"rounding_increment": D(50)},
         {"fixed_charges": ()},
     ],
 )
@@ -624,9 +626,9 @@ def test_validate_tariff_reports_every_problem():
     tariff = replace(
         COP,
         currency="EUR",
-        blocks=(Block(None, D("-1")), Block(D("5"), D("1"))),
-        late_fee_monthly_rate=D("200"),
-        rounding_increment=D("0"),
+        blocks=(Block(None, D(-1)), Block(D(5), D(1))),
+        late_fee_monthly_rate=D(200),
+        rounding_increment=D(0),
     )
     assert [p for p, _ in validate_tariff(tariff, tenant_currency="COP")] == [
         "currency",
@@ -647,15 +649,15 @@ def test_demo_tariffs_are_valid(service):
 
 
 def test_demo_electricity_stratum_1_bill():
-    bill = calculate_bill(tariff=DEMO_TARIFFS["electricity"], stratum="1", consumption=D("173"))
+    bill = calculate_bill(tariff=DEMO_TARIFFS["electricity"], stratum="1", consumption=D(173))
     # 130 x 847.63 = 110191.9; 43 x 847.63 = 36448.09; half the subsistence value is subsidised.
     assert [(kind, amount) for kind, _, _, amount in rows(bill)] == [
-        ("consumption", D("110192")),
-        ("consumption", D("36448")),
-        ("subsidy", D("-55096")),
-        ("rounding", D("-4")),
+        ("consumption", D(110192)),
+        ("consumption", D(36448)),
+        ("subsidy", D(-55096)),
+        ("rounding", D(-4)),
     ]
-    assert bill.total == D("91540")
+    assert bill.total == D(91540)
 
 
 @settings(max_examples=300, deadline=None)

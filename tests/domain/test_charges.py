@@ -12,8 +12,8 @@ from domain.charges import PendingCharge, bill_with_charges
 
 def _tariff(*, rounding: str | None = None, rate: str = "19") -> calc.PreparedTariff:
     return calc.prepare_tariff(calc.Tariff(
-        currency="COP", fixed_charges=(calc.FixedCharge("Cargo fijo", Decimal("3333")),),
-        blocks=(calc.Block(None, Decimal("777")),), stratum_adjustments={},
+        currency="COP", fixed_charges=(calc.FixedCharge("Cargo fijo", Decimal(3333)),),
+        blocks=(calc.Block(None, Decimal(777)),), stratum_adjustments={},
         taxes=(calc.TaxRule("IVA", Decimal(rate), ("fixed", "adjustment")),),
         late_fee_monthly_rate=Decimal(0), rounding_increment=Decimal(rounding) if rounding else None,
     ))

@@ -35,8 +35,8 @@ def sample_coupon(**overrides: object) -> CouponDocument:
         due_on=date(2026, 11, 16),
         holder_name="María Fernanda Gómez Ñáñez",
         invoices=(
-            CouponInvoiceRow("FAC-2026-000123", "CT-0042-7781", "2026-10", Decimal("98050")),
-            CouponInvoiceRow("FAC-2026-000456", "CT-0042-9910", "2026-10", Decimal("54000")),
+            CouponInvoiceRow("FAC-2026-000123", "CT-0042-7781", "2026-10", Decimal(98050)),
+            CouponInvoiceRow("FAC-2026-000456", "CT-0042-9910", "2026-10", Decimal(54000)),
         ),
         barcode_human_readable=f"(415){gln}(8020){reference}(3900){amount}(96){due}",
         barcode_element_string=element_string(gln, reference, amount, due),
@@ -144,7 +144,7 @@ def test_english_and_portuguese_labels() -> None:
 
 
 def test_many_invoices_still_render() -> None:
-    rows = tuple(CouponInvoiceRow(f"FAC-2026-{i:06d}", "CT-1", "2026-10", Decimal("1000")) for i in range(30))
+    rows = tuple(CouponInvoiceRow(f"FAC-2026-{i:06d}", "CT-1", "2026-10", Decimal(1000)) for i in range(30))
     text = pdf_text(render_coupon_pdf(sample_coupon(invoices=rows)))
     assert "FAC-2026-000029" in text
 

@@ -33,21 +33,21 @@ def sample_invoice(**overrides: object) -> InvoiceDocument:
         supply_address="Los Aromos 245, Depto. 3B, Ñuñoa",
         stratum="3",
         meter_serial="MTR-99812",
-        previous_reading=Decimal("12400"),
-        current_reading=Decimal("12500"),
+        previous_reading=Decimal(12400),
+        current_reading=Decimal(12500),
         reading_kind="estimated",
-        consumption=Decimal("100"),
+        consumption=Decimal(100),
         flags=("high",),
         lines=(
-            DocLine("fixed", "Cargo fijo", None, None, Decimal("1033")),
-            DocLine("consumption", "Energía consumida", Decimal("100"), Decimal("160.55"), Decimal("16055")),
-            DocLine("fixed", "Cargo por servicio público", None, None, Decimal("450")),
-            DocLine("tax", "IVA 19 %", None, None, Decimal("3332")),
+            DocLine("fixed", "Cargo fijo", None, None, Decimal(1033)),
+            DocLine("consumption", "Energía consumida", Decimal(100), Decimal("160.55"), Decimal(16055)),
+            DocLine("fixed", "Cargo por servicio público", None, None, Decimal(450)),
+            DocLine("tax", "IVA 19 %", None, None, Decimal(3332)),
         ),
-        subtotal=Decimal("17538"),
-        tax=Decimal("3332"),
-        total=Decimal("20870"),
-        amount_due=Decimal("20870"),
+        subtotal=Decimal(17538),
+        tax=Decimal(3332),
+        total=Decimal(20870),
+        amount_due=Decimal(20870),
         history=tuple(
             (f"{2025 + (month // 12)}-{month % 12 + 1:02d}", Decimal(value))
             for month, value in zip(range(10, 22), (31, 28, 35, 40, 38, 36, 33, 30, 29, 34, 37, 100))
@@ -123,8 +123,8 @@ def test_empty_history_and_first_reading_still_render() -> None:
 
 
 def test_all_zero_history_renders() -> None:
-    history = (("2026-09", Decimal("0")), ("2026-10", Decimal("0")))
-    assert render_invoice_pdf(sample_invoice(history=history, consumption=Decimal("0"))).startswith(b"%PDF")
+    history = (("2026-09", Decimal(0)), ("2026-10", Decimal(0)))
+    assert render_invoice_pdf(sample_invoice(history=history, consumption=Decimal(0))).startswith(b"%PDF")
 
 
 def test_markup_characters_in_names_are_escaped() -> None:
@@ -134,7 +134,7 @@ def test_markup_characters_in_names_are_escaped() -> None:
 
 @pytest.mark.parametrize("count", [0, 40])
 def test_any_number_of_lines_renders(count: int) -> None:
-    lines = tuple(DocLine("adjustment", f"Ajuste {i}", None, None, Decimal("-10")) for i in range(count))
+    lines = tuple(DocLine("adjustment", f"Ajuste {i}", None, None, Decimal(-10)) for i in range(count))
     data = render_invoice_pdf(sample_invoice(lines=lines))
     assert data.startswith(b"%PDF")
     if count:
@@ -187,14 +187,14 @@ def test_id_labels_follow_the_id_type_not_the_locale(locale: str, id_type: str, 
 
 
 EVERY_KIND = (
-    DocLine("fixed", "Cargo fijo", None, None, Decimal("3580")),
-    DocLine("consumption", "Consumo 0-173 kWh", Decimal("173"), Decimal("160.55"), Decimal("27775")),
-    DocLine("consumption", "Consumo > 173 kWh", Decimal("26839.533"), Decimal("160.55"), Decimal("4309091")),
-    DocLine("subsidy", "Subsidio estrato 1 (-60 %)", None, None, Decimal("-16665")),
-    DocLine("adjustment", "Saldo anterior", None, None, Decimal("629790")),
-    DocLine("late_fee", "Intereses de mora", None, None, Decimal("12596")),
-    DocLine("tax", "IVA 19 %", None, None, Decimal("3332")),
-    DocLine("rounding", "Redondeo", None, None, Decimal("-2")),
+    DocLine("fixed", "Cargo fijo", None, None, Decimal(3580)),
+    DocLine("consumption", "Consumo 0-173 kWh", Decimal(173), Decimal("160.55"), Decimal(27775)),
+    DocLine("consumption", "Consumo > 173 kWh", Decimal("26839.533"), Decimal("160.55"), Decimal(4309091)),
+    DocLine("subsidy", "Subsidio estrato 1 (-60 %)", None, None, Decimal(-16665)),
+    DocLine("adjustment", "Saldo anterior", None, None, Decimal(629790)),
+    DocLine("late_fee", "Intereses de mora", None, None, Decimal(12596)),
+    DocLine("tax", "IVA 19 %", None, None, Decimal(3332)),
+    DocLine("rounding", "Redondeo", None, None, Decimal(-2)),
 )
 
 

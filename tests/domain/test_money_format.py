@@ -6,7 +6,6 @@ import pytest
 
 from domain.money_format import format_money, format_number, format_unit_price, language
 
-
 NBSP = "\u00a0"
 
 
@@ -59,7 +58,7 @@ def test_format_number(value: str, locale: str, places: int | None, expected: st
 
 def test_unit_price_keeps_tariff_decimals() -> None:
     assert format_unit_price(Decimal("160.55"), "CLP", "es") == "$160,55"
-    assert format_unit_price(Decimal("160"), "CLP", "es") == "$160"
+    assert format_unit_price(Decimal(160), "CLP", "es") == "$160"
     assert format_unit_price(Decimal("0.8"), "BRL", "pt") == f"R${NBSP}0,80"
     assert format_unit_price(Decimal("0.123456"), "USD", "en") == "$0.1235"
 

@@ -60,7 +60,7 @@ def test_unreadable_files(content: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("text", "comma", "expected"),
-    [("12", False, D("12")), ("12.345", False, D("12.345")), ("-1", False, D("-1")), ("12,5", True, D("12.5"))],
+    [("12", False, D(12)), ("12.345", False, D("12.345")), ("-1", False, D(-1)), ("12,5", True, D("12.5"))],
 )
 def test_values(text: str, comma: bool, expected: D) -> None:
     assert parse_value(text, decimal_comma=comma) == expected

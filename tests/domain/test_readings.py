@@ -21,12 +21,12 @@ from domain.readings import (
 @pytest.mark.parametrize(
     ("previous", "current", "digits", "multiplier", "expected", "rolled"),
     [
-        (D("1000"), D("1150"), 5, D(1), D("150.000"), False),
-        (D("1000"), D("1000"), 5, D(1), D("0.000"), False),
+        (D(1000), D(1150), 5, D(1), D("150.000"), False),
+        (D(1000), D(1000), 5, D(1), D("0.000"), False),
         (D("1000.5"), D("1010.25"), 5, D(10), D("97.500"), False),
-        (D("99950"), D("30"), 5, D(1), D("80.000"), True),  # 30 + 100000 - 99950
-        (D("9990"), D("5"), 4, D(2), D("30.000"), True),  # (5 + 10000 - 9990) x 2
-        (D("60000"), D("9999"), 5, D(1), D("49999.000"), True),  # just under half the range
+        (D(99950), D(30), 5, D(1), D("80.000"), True),  # 30 + 100000 - 99950
+        (D(9990), D(5), 4, D(2), D("30.000"), True),  # (5 + 10000 - 9990) x 2
+        (D(60000), D(9999), 5, D(1), D("49999.000"), True),  # just under half the range
     ],
 )
 def test_consumption(previous: D, current: D, digits: int, multiplier: D, expected: D, rolled: bool) -> None:
@@ -35,14 +35,14 @@ def test_consumption(previous: D, current: D, digits: int, multiplier: D, expect
     assert result.rolled_over is rolled
 
 
-@pytest.mark.parametrize(("previous", "current"), [(D("500"), D("400")), (D("50000"), D("0"))])
+@pytest.mark.parametrize(("previous", "current"), [(D(500), D(400)), (D(50000), D(0))])
 def test_implausible_decrease_is_refused(previous: D, current: D) -> None:
     with pytest.raises(RegisterDecreased):
         compute_consumption(previous=previous, current=current, register_digits=5)
 
 
 def test_correction_may_decrease_with_zero_consumption() -> None:
-    result = compute_consumption(previous=D("500"), current=D("400"), register_digits=5, allow_decrease=True)
+    result = compute_consumption(previous=D(500), current=D(400), register_digits=5, allow_decrease=True)
     assert result.quantity == D("0.000") and result.rolled_over is False
 
 
@@ -85,7 +85,7 @@ def test_estimate_uses_average_daily_consumption_of_actual_periods() -> None:
     # 310 in October (31 days) and 300 in September (30 days): 10 a day; November has 30 days.
     estimate = estimate_reading(
         period="2026-11",
-        previous_value=D("1000"),
+        previous_value=D(1000),
         history=[("2026-10", D(310)), ("2026-09", D(300))],
         register_digits=5,
     )
@@ -96,7 +96,7 @@ def test_estimate_uses_average_daily_consumption_of_actual_periods() -> None:
 
 def test_estimate_wraps_the_register_and_divides_by_multiplier() -> None:
     estimate = estimate_reading(
-        period="2026-02", previous_value=D("9990"), history=[("2026-01", D("62"))], register_digits=4, multiplier=D(2)
+        period="2026-02", previous_value=D(9990), history=[("2026-01", D(62))], register_digits=4, multiplier=D(2)
     )
     assert estimate is not None
     assert estimate.consumption == D("56.000")  # 2 a day x 28 days

@@ -41,7 +41,7 @@ def tsql() -> str:
 
 
 def _batches(script: str) -> list[str]:
-    return [b.strip() for b in re.split(r"^GO\s*$", script, flags=re.M) if b.strip()]
+    return [b.strip() for b in re.split(r"^GO\s*$", script, flags=re.MULTILINE) if b.strip()]
 
 
 def test_tsql_script_parses_as_tsql(tsql: str) -> None:
@@ -56,7 +56,7 @@ def test_tsql_script_parses_as_tsql(tsql: str) -> None:
 
 
 def test_tsql_script_creates_every_table(tsql: str) -> None:
-    created = set(re.findall(r"^CREATE TABLE (\w+) \(", tsql, flags=re.M))
+    created = set(re.findall(r"^CREATE TABLE (\w+) \(", tsql, flags=re.MULTILINE))
     assert created == set(Base.metadata.tables) | {"alembic_version"}
 
 
@@ -65,7 +65,7 @@ def test_tsql_script_has_no_sqlite_or_postgres_syntax(tsql: str) -> None:
     upper = tsql.upper()
     for token in forbidden:
         assert token not in upper, token
-    column_types = re.findall(r"^\s+\w+ ([A-Z]+)", upper, flags=re.M)
+    column_types = re.findall(r"^\s+\w+ ([A-Z]+)", upper, flags=re.MULTILINE)
     assert column_types, "no column definitions found"
     for foreign_type in ("SERIAL", "BIGSERIAL", "BOOLEAN", "JSONB", "BYTEA", "TEXT", "TIMESTAMPTZ", "UUID"):
         assert foreign_type not in column_types, foreign_type
@@ -234,7 +234,7 @@ def test_tsql_script_starts_with_the_session_settings_it_relies_on(tsql: str) ->
 def test_tsql_script_has_no_types_or_settings_azure_sql_rejects(tsql: str) -> None:
     upper = tsql.upper()
     assert "IDENTITY_INSERT" not in upper  # the seed row lets the identity pick its id
-    column_types = set(re.findall(r"^\s+\[?\w+\]? ([A-Z0-9]+)", upper, flags=re.M))
+    column_types = set(re.findall(r"^\s+\[?\w+\]? ([A-Z0-9]+)", upper, flags=re.MULTILINE))
     for deprecated in ("NTEXT", "TEXT", "IMAGE", "DATETIME"):
         assert deprecated not in column_types, deprecated
     assert "DATETIMEOFFSET" in column_types and "DATE" in column_types

@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import worker_controller
-
 from models.billing_model import Invoice
 from models.tenant_model import Tenant
 from tests.billing_builders import make_metered_contract, make_tariff

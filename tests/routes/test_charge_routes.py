@@ -28,9 +28,9 @@ from tests.factories import make_invoice
 TAXED_ADJUSTMENTS = CalculatorTariff(
     currency="COP",
     fixed_charges=(),
-    blocks=(Block(None, Decimal("1000")),),
+    blocks=(Block(None, Decimal(1000)),),
     stratum_adjustments={},
-    taxes=(TaxRule("IVA 19%", Decimal("19"), ("adjustment",)),),
+    taxes=(TaxRule("IVA 19%", Decimal(19), ("adjustment",)),),
     late_fee_monthly_rate=Decimal(0),
     rounding_increment=None,
 )

@@ -92,10 +92,12 @@ def test_the_start_up_error_is_one_line_without_traceback(tmp_path: Path) -> Non
     environment = {**os.environ, "CORS_ORIGINS": "https://partner.example/", "VAR_DIR": str(tmp_path), "ENV": "test"}
     result = subprocess.run(
         [sys.executable, "-c", "from app import create_app; create_app()"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "Configuration error: CORS_ORIGINS: 'https://partner.example/' is not an origin; write scheme://host[:port] "
-        "with no path or trailing slash, e.g. https://pagos.example.com"
+        (
+            "Configuration error: CORS_ORIGINS: 'https://partner.example/' is not an origin; write scheme://host[:port] "
+            "with no path or trailing slash, e.g. https://pagos.example.com"
+        )
     ]

@@ -26,7 +26,7 @@ async def test_a_write_that_cannot_get_a_connection_in_time_is_503_busy_with_ret
     engine = app.extensions["cuponera"].sql.write_engine
     pool = engine.sync_engine.pool
     # Every connection writers may use is taken (SQLite: the one writer; PostgreSQL: the pool and its overflow).
-    held = [await engine.connect() for _ in range(pool.size() + max(pool._max_overflow, 0))]  # noqa: SLF001
+    held = [await engine.connect() for _ in range(pool.size() + max(pool._max_overflow, 0))]
     try:
         response = await client.post("/api/v1/auth/login", json={"email": "nadie@example.com", "password": "x" * 12})
     finally:

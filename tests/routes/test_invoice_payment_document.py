@@ -72,7 +72,7 @@ async def test_scanned_invoice_barcode_pays_that_invoice_once(
     paid = await fresh(session, Invoice, first.id)
     untouched = await fresh(session, Invoice, second.id)
     assert (paid.status, paid.amount_due) == ("paid", Decimal(0))
-    assert (untouched.status, untouched.amount_due) == ("issued", Decimal("12000"))
+    assert (untouched.status, untouched.amount_due) == ("issued", Decimal(12000))
     payments = await session.scalar(select(func.count()).select_from(Payment).where(Payment.customer_id == debtor.customer.id))
     assert payments == 1
 

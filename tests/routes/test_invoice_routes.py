@@ -15,7 +15,7 @@ from controllers.billing_run_controller import run_period
 from models.billing_model import Invoice
 from models.tenant_model import Tenant
 from tests.billing_builders import Metered, make_metered_contract, make_tariff
-from tests.conftest import ApiClient, TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, ApiClient
 from tests.factories import make_customer_user, make_invoice
 
 
@@ -88,7 +88,7 @@ async def test_an_operator_searches_reads_and_prints_invoices(
 async def test_an_operator_voids_an_invoice_once(
     operator_client: ApiClient, session: AsyncSession, tenant: Tenant
 ) -> None:
-    ana, _ = await _billed(session, tenant)
+    await _billed(session, tenant)
     invoice_id = (await (await operator_client.get("/api/v1/invoices?limit=1")).get_json())["items"][0]["id"]
 
     voided = await operator_client.post(f"/api/v1/invoices/{invoice_id}/void", json={"reason": "Lectura mal tomada"})

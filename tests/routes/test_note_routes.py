@@ -82,12 +82,12 @@ async def test_a_partial_credit_lowers_what_is_due_and_the_next_coupon(
         "amount_due_before": "85000", "amount_due_after": "65000", "pqr_filing_number": "PQR-20261201-00001",
         "credit_balance_id": None, "currency": "COP",
     }
-    assert await amount_due(session, invoice_id) == Decimal("65000")
+    assert await amount_due(session, invoice_id) == Decimal(65000)
     cancelled = await fresh(session, Coupon, old.coupon.id)
     assert isinstance(cancelled, Coupon)
     assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "invoice_changed")
     new = await make_coupon(session, tenant, debtor)
-    assert new.coupon.amount == Decimal("65000")
+    assert new.coupon.amount == Decimal(65000)
 
     emails = await queued_emails(session, "credit_note_issued")
     assert len(emails) == 1
@@ -125,11 +125,11 @@ async def test_a_credit_on_a_paid_invoice_becomes_a_credit_balance(
     balance = await session.scalar(select(CreditBalance).where(CreditBalance.id == note["credit_balance_id"]))
     assert balance is not None
     assert (balance.reason, balance.status, balance.amount, balance.payment_id, balance.note_id, balance.contract_id) == (
-        "credit_note", "open", Decimal("30000"), None, note["id"], debtor.contract.id,
+        "credit_note", "open", Decimal(30000), None, note["id"], debtor.contract.id,
     )
     invoice = await fresh(session, Invoice, invoice_id)
     assert isinstance(invoice, Invoice)
-    assert (invoice.status, invoice.amount_due, invoice.total) == ("paid", Decimal(0), Decimal("85000"))
+    assert (invoice.status, invoice.amount_due, invoice.total) == ("paid", Decimal(0), Decimal(85000))
 
     listed = await operator_client.get("/api/v1/payments/exceptions")
     assert listed.status_code == 200
@@ -161,7 +161,7 @@ async def test_over_credit_is_refused_and_uses_no_number(
     assert over.status_code == 422
     body = await over.get_json()
     assert (body["code"], body["errors"][0]["field"]) == ("over_credit", "amount")
-    assert await amount_due(session, invoice_id) == Decimal("85000")
+    assert await amount_due(session, invoice_id) == Decimal(85000)
     full = await credit(operator_client, invoice_id, "85000")
     assert (await full.get_json())["number"] == "NC-2026-000001"
     assert await amount_due(session, invoice_id) == Decimal(0)
@@ -184,10 +184,10 @@ async def test_debit_notes_raise_what_is_due_and_are_refused_on_paid_invoices(
     assert debit.status_code == 201
     note = await debit.get_json()
     assert (note["kind"], note["number"], note["amount_due_after"]) == ("debit", "ND-2026-000001", "90000")
-    assert await amount_due(session, invoice_id) == Decimal("90000")
+    assert await amount_due(session, invoice_id) == Decimal(90000)
     cancelled = await fresh(session, Coupon, old.coupon.id)
     assert isinstance(cancelled, Coupon) and cancelled.status == "cancelled"
-    assert (await make_coupon(session, tenant, debtor)).coupon.amount == Decimal("90000")
+    assert (await make_coupon(session, tenant, debtor)).coupon.amount == Decimal(90000)
 
     refused = await operator_client.post(
         f"/api/v1/invoices/{paid.invoices[0].id}/debit-notes", json={"amount": "5000", "reason": "Cargo omitido"}
@@ -213,7 +213,7 @@ async def test_void_invoices_and_foreign_pqrs_are_refused(
     assert voided.status_code == 409
     assert (await voided.get_json())["code"] == "invalid_transition"
     assert (await credit(operator_client, 999999, "1000")).status_code == 404
-    assert await amount_due(session, debtor.invoices[0].id) == Decimal("85000")
+    assert await amount_due(session, debtor.invoices[0].id) == Decimal(85000)
 
 
 async def test_large_notes_need_an_admin(
@@ -228,7 +228,7 @@ async def test_large_notes_need_an_admin(
     assert (await credit(operator_client, invoice_id, "1000000")).status_code == 201
     allowed = await credit(admin_client, invoice_id, "1500000")
     assert allowed.status_code == 201
-    assert await amount_due(session, invoice_id) == Decimal("500000")
+    assert await amount_due(session, invoice_id) == Decimal(500000)
 
 
 @pytest.fixture
@@ -258,7 +258,7 @@ async def test_customers_are_forbidden_and_other_tenants_see_nothing(
     assert (await operator_b.post(
         f"/api/v1/invoices/{invoice_id}/debit-notes", json={"amount": "1000", "reason": "Cargo omitido"}
     )).status_code == 404
-    assert await amount_due(session, invoice_id) == Decimal("84000")
+    assert await amount_due(session, invoice_id) == Decimal(84000)
     count = await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "credit_note_issued"))
     assert count == 1
 
@@ -293,5 +293,5 @@ async def test_a_carried_invoice_is_credited_through_the_invoice_that_carried_it
 
     assert refused.status_code == 409
     assert (await refused.get_json())["code"] == "invoice_carried"
-    assert await amount_due(session, older.id) == Decimal("35000")
+    assert await amount_due(session, older.id) == Decimal(35000)
     assert (await credit(operator_client, newer.id, "1000")).status_code == 201

@@ -94,7 +94,7 @@ async def test_fifty_simultaneous_payments_give_exactly_one_approval(served: Ser
         allocated = await session.scalar(
             select(func.sum(PaymentAllocation.amount)).where(PaymentAllocation.payment_id == approved[0]["id"])
         )
-        assert allocated == Decimal("97000")
+        assert allocated == Decimal(97000)
         assert await session.scalar(select(Coupon.status).where(Coupon.reference == reference)) == "paid"
 
 

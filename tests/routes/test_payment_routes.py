@@ -15,8 +15,8 @@ from domain.coupon_codes import coupon_fields
 from models.billing_model import Invoice
 from models.payment_model import Payment
 from models.tenant_model import Tenant
-from tests.conftest import TEST_PASSWORD, ApiClient
 from tests.billing_builders import make_metered_contract, make_tariff
+from tests.conftest import TEST_PASSWORD, ApiClient
 from tests.factories import make_customer_user, make_invoice
 from tests.payment_builders import Debtor, fresh, make_debtor
 

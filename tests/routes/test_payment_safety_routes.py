@@ -4,8 +4,8 @@ never cancels the customer's coupon."""
 from __future__ import annotations
 
 from datetime import date
-from types import SimpleNamespace
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -98,7 +98,7 @@ async def test_voiding_an_invoice_whose_card_payment_is_pending_is_409_and_chang
     assert refused.content_type == "application/problem+json"
     assert (await json_of(refused))["code"] == "payment_pending"
     invoice = await reread(session, Invoice, invoice_id)
-    assert (invoice.status, invoice.amount_due, invoice.void_reason, invoice.voided_at) == ("issued", Decimal("85000"), None, None)
+    assert (invoice.status, invoice.amount_due, invoice.void_reason, invoice.voided_at) == ("issued", Decimal(85000), None, None)
     assert await coupon_status(session, reference) == "processing"
     voided_notes = await session.scalar(select(func.count()).select_from(Notification).where(Notification.event == "invoice_voided"))
     assert voided_notes == 0
@@ -159,14 +159,14 @@ async def test_an_approval_after_a_void_is_held_as_one_credit_balance_under_repl
             )
         )
     ).all()
-    assert [tuple(a) for a in allocations] == [("invoice", other_id, Decimal("12000"))]
+    assert [tuple(a) for a in allocations] == [("invoice", other_id, Decimal(12000))]
     [credit] = await credits(session)
-    assert (credit.status, credit.reason, credit.amount, credit.currency) == ("open", "invoice_void", Decimal("85000"), "COP")
+    assert (credit.status, credit.reason, credit.amount, credit.currency) == ("open", "invoice_void", Decimal(85000), "COP")
     assert (credit.payment_id, credit.invoice_id, credit.contract_id, credit.customer_id) == (
         pending["id"], voided_id, contract_id, customer_id,
     )
     # Every peso of the payment is accounted for: allocated or held.
-    assert sum(amount for _, _, amount in allocations) + credit.amount == Decimal("97000")
+    assert sum(amount for _, _, amount in allocations) + credit.amount == Decimal(97000)
 
     listed = await operator_client.get("/api/v1/payments/exceptions?status=open")
     assert listed.status_code == 200

@@ -85,7 +85,7 @@ async def test_collections_report_json_csv_and_range_errors(operator_client: Api
     debtor = await make_debtor(session, tenant, amounts=("4321",))
     reference = (await make_coupon(session, tenant, debtor)).coupon.reference
     await collection_controller.record_collection(
-        session=session, bank_key=key, reference=reference, amount=Decimal("4321"), paid_at=BEFORE_DUE,
+        session=session, bank_key=key, reference=reference, amount=Decimal(4321), paid_at=BEFORE_DUE,
         now=datetime.fromisoformat("2026-11-07T20:00:00+00:00"),
     )
 
