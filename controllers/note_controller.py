@@ -37,10 +37,10 @@ from models.tenant_model import Tenant
 
 # Above these amounts a note needs an admin; operators issue the everyday corrections below them.
 ADMIN_THRESHOLD: dict[str, Decimal] = {
-    "COP": Decimal("1000000"),
-    "CLP": Decimal("250000"),
-    "BRL": Decimal("1500"),
-    "USD": Decimal("300"),
+    "COP": Decimal(1000000),
+    "CLP": Decimal(250000),
+    "BRL": Decimal(1500),
+    "USD": Decimal(300),
 }
 SEQUENCES = {"credit": "credit_note", "debit": "debit_note"}
 PREFIXES = {"credit": "NC", "debit": "ND"}
@@ -271,6 +271,7 @@ async def note_pdf(*, session: AsyncSession, tenant: Tenant, note_id: int) -> tu
         locale=customer.locale or "es",
         tenant_name=tenant.name,
         tenant_legal_id=tenant.legal_id,
+        tenant_country=tenant.country,
         customer_name=customer.name,
         contract_number=view.contract_number,
         invoice_number=view.invoice_number,

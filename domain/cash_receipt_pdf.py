@@ -19,6 +19,7 @@ from domain.pdf_common import (
     RULE,
     Styles,
     a4_document,
+    banner,
     format_datetime_with_offset,
     format_period,
     make_styles,
@@ -148,19 +149,7 @@ def _header(doc: CashReceiptDocument, labels: dict[str, str], styles: Styles) ->
     if doc.tenant_tax_id:
         left.append(para(f"{tax_id_label(doc.tenant_country, labels['tax_id'])} {doc.tenant_tax_id}", styles.muted))
     right = [para(labels["title"].upper(), styles.title), para(f"{labels['receipt']} {doc.payment_id}", styles.right)]
-    return Table(
-        [[left, right]],
-        colWidths=[CONTENT_WIDTH * 0.55, CONTENT_WIDTH * 0.45],
-        style=TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
-                ("LINEBELOW", (0, 0), (-1, 0), 1.5, PRIMARY),
-            ]
-        ),
-    )
+    return banner(left, right, left_width=CONTENT_WIDTH * 0.55)
 
 
 def _summary(doc: CashReceiptDocument, labels: dict[str, str], lang: str, styles: Styles) -> Table:

@@ -26,6 +26,7 @@ from domain.pdf_common import (
     ZEBRA,
     Styles,
     a4_document,
+    banner,
     format_datetime_with_offset,
     format_long_date,
     format_period,
@@ -227,19 +228,7 @@ def _header(doc: CouponDocument, lang: str, styles: Styles, copy_label: str) -> 
     labels = LABELS[lang]
     left = [para(doc.tenant_name, styles.tenant), para(f"GLN {doc.tenant_gln}", styles.muted)]
     right = [para(labels["title"].upper(), styles.title), para(copy_label, styles.right)]
-    return Table(
-        [[left, right]],
-        colWidths=[CONTENT_WIDTH * 0.6, CONTENT_WIDTH * 0.4],
-        style=TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5 * mm),
-                ("LINEBELOW", (0, 0), (-1, 0), 1.5, PRIMARY),
-            ]
-        ),
-    )
+    return banner(left, right, left_width=CONTENT_WIDTH * 0.6)
 
 
 def _summary(doc: CouponDocument, lang: str, styles: Styles) -> Table:

@@ -29,6 +29,7 @@ from domain.pdf_common import (
     ZEBRA,
     Styles,
     a4_document,
+    banner,
     format_long_date,
     format_period,
     format_period_short,
@@ -468,19 +469,7 @@ def _header(doc: InvoiceDocument, lang: str, styles: Styles) -> Table:
         ),
     )
     right = [para(labels["title"].upper(), styles.title), Spacer(1, 2 * mm), facts]
-    return Table(
-        [[tenant, right]],
-        colWidths=[CONTENT_WIDTH - 82 * mm, 82 * mm],
-        style=TableStyle(
-            [
-                ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                ("LEFTPADDING", (0, 0), (-1, -1), 0),
-                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
-                ("LINEBELOW", (0, 0), (-1, 0), 1.5, PRIMARY),
-                ("BOTTOMPADDING", (0, 0), (-1, -1), 3 * mm),
-            ]
-        ),
-    )
+    return banner(tenant, right, left_width=CONTENT_WIDTH - 82 * mm, bottom_padding=3 * mm)
 
 
 def _status_banner(doc: InvoiceDocument, lang: str, styles: Styles) -> list[Flowable]:

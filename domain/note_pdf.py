@@ -15,13 +15,14 @@ from domain.money_format import format_money, language
 from domain.pdf_common import (
     CONTENT_WIDTH,
     LIGHT,
-    PRIMARY,
     RULE,
     a4_document,
+    banner,
     format_period,
     format_short_date,
     make_styles,
     para,
+    tax_id_label,
 )
 
 LABELS: dict[str, dict[str, str]] = {
@@ -90,6 +91,7 @@ class NoteDocument:
     locale: str
     tenant_name: str
     tenant_legal_id: str
+    tenant_country: str
     customer_name: str
     contract_number: str
     invoice_number: str
@@ -113,14 +115,12 @@ def render_note_pdf(doc: NoteDocument) -> bytes:
         return format_money(amount, doc.currency, doc.locale)
 
     title = f"{labels[doc.kind]} {labels['number']} {doc.number}"
-    header = Table(
-        [[
-            [para(doc.tenant_name, styles.tenant), para(f"{labels['tax_id']}: {doc.tenant_legal_id}", styles.muted)],
-            [para(title, styles.title), para(f"{labels['issued_on']}: {format_short_date(doc.issued_on, lang)}", styles.right)],
-        ]],
-        colWidths=[CONTENT_WIDTH * 0.5, CONTENT_WIDTH * 0.5],
+    header = banner(
+        [para(doc.tenant_name, styles.tenant),
+         para(f"{tax_id_label(doc.tenant_country, labels['tax_id'])} {doc.tenant_legal_id}", styles.muted)],
+        [para(title, styles.title), para(f"{labels['issued_on']}: {format_short_date(doc.issued_on, lang)}", styles.right)],
+        left_width=CONTENT_WIDTH * 0.5,
     )
-    header.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LINEBELOW", (0, 0), (-1, 0), 1, PRIMARY)]))
     rows: list[tuple[str, str]] = [
         (labels["customer"], doc.customer_name),
         (labels["contract"], doc.contract_number),

@@ -11,7 +11,7 @@ from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.platypus import Paragraph, SimpleDocTemplate
+from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
 
 from domain.country_packs import COUNTRY_PACKS
 from domain.money_format import language
@@ -103,6 +103,23 @@ def a4_document(
         title=title,
         author=author,
         subject=subject,
+    )
+
+
+def banner(left: Any, right: Any, *, left_width: float, bottom_padding: float = 2.5 * mm) -> Table:
+    """The top of every document: the tenant on the left, the title on the right, a rule below both."""
+    return Table(
+        [[left, right]],
+        colWidths=[left_width, CONTENT_WIDTH - left_width],
+        style=TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), bottom_padding),
+                ("LINEBELOW", (0, 0), (-1, 0), 1.5, PRIMARY),
+            ]
+        ),
     )
 
 
