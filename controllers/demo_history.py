@@ -24,6 +24,7 @@ from controllers.demo_accounts import DEMO_CUSTOMER_EMAIL, SEED, demo_periods
 from controllers.payment_controller import pay_coupon
 from domain.caller import Caller
 from domain.period import Period
+from models.account_model import Contract
 from models.billing_model import Invoice
 from models.tenant_model import Tenant
 from models.user_model import User
@@ -111,8 +112,6 @@ async def seed_demo_history(*, session: AsyncSession, tenant: Tenant, today: dat
 
 
 async def _contract_number(session: AsyncSession, invoice_id: int) -> str:
-    from models.account_model import Contract
-
     number = await session.scalar(
         select(Contract.contract_number).join(Invoice, Invoice.contract_id == Contract.id).where(Invoice.id == invoice_id)
     )
