@@ -28,15 +28,16 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, func, insert, select
+from sqlalchemy import Row, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.account_common import tenant_today
 from controllers.collection_controller import invoice_coupon, payment_values
 from controllers.coupon_controller import UNPAID_STATUSES, invoice_payable_amount
-from controllers.errors import DomainError, DomainValidationError, FieldError, NotFound
+from controllers.errors import Conflict, DomainError, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import chunks
+from controllers.pagination import Page, SortKey, paginate
 from controllers.payment_controller import claim_coupons_many, settle_approved_many
 from controllers.transaction_controller import local_day_start
 from domain.asobancaria import CONTROL_ERRORS, AsobancariaError, AsobancariaFile, Detail, LineError, parse
@@ -71,6 +72,15 @@ class Reconciliation:
     amounts: dict[str, Decimal]
     exceptions: list[CollectionFileDetail]
     exceptions_truncated: bool
+    unresolved_count: int
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """A file in the list: its totals and how many of its exceptions nobody has resolved yet."""
+
+    file: CollectionFile
+    unresolved_count: int
 
 
 @dataclass
@@ -314,11 +324,14 @@ async def reconciliation(*, session: AsyncSession, tenant: Tenant, file_id: int)
         (
             await session.scalars(
                 select(CollectionFileDetail)
-                .where(CollectionFileDetail.collection_file_id == record.id, CollectionFileDetail.outcome.not_in(SETTLED_OUTCOMES))
+                .where(CollectionFileDetail.collection_file_id == record.id, _is_exception())
                 .order_by(CollectionFileDetail.line)
                 .limit(MAX_LISTED_EXCEPTIONS + 1)
             )
         ).all()
+    )
+    unresolved = await session.scalar(
+        select(func.count()).where(CollectionFileDetail.collection_file_id == record.id, *_unresolved())
     )
     return Reconciliation(
         file=record,
@@ -327,5 +340,65 @@ async def reconciliation(*, session: AsyncSession, tenant: Tenant, file_id: int)
         amounts=amounts,
         exceptions=exceptions[:MAX_LISTED_EXCEPTIONS],
         exceptions_truncated=len(exceptions) > MAX_LISTED_EXCEPTIONS,
+        unresolved_count=unresolved or 0,
     )
 
+
+def _is_exception() -> Any:
+    return CollectionFileDetail.outcome.not_in(SETTLED_OUTCOMES)
+
+
+def _unresolved() -> tuple[Any, ...]:
+    return _is_exception(), CollectionFileDetail.resolved_at.is_(None)
+
+
+async def list_files(
+    *, session: AsyncSession, tenant: Tenant, unresolved: bool | None = None, limit: int = 50, cursor: str | None = None
+) -> Page[FileSummary]:
+    """The tenant's files, newest first; `unresolved`: only (True) or never (False) those with open exceptions."""
+    open_count = (
+        select(func.count())
+        .where(CollectionFileDetail.collection_file_id == CollectionFile.id, *_unresolved())
+        .correlate(CollectionFile)
+        .scalar_subquery()
+    )
+    stmt = select(CollectionFile, open_count.label("unresolved_count")).where(CollectionFile.tenant_id == tenant.id)
+    if unresolved is not None:
+        stmt = stmt.where(open_count > 0 if unresolved else open_count == 0)
+    page = await paginate(session, stmt, keys=[SortKey(CollectionFile.id, descending=True)], limit=limit, cursor=cursor, rows=True)
+    return Page(items=[FileSummary(file=r[0], unresolved_count=r[1]) for r in page.items], next_cursor=page.next_cursor)
+
+
+async def resolve_exception(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    file_id: int,
+    line: int,
+    resolution: str,
+    note: str,
+    user_id: int,
+    now: datetime | None = None,
+) -> CollectionFileDetail:
+    """Close one exception of a file once (how, why, who, when); the money itself moves outside this app
+    (the bank returns it, or an operator applies it through another channel). One transaction."""
+    now = now or utcnow()
+    detail = await session.scalar(
+        select(CollectionFileDetail)
+        .join(CollectionFile, CollectionFile.id == CollectionFileDetail.collection_file_id)
+        .where(CollectionFile.id == file_id, CollectionFile.tenant_id == tenant.id, CollectionFileDetail.line == line, _is_exception())
+    )
+    if detail is None:
+        raise NotFound("This file has no exception on that line.", code="not_found")
+    moved = await session.execute(
+        update(CollectionFileDetail)
+        .where(CollectionFileDetail.id == detail.id, CollectionFileDetail.resolved_at.is_(None))
+        .values(resolution=resolution, resolution_note=note, resolved_by=user_id, resolved_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise Conflict("This exception is already resolved.", code="exception_resolved")
+    await session.commit()
+    await session.refresh(detail)
+    return detail

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Unicode, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, Money, UtcDateTime, utcnow
@@ -26,6 +26,10 @@ DETAIL_OUTCOMES = (
 )
 # Outcomes that need nobody's attention.
 SETTLED_OUTCOMES = ("applied", "duplicate")
+# How an operator closed an exception. `returned_to_bank`: the bank reversed the credit to its customer;
+# `applied_by_hand`: the money was applied here another way (a cash receipt, the right coupon);
+# `written_off`: neither, with the reason in the note.
+EXCEPTION_RESOLUTIONS = ("returned_to_bank", "applied_by_hand", "written_off")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -67,6 +71,7 @@ class CollectionFileDetail(Base):
     __table_args__ = (
         Index("ix_collection_file_details_collection_file_id_line", "collection_file_id", "line"),
         CheckConstraint(_in("outcome", DETAIL_OUTCOMES), name="outcome_known"),
+        CheckConstraint(f"resolution IS NULL OR {_in('resolution', EXCEPTION_RESOLUTIONS)}", name="resolution_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -81,3 +86,8 @@ class CollectionFileDetail(Base):
     # What the reference was for, when the amount did not match.
     expected_amount: Mapped[Decimal | None] = mapped_column(Money(), nullable=True)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    # An exception an operator has closed: how, why, who and when (set once, by a conditional UPDATE).
+    resolution: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    resolution_note: Mapped[str | None] = mapped_column(Unicode(500), nullable=True)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

@@ -24,7 +24,7 @@ from models.account_model import (
     STRATA,
 )
 from models.billing_model import BILLING_RUN_STATUSES, CHARGE_STATUSES, INVOICE_STATUSES
-from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES
+from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES, EXCEPTION_RESOLUTIONS
 from models.note_model import NOTE_KINDS
 from models.notification_model import NOTIFICATION_STATUSES
 from models.payment_model import (
@@ -69,6 +69,7 @@ CreditBalanceReason = Literal[CREDIT_BALANCE_REASONS]  # type: ignore[valid-type
 ReadingFileOutcome = Literal[ISSUE_OUTCOMES]  # type: ignore[valid-type]
 CollectionFileStatus = Literal[COLLECTION_FILE_STATUSES]  # type: ignore[valid-type]
 CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
+ExceptionResolution = Literal[EXCEPTION_RESOLUTIONS]  # type: ignore[valid-type]
 ChargeStatus = Literal[CHARGE_STATUSES]  # type: ignore[valid-type]
 MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]
 NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]
