@@ -84,7 +84,7 @@ def _run_with_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
 
 # Bounds the API would also refuse: a batch holds at least one contract; holiday years the calendar library covers.
 BATCH_SIZE = click.IntRange(min=1)
-HOLIDAY_YEARS = click.IntRange(1950, 2100)
+HOLIDAY_YEARS = click.IntRange(holiday_controller.FIRST_YEAR, holiday_controller.LAST_YEAR)
 
 
 def _email(_ctx: click.Context, _param: click.Parameter, value: str) -> str:

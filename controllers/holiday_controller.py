@@ -5,15 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers.errors import DomainValidationError, FieldError
+from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from domain.country_packs import UnknownCountry, country_pack
 from models.pqr_model import TenantHoliday
 
 # Wide enough for any business-day term we compute (60 business days span well under a year).
 LOOKAHEAD = timedelta(days=366)
+# The years a tenant's calendar may hold: those the `holidays` package covers (CLI and API alike).
+FIRST_YEAR, LAST_YEAR = 1950, 2100
 
 
 async def holidays_between(*, session: AsyncSession, tenant_id: int, start: date, end: date) -> frozenset[date]:
@@ -64,3 +67,49 @@ async def load_country_holidays(*, session: AsyncSession, tenant_id: int, countr
         added += await add_holidays(session=session, tenant_id=tenant_id, holidays=pack.holidays(year))
     await session.commit()
     return added
+
+
+async def list_holidays(*, session: AsyncSession, tenant_id: int, year: int) -> list[TenantHoliday]:
+    """The tenant's holidays of one year, in date order."""
+    rows = await session.scalars(
+        select(TenantHoliday)
+        .where(TenantHoliday.tenant_id == tenant_id, TenantHoliday.day >= date(year, 1, 1), TenantHoliday.day <= date(year, 12, 31))
+        .order_by(TenantHoliday.day)
+    )
+    return list(rows.all())
+
+
+def _check_year(day: date) -> None:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise DomainValidationError(
+            f"Holidays are kept for the years {FIRST_YEAR} to {LAST_YEAR}.",
+            code="validation_error",
+            errors=[FieldError("day", f"a date from {FIRST_YEAR} to {LAST_YEAR}", "out_of_range")],
+        )
+
+
+async def add_holiday(*, session: AsyncSession, tenant_id: int, day: date, name: str) -> TenantHoliday:
+    """Add one holiday (a local one the country pack lacks, a decreed day off) and commit; 409 if the day is one."""
+    _check_year(day)
+    try:
+        added = await add_holidays(session=session, tenant_id=tenant_id, holidays=[(day, name)])
+        await session.commit()
+    except IntegrityError:  # another admin added the same day meanwhile
+        await session.rollback()
+        added = 0
+    if not added:
+        raise Conflict("That day is already a holiday of the tenant.", code="holiday_exists")
+    holiday = await session.scalar(select(TenantHoliday).where(TenantHoliday.tenant_id == tenant_id, TenantHoliday.day == day))
+    assert holiday is not None
+    return holiday
+
+
+async def remove_holiday(*, session: AsyncSession, tenant_id: int, day: date) -> None:
+    """Make a day a business day again and commit; deadlines already computed keep their dates."""
+    removed = await session.execute(
+        delete(TenantHoliday).where(TenantHoliday.tenant_id == tenant_id, TenantHoliday.day == day).execution_options(synchronize_session=False)
+    )
+    if removed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise NotFound("That day is not a holiday of the tenant.", code="holiday_not_found")
+    await session.commit()

@@ -15,6 +15,7 @@ from routes import (
     coupon_routes,
     customer_routes,
     health_routes,
+    holiday_routes,
     invoice_routes,
     lookup_routes,
     me_account_routes,
@@ -41,6 +42,7 @@ from routes import (
 BLUEPRINTS: tuple[Blueprint, ...] = (
     health_routes.bp,
     tenant_routes.bp,
+    holiday_routes.bp,
     auth_routes.bp,
     registration_routes.bp,
     customer_routes.bp,
