@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.coupon_controller import UNPAID_STATUSES, create_coupon, find_coupon, invoice_payable_amount
@@ -64,6 +64,30 @@ async def authenticate_bank(*, session: AsyncSession, authorization: str | None)
         key = await session.scalar(select(BankApiKey).where(BankApiKey.key_hash == hash_api_key(raw_key)))
     if key is None or key.revoked_at is not None:
         raise AuthenticationFailed("Send a valid bank API key as `Authorization: Bearer <key>`.", code="invalid_api_key")
+    return key
+
+
+async def list_bank_keys(*, session: AsyncSession, tenant: Tenant) -> list[BankApiKey]:
+    """The tenant's bank keys, newest first, revoked ones included (their prefix, never the key)."""
+    return list((await session.scalars(select(BankApiKey).where(BankApiKey.tenant_id == tenant.id).order_by(BankApiKey.id.desc()))).all())
+
+
+async def revoke_bank_key(*, session: AsyncSession, tenant: Tenant, key_id: int, now: datetime | None = None) -> BankApiKey:
+    """Revoke one of the tenant's keys, once (conditional UPDATE); the bank's next request with it is a 401."""
+    key = await session.scalar(select(BankApiKey).where(BankApiKey.id == key_id, BankApiKey.tenant_id == tenant.id))
+    if key is None:
+        raise NotFound("No such bank key.", code="bank_key_not_found")
+    revoked = await session.execute(
+        update(BankApiKey)
+        .where(BankApiKey.id == key.id, BankApiKey.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if revoked.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        raise Conflict("This bank key is already revoked.", code="bank_key_revoked")
+    await session.commit()
+    await session.refresh(key)
     return key
 
 

@@ -6,6 +6,7 @@ from quart import Blueprint
 
 from routes import (
     auth_routes,
+    bank_key_routes,
     billing_run_routes,
     cash_payment_routes,
     charge_routes,
@@ -63,6 +64,7 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     cash_payment_routes.bp,
     collection_routes.bp,
     collection_file_routes.bp,
+    bank_key_routes.bp,
     transaction_routes.bp,
     tariff_routes.bp,
     billing_run_routes.bp,
