@@ -58,6 +58,7 @@ def worker_config(settings: Settings) -> worker_controller.WorkerConfig:
             base_seconds=settings.NOTIFY_RETRY_BASE_SECONDS,
             max_attempts=settings.NOTIFY_MAX_ATTEMPTS,
             batch_size=settings.NOTIFY_BATCH_SIZE,
+            send_concurrency=settings.NOTIFY_SEND_CONCURRENCY,
             lease=timedelta(seconds=settings.NOTIFY_LEASE_SECONDS),
             public_base_url=settings.PUBLIC_BASE_URL,
         ),

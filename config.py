@@ -152,6 +152,7 @@ class Settings:
     NOTIFY_POLL_SECONDS: float = 5.0
     NOTIFY_MAX_ATTEMPTS: int = 8
     NOTIFY_BATCH_SIZE: int = 50
+    NOTIFY_SEND_CONCURRENCY: int = 8
     NOTIFY_LEASE_SECONDS: float = 900.0
     WORKER_JOBS_SECONDS: float = 60.0
     WORKER_IN_PROCESS: bool | None = None
@@ -245,6 +246,7 @@ _CONVERTERS = {
     "NOTIFY_POLL_SECONDS": float,
     "NOTIFY_MAX_ATTEMPTS": int,
     "NOTIFY_BATCH_SIZE": int,
+    "NOTIFY_SEND_CONCURRENCY": int,
     "NOTIFY_LEASE_SECONDS": float,
     "WORKER_JOBS_SECONDS": float,
     "WORKER_IN_PROCESS": _bool,
@@ -304,6 +306,8 @@ def load_settings(
         raise ConfigError(str(exc)) from exc
     if settings.NOTIFY_MAX_ATTEMPTS < 1 or settings.NOTIFY_POLL_SECONDS <= 0 or settings.NOTIFY_BATCH_SIZE < 1:
         raise ConfigError("NOTIFY_MAX_ATTEMPTS and NOTIFY_BATCH_SIZE must be at least 1, NOTIFY_POLL_SECONDS positive")
+    if not 1 <= settings.NOTIFY_SEND_CONCURRENCY <= 100:
+        raise ConfigError("NOTIFY_SEND_CONCURRENCY must be from 1 to 100 (SMTP connections a worker opens at once)")
     if settings.DATABASE_BUSY_TIMEOUT_SECONDS <= 0:
         raise ConfigError("DATABASE_BUSY_TIMEOUT_SECONDS must be positive")
     if settings.BILLING_RUN_BATCH_SIZE < 1 or settings.BILLING_RUN_STALE_SECONDS <= 0:

@@ -52,6 +52,9 @@ class DeliveryPolicy:
     batch_size: int = 50
     # Longer than a whole batch of sends at the SMTP timeout, so a live sender never loses its claim.
     lease: timedelta = timedelta(minutes=15)
+    # Messages of a batch sent at once (NOTIFY_SEND_CONCURRENCY), each on its own SMTP connection;
+    # rendering and recording stay one at a time on the worker's two sessions.
+    send_concurrency: int = 1
     # PUBLIC_BASE_URL: emails link to the portal page they are about.
     public_base_url: str | None = None
 
@@ -224,21 +227,54 @@ async def dispatch_due(
             ids = await due_notification_ids(session=writer, now=moment, limit=policy.batch_size)
             token, rows = await claim(session=writer, ids=ids, now=moment, lease=policy.lease)
             report.claimed += len(rows)
-            for position, row in enumerate(rows):
+            step = max(1, policy.send_concurrency)
+            for start in range(0, len(rows), step):
                 if stop is not None and stop.is_set():
-                    await release(session=writer, ids=[r.id for r in rows[position:]], token=token)
+                    await release(session=writer, ids=[r.id for r in rows[start:]], token=token)
                     return report
-                outcome = await _deliver_one(
-                    writer=writer, reader=reader, tenants=tenants, row=row, token=token, smtp=smtp,
-                    policy=policy, now=moment, random=random, builders=builders,
+                outcomes = await _deliver_group(
+                    writer=writer, reader=reader, tenants=tenants, group=rows[start : start + step], token=token,
+                    smtp=smtp, policy=policy, now=moment, random=random, builders=builders,
                 )
-                setattr(report, outcome, getattr(report, outcome) + 1)
+                for outcome in outcomes:
+                    setattr(report, outcome, getattr(report, outcome) + 1)
             if len(ids) < policy.batch_size or (stop is not None and stop.is_set()):
                 break
     return report
 
 
-async def _deliver_one(
+async def _deliver_group(
+    *,
+    writer: AsyncSession,
+    reader: AsyncSession,
+    tenants: dict[int, Tenant],
+    group: Sequence[Notification],
+    token: str,
+    smtp: SmtpClient,
+    policy: DeliveryPolicy,
+    now: datetime,
+    random: Callable[[], float],
+    builders: Mapping[str, AttachmentBuilder],
+) -> list[str]:
+    """Render each claimed row, send the emails at once, record each outcome; the DispatchReport fields to count."""
+    outcomes: list[str] = []
+    ready: list[tuple[Notification, OutgoingEmail]] = []
+    for row in group:
+        prepared = await _prepare(
+            writer=writer, reader=reader, tenants=tenants, row=row, token=token, smtp=smtp, policy=policy, now=now,
+            random=random, builders=builders,
+        )
+        if isinstance(prepared, str):
+            outcomes.append(prepared)
+        else:
+            ready.append((row, prepared))
+    results = await asyncio.gather(*(smtp.send(email) for _row, email in ready), return_exceptions=True)
+    for (row, _email), result in zip(ready, results, strict=True):
+        outcomes.append(await _record_send(writer, row, token, result, policy=policy, now=now, random=random))
+    return outcomes
+
+
+async def _prepare(
     *,
     writer: AsyncSession,
     reader: AsyncSession,
@@ -250,8 +286,8 @@ async def _deliver_one(
     now: datetime,
     random: Callable[[], float],
     builders: Mapping[str, AttachmentBuilder],
-) -> str:
-    """Send one claimed row and record the outcome; returns the DispatchReport field to count."""
+) -> OutgoingEmail | str:
+    """The email to send for a claimed row, or the outcome already recorded when there is none to send."""
     row_id, attempts, event, payload = row.id, row.attempts, row.event, dict(row.payload)
     if attempts >= policy.max_attempts:
         await _finish(writer, row_id, token, event, payload, status="failed", attempts=attempts,
@@ -262,17 +298,35 @@ async def _deliver_one(
         await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, channel=IN_APP_CHANNEL)
         return "in_app_only"
     try:
-        email = await _compose(reader, tenants, row, smtp, builders, policy.public_base_url)
-        await smtp.send(email)
-    except (NotificationTemplateError, UndeliverableError) as exc:
-        return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=True,
+        return await _compose(reader, tenants, row, smtp, builders, policy.public_base_url)
+    except Exception as exc:  # noqa: BLE001 - recorded (and logged) on the row by _record_send, as a failed send is
+        return await _record_send(writer, row, token, exc, policy=policy, now=now, random=random)
+
+
+async def _record_send(
+    writer: AsyncSession,
+    row: Notification,
+    token: str,
+    result: object,
+    *,
+    policy: DeliveryPolicy,
+    now: datetime,
+    random: Callable[[], float],
+) -> str:
+    """Record what rendering or sending one row gave (`result` is the exception, or anything else for sent)."""
+    row_id, attempts, event, payload = row.id, row.attempts, row.event, dict(row.payload)
+    if isinstance(result, (NotificationTemplateError, UndeliverableError)):
+        return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=True,
                               policy=policy, now=now, random=random)
-    except SmtpDeliveryError as exc:
-        return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=exc.permanent,
+    if isinstance(result, SmtpDeliveryError):
+        return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=result.permanent,
                               policy=policy, now=now, random=random)
-    except Exception as exc:  # a bug or an unreachable database: retry later, loudly
-        log.exception("notification %s (%s) could not be prepared or sent", row_id, event)
-        return await _failure(writer, row_id, token, event, payload, attempts, exc, permanent=False,
+    if isinstance(result, BaseException):
+        if not isinstance(result, Exception):  # cancellation, interpreter exit: not the message's fault
+            raise result
+        # A bug or an unreachable database: retry later, loudly.
+        log.error("notification %s (%s) could not be prepared or sent", row_id, event, exc_info=result)
+        return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=False,
                               policy=policy, now=now, random=random)
     if not await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, last_error=None):
         log.warning("notification %s was sent after its lease expired; another sender may repeat it", row_id)

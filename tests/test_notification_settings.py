@@ -21,6 +21,8 @@ def test_notification_defaults(tmp_path: Path) -> None:
     config = worker_config(settings)
     assert (config.poll_seconds, config.jobs_seconds) == (5, 60)
     assert (config.policy.base_seconds, config.policy.max_attempts, config.policy.batch_size) == (30, 8, 50)
+    assert config.policy.send_concurrency == 8
+    assert worker_config(load_settings({"VAR_DIR": tmp_path}, environ={"NOTIFY_SEND_CONCURRENCY": "3"})).policy.send_concurrency == 3
 
 
 def test_smtp_variables_come_from_the_environment(tmp_path: Path) -> None:
@@ -39,7 +41,13 @@ def test_smtp_variables_come_from_the_environment(tmp_path: Path) -> None:
     assert "s3cret" not in repr(settings)
 
 
-@pytest.mark.parametrize("environ", [{"SMTP_PORT": "smtp"}, {"SMTP_STARTTLS": "maybe"}, {"NOTIFY_MAX_ATTEMPTS": "0"}])
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"SMTP_PORT": "smtp"}, {"SMTP_STARTTLS": "maybe"}, {"NOTIFY_MAX_ATTEMPTS": "0"}, {"NOTIFY_SEND_CONCURRENCY": "0"},
+        {"NOTIFY_SEND_CONCURRENCY": "101"},
+    ],
+)
 def test_bad_notification_settings_stop_startup(tmp_path: Path, environ: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         load_settings({"VAR_DIR": tmp_path}, environ=environ)
