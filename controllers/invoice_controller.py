@@ -328,7 +328,11 @@ async def mark_overdue(
             (
                 await session.scalars(
                     select(Invoice.id)
-                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day, Invoice.amount_due > 0)
+                    .where(
+                        Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day, Invoice.amount_due > 0,
+                        # A payment agreement's frozen invoices left arrears: its instalments fall due instead.
+                        Invoice.agreement_id.is_(None),
+                    )
                     .order_by(Invoice.id)
                 )
             ).all()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint
 
 from routes import (
+    agreement_routes,
     auth_routes,
     billing_run_routes,
     cash_payment_routes,
@@ -70,4 +71,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     user_routes.bp,
     report_routes.bp,
     service_order_routes.bp,
+    agreement_routes.bp,
 )
