@@ -158,7 +158,8 @@ async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller
             errors=[FieldError("invoice_ids", f"at most {MAX_INVOICES_PER_COUPON}", "too_many")],
         )
     await _lock_invoices(session, tenant.id, Invoice.id.in_(ids))
-    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id, Invoice.id.in_(ids))
+    # Fresh from the rows just touched, not from objects the session loaded before.
+    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id, Invoice.id.in_(ids)).execution_options(populate_existing=True)
     if not caller.is_staff:
         stmt = stmt.where(Invoice.customer_id == caller.customer_id)
     found = {invoice.id: invoice for invoice in (await session.scalars(stmt)).all()}
