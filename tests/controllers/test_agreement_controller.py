@@ -23,6 +23,7 @@ from controllers import (
     service_order_controller,
 )
 from controllers.agreement_controller import AgreementView
+from controllers.billing_run_controller import run_period
 from controllers.errors import Conflict, DomainError, DomainValidationError, Forbidden, NotFound
 from domain.caller import Caller
 from models.agreement_model import Agreement, AgreementInstalment
@@ -31,7 +32,8 @@ from models.notification_model import Notification
 from models.payment_model import Coupon, LedgerEntry, Payment
 from models.service_order_model import ServiceOrder
 from models.tenant_model import Tenant
-from tests.factories import make_customer_user
+from tests.billing_builders import make_metered_contract, make_tariff
+from tests.factories import make_customer_user, make_invoice
 from tests.payment_builders import Debtor, make_coupon, make_debtor
 
 # Monday 7 December 2026, 10:00 in Bogotá: the debtors' invoices fell due on 16 November.
@@ -301,3 +303,28 @@ async def test_cancelling_before_any_payment_returns_the_invoices_as_they_were(s
     assert await invoice_states(session, owed) == [("issued", Decimal(60000), None)]
     with pytest.raises(Conflict):
         await agreement_controller.cancel_agreement(session=session, tenant=tenant, caller=OPERATOR, agreement_id=view.agreement.id, now=NOW)
+
+
+async def test_the_bill_run_carries_no_arrears_nor_late_fee_for_frozen_invoices(session: AsyncSession, tenant: Tenant) -> None:
+    await make_tariff(session, tenant, "electricity")
+    frozen = await make_metered_contract(session, tenant, readings={"2026-10": (100, 100)})
+    loose = await make_metered_contract(session, tenant, readings={"2026-10": (100, 100)})
+    for metered, number in ((frozen, "SEP-1"), (loose, "SEP-2")):
+        await make_invoice(session, metered.contract, period="2026-09", total="50000", status="overdue", due_on=date(2026, 10, 20), number=number)
+    await session.commit()
+    await agreement_controller.create_agreement(
+        session=session, tenant=tenant, caller=OPERATOR, contract_id=frozen.contract.id, instalment_count=2,
+        down_payment=Decimal(5000), now=datetime(2026, 11, 3, 15, tzinfo=UTC),
+    )
+
+    await run_period(session=session, tenant=tenant, period="2026-10", today=date(2026, 11, 5))
+
+    october = {
+        i.contract_id: (i.arrears, i.total)
+        for i in (await session.scalars(select(Invoice).where(Invoice.period == "2026-10").execution_options(populate_existing=True))).all()
+    }
+    # The loose one carries 50 000 and a month's late fee; the frozen one carries nothing.
+    assert october[frozen.contract.id] == (Decimal(0), Decimal(84760))
+    assert october[loose.contract.id] == (Decimal(50000), Decimal(135760))
+    carried = (await session.scalars(select(Invoice.carried_into_invoice_id).where(Invoice.number == "SEP-1"))).one()
+    assert carried is None
