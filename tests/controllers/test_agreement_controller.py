@@ -20,6 +20,7 @@ from controllers import (
     coupon_controller,
     invoice_controller,
     payment_controller,
+    report_controller,
     service_order_controller,
 )
 from controllers.agreement_controller import AgreementView
@@ -206,6 +207,10 @@ async def test_paying_by_card_bank_and_cash_completes_the_agreement(session: Asy
     assert made == paid == view.agreement.total == Decimal(100000 + 80000 * 2 * 2 // 100)
     [completed] = await events(session, "agreement_completed")
     assert completed["total"] == "103200"
+    # The collections report counts them as the agreement channel, whichever channel paid.
+    rows = await report_controller.collections(session=session, tenant=tenant, date_from=date(2026, 11, 20), date_to=date(2027, 1, 31))
+    assert {r.channel for r in rows} == {"agreement"}
+    assert (sum(r.payments for r in rows), sum(r.amount for r in rows)) == (3, Decimal(103200))
     # Settling the same coupons again changes nothing: each instalment settles once.
     await agreement_controller.after_coupons_paid(session=session, paid_at_by_coupon={down.id: later}, now=later)
     assert len(await events(session, "agreement_completed")) == 1
