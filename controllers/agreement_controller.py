@@ -23,6 +23,7 @@ instalments and their coupons are cancelled. The financing of instalments not ye
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,6 +52,8 @@ from models.base_model import utcnow
 from models.billing_model import Invoice
 from models.payment_model import Coupon, CouponInvoice
 from models.tenant_model import Tenant
+
+log = logging.getLogger(__name__)
 
 # An instalment coupon stays payable this long after the last instalment's due date (late instalments are
 # still paid with their own coupon while the agreement is current).
@@ -559,6 +562,68 @@ async def _after_instalment_paid(session: AsyncSession, agreement_id: int, now: 
         "total": _money(agreement.total, agreement.currency),
         "completed_at": now.isoformat(),
     })
+
+
+async def after_payment_reversed(*, session: AsyncSession, coupon_id: int, now: datetime) -> None:
+    """Called where a payment is reversed (in its transaction): a paid instalment of a current or completed
+    agreement is unpaid again, with a new coupon (the reversal cancelled its own); a completed agreement is
+    current again and its invoices frozen and unpaid as when it was signed. A broken agreement already gave
+    what was paid to the invoices: its instalment stays paid and is logged for an operator."""
+    row = (
+        await session.execute(
+            select(AgreementInstalment, Agreement)
+            .join(Agreement, Agreement.id == AgreementInstalment.agreement_id)
+            .where(AgreementInstalment.coupon_id == coupon_id, AgreementInstalment.status == "paid")
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if row is None:
+        return
+    instalment, agreement = row
+    if agreement.status not in ("current", "completed"):
+        log.warning("payment of instalment %s of %s agreement %s reversed; left paid", instalment.id, agreement.status, agreement.id)
+        return
+    tenant = await session.get_one(Tenant, agreement.tenant_id)
+    if agreement.status == "completed":
+        await session.execute(
+            update(Agreement).where(Agreement.id == agreement.id, Agreement.status == "completed")
+            .values(status="current", completed_at=None).execution_options(synchronize_session=False)
+        )
+        await _reopen_invoices(session, tenant, agreement.id, now)
+    old = await session.get_one(Coupon, coupon_id)
+    coupon = await add_coupon(
+        session=session, tenant=tenant, customer_id=agreement.customer_id, currency=agreement.currency,
+        invoices_total=instalment.amount, expires_at=old.expires_at, created_by=None, creator_kind="staff", now=now,
+        due_on=instalment.due_on,
+    )
+    today = tenant_today(tenant, now)
+    await session.execute(
+        update(AgreementInstalment)
+        .where(AgreementInstalment.id == instalment.id, AgreementInstalment.status == "paid")
+        .values(status="overdue" if instalment.due_on < today else "pending", paid_at=None, coupon_id=coupon.id)
+        .execution_options(synchronize_session=False)
+    )
+    contract_number = await session.scalar(select(Contract.contract_number).where(Contract.id == agreement.contract_id))
+    await transaction_controller.record_entry(
+        session=session, tenant_id=tenant.id, customer_id=agreement.customer_id, kind="coupon_created", amount=coupon.amount,
+        currency=coupon.currency, reference=coupon.reference, coupon_id=coupon.id, contract_numbers=[contract_number or ""], now=now,
+    )
+
+
+async def _reopen_invoices(session: AsyncSession, tenant: Tenant, agreement_id: int, now: datetime) -> None:
+    """A completed agreement's invoices owe again what they owed when frozen, still frozen."""
+    today = tenant_today(tenant, now)
+    frozen = (await session.execute(
+        select(AgreementInvoice.invoice_id, AgreementInvoice.amount, Invoice.due_on)
+        .join(Invoice, Invoice.id == AgreementInvoice.invoice_id)
+        .where(AgreementInvoice.agreement_id == agreement_id, Invoice.agreement_id == agreement_id, Invoice.status == "paid")
+    )).all()
+    for invoice_id, amount, due_on in frozen:
+        await session.execute(
+            update(Invoice).where(Invoice.id == invoice_id, Invoice.status == "paid")
+            .values(status="overdue" if due_on < today else "issued", amount_due=amount, paid_at=None)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def run_agreements(*, session: AsyncSession, now: datetime) -> int:

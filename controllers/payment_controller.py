@@ -875,6 +875,8 @@ async def reverse_payment(
         .execution_options(synchronize_session=False)
     )
     reference = await _record_ledger_entry(session, payment, "payment_reversed", now)
+    # A payment agreement's instalment is unpaid again, with a new coupon.
+    await agreement_controller.after_payment_reversed(session=session, coupon_id=payment.coupon_id, now=now)
     customer = await session.get(Customer, payment.customer_id)
     assert customer is not None
     message = await message_to_customer(

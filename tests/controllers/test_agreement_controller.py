@@ -333,3 +333,29 @@ async def test_the_bill_run_carries_no_arrears_nor_late_fee_for_frozen_invoices(
     assert october[loose.contract.id] == (Decimal(50000), Decimal(135760))
     carried = (await session.scalars(select(Invoice.carried_into_invoice_id).where(Invoice.number == "SEP-1"))).one()
     assert carried is None
+
+
+async def test_reversing_an_instalment_payment_reopens_it_with_a_new_coupon(session: AsyncSession, tenant: Tenant) -> None:
+    owed = await make_debtor(session, tenant, amounts=("60000",))
+    view = await sign(session, tenant, owed, instalment_count=1, down_payment=Decimal(10000))
+    down, last = view.instalments
+    assert await pay_by_card(session, tenant, down.coupon.reference, "rev-1", NOW) == "approved"
+    assert await pay_by_card(session, tenant, last.coupon.reference, "rev-2", NOW) == "approved"
+    assert await agreement_status(session, view.agreement.id) == "completed"
+    payment_id = await session.scalar(select(Payment.id).where(Payment.coupon_id == last.coupon.id))
+    assert payment_id is not None
+
+    await payment_controller.reverse_payment(
+        session=session, tenant=tenant, admin_user_id=None, payment_id=payment_id, reason="Contracargo", now=NOW  # type: ignore[arg-type]
+    )
+
+    assert await agreement_status(session, view.agreement.id) == "current"
+    assert await invoice_states(session, owed) == [("overdue", Decimal(60000), view.agreement.id)]
+    reopened = await agreement_controller.get_agreement(session=session, tenant=tenant, caller=OPERATOR, agreement_id=view.agreement.id)
+    again = reopened.instalments[1]
+    assert (again.instalment.status, again.instalment.paid_at) == ("pending", None)
+    assert again.coupon.id != last.coupon.id and again.coupon.status == "active" and again.coupon.amount == last.coupon.amount
+    # Paying the new coupon completes the agreement again.
+    assert await pay_by_card(session, tenant, again.coupon.reference, "rev-3", NOW) == "approved"
+    assert await agreement_status(session, view.agreement.id) == "completed"
+    assert await invoice_states(session, owed) == [("paid", Decimal(0), view.agreement.id)]
