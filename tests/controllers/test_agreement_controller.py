@@ -19,6 +19,7 @@ from controllers import (
     collection_controller,
     coupon_controller,
     invoice_controller,
+    note_controller,
     payment_controller,
     report_controller,
     service_order_controller,
@@ -359,3 +360,20 @@ async def test_reversing_an_instalment_payment_reopens_it_with_a_new_coupon(sess
     assert await pay_by_card(session, tenant, again.coupon.reference, "rev-3", NOW) == "approved"
     assert await agreement_status(session, view.agreement.id) == "completed"
     assert await invoice_states(session, owed) == [("paid", Decimal(0), view.agreement.id)]
+
+
+async def test_a_frozen_invoice_cannot_be_voided_nor_noted_until_the_agreement_is_cancelled(session: AsyncSession, tenant: Tenant) -> None:
+    owed = await make_debtor(session, tenant, amounts=("60000",))
+    invoice_id = owed.invoices[0].id
+    view = await sign(session, tenant, owed)
+
+    with pytest.raises(Conflict) as voiding:
+        await invoice_controller.void_invoice(session=session, tenant=tenant, invoice_id=invoice_id, reason="Error de lectura")
+    with pytest.raises(Conflict) as noting:
+        await note_controller.issue_note(session=session, tenant=tenant, caller=OPERATOR, invoice_id=invoice_id, kind="credit",
+                                         amount=Decimal(1000), reason="Ajuste")
+
+    assert (voiding.value.code, noting.value.code) == ("invoice_in_agreement", "invoice_in_agreement")
+    await agreement_controller.cancel_agreement(session=session, tenant=tenant, caller=OPERATOR, agreement_id=view.agreement.id, now=NOW)
+    voided = await invoice_controller.void_invoice(session=session, tenant=tenant, invoice_id=invoice_id, reason="Error de lectura")
+    assert voided.invoice.status == "void"
