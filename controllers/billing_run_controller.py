@@ -931,6 +931,8 @@ async def _arrears(conn: AsyncConnection, run: _Run, after: int, upper: int | No
             Invoice.due_on < run.issued_on,
             Invoice.disputed == false(),
             Invoice.carried_into_invoice_id.is_(None),
+            # Frozen by a current payment agreement: no arrears, no late fee (its instalments have their own coupons).
+            Invoice.agreement_id.is_(None),
             Invoice.period < run.period,
             Invoice.amount_due > 0,
             ~_being_paid(),

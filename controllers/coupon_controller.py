@@ -136,6 +136,8 @@ async def _invoices_by_contract(
         Invoice.status.in_(UNPAID_STATUSES),
         Invoice.amount_due > 0,
         Invoice.carried_into_invoice_id.is_(None),
+        # Frozen by a current payment agreement: paid through the agreement's instalment coupons only.
+        Invoice.agreement_id.is_(None),
     )
     await _lock_invoices(session, tenant.id, unpaid)
     invoices = list((await session.scalars(select(Invoice).where(Invoice.tenant_id == tenant.id, unpaid).order_by(Invoice.due_on, Invoice.id))).all())
@@ -156,7 +158,8 @@ async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller
             errors=[FieldError("invoice_ids", f"at most {MAX_INVOICES_PER_COUPON}", "too_many")],
         )
     await _lock_invoices(session, tenant.id, Invoice.id.in_(ids))
-    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id, Invoice.id.in_(ids))
+    # Fresh from the rows just touched, not from objects the session loaded before.
+    stmt = select(Invoice).where(Invoice.tenant_id == tenant.id, Invoice.id.in_(ids)).execution_options(populate_existing=True)
     if not caller.is_staff:
         stmt = stmt.where(Invoice.customer_id == caller.customer_id)
     found = {invoice.id: invoice for invoice in (await session.scalars(stmt)).all()}
@@ -182,6 +185,13 @@ async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller
                 FieldError(f"invoice_ids.{ids.index(i)}", f"is carried into invoice {carriers[i]}", "invoice_carried")
                 for i in carried
             ],
+        )
+    frozen = [i for i in ids if found[i].agreement_id is not None]
+    if frozen:
+        raise DomainValidationError(
+            "A payment agreement holds this invoice; pay the agreement's instalment coupons instead.",
+            code="invoice_in_agreement",
+            errors=[FieldError(f"invoice_ids.{ids.index(i)}", "is held by a payment agreement", "invoice_in_agreement") for i in frozen],
         )
     if len({found[i].customer_id for i in ids}) > 1:
         raise DomainValidationError(
@@ -305,28 +315,11 @@ async def create_coupon(
         any_overdue=any(inv.status == "overdue" for inv in invoices),
         now=now,
     )
-    due_on = expires_at.astimezone(ZoneInfo(tenant.timezone)).date()
-    reference = await sequence_controller.draw_coupon_reference(session=session, tenant_id=tenant.id)
-    barcode = build_coupon_barcode(gln=tenant.gln, reference=reference, amount=amount, due_on=due_on)
-    coupon = Coupon(
-        tenant_id=tenant.id,
-        customer_id=customer.id,
-        reference=reference,
-        currency=currency,
-        invoices_total=invoices_total,
-        channel_fee=fee,
-        amount=amount,
-        status="active",
-        expires_at=expires_at,
-        due_on=due_on,
-        barcode_human_readable=barcode.human_readable,
-        barcode_element_string=barcode.element_string,
-        created_by=caller.user_id,
-        creator_kind=kind,
-        created_at=now,
+    coupon = await add_coupon(
+        session=session, tenant=tenant, customer_id=customer.id, currency=currency, invoices_total=invoices_total,
+        expires_at=expires_at, created_by=caller.user_id, creator_kind=kind, now=now,
     )
-    session.add(coupon)
-    await session.flush()
+    reference = coupon.reference
     await session.execute(
         insert(CouponInvoice),
         [{"coupon_id": coupon.id, "invoice_id": inv.id, "tenant_id": tenant.id, "amount": inv.amount_due} for inv in invoices],
@@ -364,6 +357,51 @@ async def create_coupon(
         await enqueue(session=session, message=message)
     await session.commit()
     return CouponView(coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=coupon.status)
+
+
+async def add_coupon(
+    *,
+    session: AsyncSession,
+    tenant: Tenant,
+    customer_id: int,
+    currency: str,
+    invoices_total: Decimal,
+    expires_at: datetime,
+    created_by: int | None,
+    creator_kind: str,
+    now: datetime,
+    due_on: date | None = None,
+) -> Coupon:
+    """A new active coupon for `invoices_total` plus the channel fee: its reference and GS1-128 barcode; flushed, not committed.
+
+    The barcode's (96) date is `due_on`, by default the day of `expires_at` in the tenant's zone. An
+    agreement's instalment coupon (no invoices) prints its due date and stays payable after it.
+    """
+    fee = channel_fee(tenant)
+    amount = invoices_total + fee
+    due_on = due_on or expires_at.astimezone(ZoneInfo(tenant.timezone)).date()
+    reference = await sequence_controller.draw_coupon_reference(session=session, tenant_id=tenant.id)
+    barcode = build_coupon_barcode(gln=tenant.gln, reference=reference, amount=amount, due_on=due_on)
+    coupon = Coupon(
+        tenant_id=tenant.id,
+        customer_id=customer_id,
+        reference=reference,
+        currency=currency,
+        invoices_total=invoices_total,
+        channel_fee=fee,
+        amount=amount,
+        status="active",
+        expires_at=expires_at,
+        due_on=due_on,
+        barcode_human_readable=barcode.human_readable,
+        barcode_element_string=barcode.element_string,
+        created_by=created_by,
+        creator_kind=creator_kind,
+        created_at=now,
+    )
+    session.add(coupon)
+    await session.flush()
+    return coupon
 
 
 def creator_kind_of(caller: Caller) -> str:

@@ -280,10 +280,12 @@ async def void_invoice(*, session: AsyncSession, tenant: Tenant, invoice_id: int
     """
     invoice = await _load(session, tenant, invoice_id, None)
     contract_id, status = invoice.contract_id, invoice.status
+    if invoice.agreement_id is not None and status in OPEN_STATUSES:
+        raise Conflict("A current payment agreement holds this invoice; cancel the agreement first.", code="invoice_in_agreement")
     now = utcnow()
     result = await session.execute(
         update(Invoice)
-        .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id, Invoice.status.in_(OPEN_STATUSES))
+        .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id, Invoice.status.in_(OPEN_STATUSES), Invoice.agreement_id.is_(None))
         .values(status="void", void_reason=reason, voided_at=now, amount_due=Decimal(0))
         .execution_options(synchronize_session=False)
     )
@@ -328,7 +330,11 @@ async def mark_overdue(
             (
                 await session.scalars(
                     select(Invoice.id)
-                    .where(Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day, Invoice.amount_due > 0)
+                    .where(
+                        Invoice.tenant_id == tenant.id, Invoice.status == "issued", Invoice.due_on < day, Invoice.amount_due > 0,
+                        # A payment agreement's frozen invoices left arrears: its instalments fall due instead.
+                        Invoice.agreement_id.is_(None),
+                    )
                     .order_by(Invoice.id)
                 )
             ).all()

@@ -78,6 +78,8 @@ async def _unpaid(session: AsyncSession, contract: _Holder) -> list[LookupInvoic
             Invoice.status.in_(UNPAID_STATUSES),
             Invoice.amount_due > 0,
             Invoice.carried_into_invoice_id.is_(None),
+            # Held by a payment agreement: paid with its instalment coupons, not offered here.
+            Invoice.agreement_id.is_(None),
         )
         .order_by(Invoice.due_on, Invoice.id)
     )

@@ -141,6 +141,9 @@ async def issue_note(
         raise Conflict(
             "A later invoice carried this one's balance; issue the note against that invoice.", code="invoice_carried"
         )
+    if invoice.agreement_id is not None and invoice.status != "paid":
+        # The agreement's debt was fixed when it froze the invoice.
+        raise Conflict("A current payment agreement holds this invoice; cancel the agreement first.", code="invoice_in_agreement")
     if kind == "debit" and invoice.status == "paid":
         raise Conflict("A debit note on a paid invoice is not supported yet: bill the difference instead.", code="invoice_paid")
     pqr_id = await _pqr_id(session, tenant, invoice, pqr_filing_number)

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.payment_client import PaymentGateway, verify_webhook
 from clients.sql_client import retry_unit_of_work
-from controllers import service_order_controller, transaction_controller
+from controllers import agreement_controller, service_order_controller, transaction_controller
 from controllers.account_common import tenant_today
 from controllers.coupon_controller import UNPAID_STATUSES, find_coupon
 from controllers.errors import (
@@ -254,7 +254,12 @@ async def _changed_coupons(session: AsyncSession, coupon_ids: Sequence[int]) -> 
         .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
         .where(
             CouponInvoice.coupon_id.in_(list(coupon_ids)),
-            or_(Invoice.status.not_in(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_not(None)),
+            or_(
+                Invoice.status.not_in(UNPAID_STATUSES),
+                Invoice.carried_into_invoice_id.is_not(None),
+                # Frozen by a payment agreement since: paid through its instalments only.
+                Invoice.agreement_id.is_not(None),
+            ),
         )
         .distinct()
     )
@@ -562,6 +567,8 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
         await _settle_carried(session, paid_now, paid_at)
     # Suspension and reconnection: a contract whose arrears are now paid gets its reconnection order.
     await service_order_controller.after_invoices_paid(session=session, invoice_ids=sorted(paid_invoices), now=now)
+    # A payment agreement's instalment coupons (they hold no invoices): the instalment, maybe the whole agreement.
+    await agreement_controller.after_coupons_paid(session=session, paid_at_by_coupon=paid_at_by_coupon, now=now)
     allocations = []
     for p in payments:
         allocations += [
@@ -868,6 +875,8 @@ async def reverse_payment(
         .execution_options(synchronize_session=False)
     )
     reference = await _record_ledger_entry(session, payment, "payment_reversed", now)
+    # A payment agreement's instalment is unpaid again, with a new coupon.
+    await agreement_controller.after_payment_reversed(session=session, coupon_id=payment.coupon_id, now=now)
     customer = await session.get(Customer, payment.customer_id)
     assert customer is not None
     message = await message_to_customer(

@@ -20,6 +20,7 @@ from controllers.errors import DomainValidationError, FieldError
 from domain.money import round_money
 from domain.period import Period
 from models.account_model import Contract
+from models.agreement_model import AgreementInstalment
 from models.base_model import UtcDateTime
 from models.billing_model import Invoice, InvoiceLine
 from models.payment_model import CollectionReceipt, Payment
@@ -144,6 +145,8 @@ async def collections(*, session: AsyncSession, tenant: Tenant, date_from: date,
         .join(Payment, and_(Payment.settled_at >= days.c.starts_at, Payment.settled_at < days.c.ends_at))
         # A bank payment has at most one receipt; one from a collection file is the bank_file channel.
         .outerjoin(CollectionReceipt, CollectionReceipt.payment_id == Payment.id)
+        # An instalment coupon belongs to at most one instalment.
+        .outerjoin(AgreementInstalment, AgreementInstalment.coupon_id == Payment.coupon_id)
         .where(Payment.tenant_id == tenant.id, Payment.status == "approved")
         .group_by(days.c.starts_at, channel, Payment.currency)
         .order_by(days.c.starts_at, channel, Payment.currency)
@@ -155,13 +158,16 @@ async def collections(*, session: AsyncSession, tenant: Tenant, date_from: date,
 
 
 # How the collections report names channels: a payment's own channel, with "bank" (a bank's API call)
-# as "bank_api"; bank files, cash and agreement instalments are the channels collections will add.
+# as "bank_api", a bank file's as "bank_file", and any payment of a payment agreement's instalment
+# coupon (whatever channel paid it) as "agreement".
 REPORT_CHANNELS = ("card", "bank_api", "bank_file", "cash", "agreement")
 
 
 def _channel_expression():  # type: ignore[no-untyped-def]
-    """The report's channel of a payment (card, bank_api or bank_file), from its channel and its receipt (outer-joined)."""
+    """The report's channel of a payment (agreement, card, bank_api, bank_file or cash), from its channel, its receipt
+    and its instalment (both outer-joined)."""
     return case(
+        (AgreementInstalment.id.is_not(None), "agreement"),
         (and_(Payment.channel == "bank", CollectionReceipt.collection_file_id.is_not(None)), "bank_file"),
         (Payment.channel == "bank", "bank_api"),
         else_=Payment.channel,

@@ -25,6 +25,7 @@ from controllers.outbox_controller import chunks, customer_login_ids, customer_m
 from controllers.pagination import Page, SortKey, paginate
 from domain.money import round_money
 from models.account_model import Contract, Customer, Meter
+from models.agreement_model import Agreement
 from models.base_model import utcnow
 from models.billing_model import ContractCharge, Invoice
 from models.service_order_model import ServiceOrder
@@ -84,6 +85,7 @@ def _open_arrears(tenant_id: int) -> Any:
         Invoice.carried_into_invoice_id.is_(None),
         Invoice.disputed == false(),
         Invoice.amount_due > 0,
+        Invoice.agreement_id.is_(None),
     )
 
 
@@ -118,13 +120,14 @@ async def _order_tenant_suspensions(session: AsyncSession, tenant: Tenant, now: 
     pending = exists().where(
         ServiceOrder.contract_id == Contract.id, ServiceOrder.kind == "suspension", ServiceOrder.status == "pending"
     )
-    # Agreements (issue 17 §1) do not exist yet: when they do, a contract with a current agreement is left out here.
+    # A contract with a current payment agreement is left out, whatever else it owes.
+    covered = exists().where(Agreement.contract_id == Contract.id, Agreement.status == "current")
     rows = (
         await session.execute(
             select(arrears.c.contract_id, arrears.c.oldest_due_on, arrears.c.amount, Contract.contract_number,
                    Contract.supply_address, Contract.customer_id)
             .join(Contract, Contract.id == arrears.c.contract_id)
-            .where(Contract.tenant_id == tenant.id, Contract.status == "active", ~pending)
+            .where(Contract.tenant_id == tenant.id, Contract.status == "active", ~pending, ~covered)
             .order_by(arrears.c.contract_id)
         )
     ).all()
@@ -192,6 +195,8 @@ def _still_owing() -> Any:
         Invoice.carried_into_invoice_id.is_(None),
         Invoice.disputed == false(),
         Invoice.amount_due > 0,
+        # A payment agreement's frozen invoices are not arrears while it is current.
+        Invoice.agreement_id.is_(None),
         or_(Invoice.status == "overdue", Invoice.arrears > 0),
     )
 

@@ -107,7 +107,8 @@ EDITABLE_SETTINGS = frozenset({
     "name", "legal_id", "address", "gln", "locale", "payment_terms_days", "coupon_validity_hours",
     "channel_fee", "sender_name", "reply_to", "pqr_answer_business_days",
     "suspension_after_days", "suspension_min_amount", "suspension_notice_days", "reconnection_fee",
-    "reconnection_deadline_hours",
+    "reconnection_deadline_hours", "agreement_self_service", "agreement_max_instalments",
+    "agreement_min_down_payment_percent", "agreement_monthly_rate", "agreement_missed_to_break",
 })
 # Settings that are amounts in the tenant's currency.
 MONEY_SETTINGS = ("channel_fee", "suspension_min_amount", "reconnection_fee")

@@ -16,6 +16,7 @@ from typing import Any
 from clients.smtp_client import SmtpClient
 from clients.sql_client import SqlClient
 from controllers import (
+    agreement_controller,
     billing_run_controller,
     coupon_controller,
     invoice_controller,
@@ -43,6 +44,9 @@ DEFAULT_JOBS: tuple[PeriodicJob, ...] = (
     # Each tenant's own date at `now` decides what is past due.
     PeriodicJob("mark-overdue", invoice_controller.mark_overdue),
     PeriodicJob("coupon-reminders", coupon_controller.queue_expiry_reminders),
+    # Payment agreements: due-soon reminders, overdue instalments, broken agreements (whose invoices are
+    # arrears again, so before the suspensions).
+    PeriodicJob("agreements", agreement_controller.run_agreements),
     # After mark-overdue; each tenant's own date at `now` decides how long an invoice has been unpaid.
     PeriodicJob("suspensions", service_order_controller.order_suspensions),
 )

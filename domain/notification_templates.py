@@ -32,6 +32,11 @@ EVENTS = (
     "pqr_filed",
     "pqr_answered",
     "suspension_notice",
+    "agreement_created",
+    "instalment_due_soon",
+    "instalment_overdue",
+    "agreement_completed",
+    "agreement_broken",
     "password_reset",
     "email_change",
 )

@@ -1,6 +1,7 @@
 """ORM tables. Importing this package registers every table on `Base.metadata`."""
 
 from models.account_model import Contract, Customer, Meter, Reading, ReadingCorrection
+from models.agreement_model import Agreement, AgreementInstalment, AgreementInvoice
 from models.base_model import Base
 from models.billing_model import BillingRun, BillingRunItem, Invoice, InvoiceLine, Tariff
 from models.collection_file_model import CollectionFile, CollectionFileDetail
@@ -25,6 +26,9 @@ from models.tenant_model import Tenant
 from models.user_model import LoginThrottle, User
 
 __all__ = [
+    "Agreement",
+    "AgreementInstalment",
+    "AgreementInvoice",
     "BankApiKey",
     "Base",
     "BillingRun",

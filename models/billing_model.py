@@ -166,6 +166,9 @@ class Invoice(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     # The reference printed with the invoice's barcode; a bank collection with it pays this invoice alone.
     payment_reference: Mapped[str | None] = mapped_column(String(25), nullable=True, default=_reference_of_number)
+    # The current payment agreement that froze this invoice (see models/agreement_model): out of arrears,
+    # not payable on its own; kept once the agreement completes and the invoice is paid through it.
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id"), nullable=True, index=True)
 
 
 class InvoiceLine(Base):

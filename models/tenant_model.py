@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, CheckConstraint, Integer, String, Unicode
+from sqlalchemy import Boolean, CheckConstraint, Integer, Numeric, String, Unicode, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, Money, UtcDateTime, utcnow
@@ -26,6 +26,13 @@ class Tenant(Base):
         CheckConstraint("suspension_notice_days >= 0", name="suspension_notice_days_nonnegative"),
         CheckConstraint("reconnection_fee >= 0", name="reconnection_fee_nonnegative"),
         CheckConstraint("reconnection_deadline_hours > 0", name="reconnection_deadline_positive"),
+        CheckConstraint("agreement_max_instalments > 0", name="agreement_max_instalments_positive"),
+        CheckConstraint(
+            "agreement_min_down_payment_percent >= 0 AND agreement_min_down_payment_percent < 100",
+            name="agreement_min_down_payment_range",
+        ),
+        CheckConstraint("agreement_monthly_rate >= 0 AND agreement_monthly_rate <= 100", name="agreement_monthly_rate_range"),
+        CheckConstraint("agreement_missed_to_break > 0", name="agreement_missed_to_break_positive"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -55,5 +62,14 @@ class Tenant(Base):
     suspension_notice_days: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
     reconnection_fee: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
     reconnection_deadline_hours: Mapped[int] = mapped_column(Integer, default=24, server_default="24")
+    # Payment agreements (models/agreement_model): whether customers may sign one for their own contract, the
+    # most monthly instalments and the least down payment (percent of the debt) any agreement may have, the
+    # monthly financing rate (percent, simple) a customer's agreement gets and an operator's defaults to, and
+    # how many missed instalments break an agreement.
+    agreement_self_service: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    agreement_max_instalments: Mapped[int] = mapped_column(Integer, default=12, server_default="12")
+    agreement_min_down_payment_percent: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal(10), server_default="10")
+    agreement_monthly_rate: Mapped[Decimal] = mapped_column(Numeric(7, 4), default=Decimal(0), server_default="0")
+    agreement_missed_to_break: Mapped[int] = mapped_column(Integer, default=2, server_default="2")
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from quart import Blueprint
 
 from routes import (
+    agreement_routes,
     auth_routes,
     bank_key_routes,
     billing_run_routes,
@@ -74,4 +75,5 @@ BLUEPRINTS: tuple[Blueprint, ...] = (
     user_routes.bp,
     report_routes.bp,
     service_order_routes.bp,
+    agreement_routes.bp,
 )

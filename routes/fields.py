@@ -65,6 +65,11 @@ def _in_business_range(value: datetime) -> datetime:
     return value
 
 
+def plain_decimal(value: Decimal) -> Decimal:
+    """Without trailing zeros and never in exponent form: 130.0000 reads 130 (normalize() alone prints 1.3E+2)."""
+    return Decimal(format(value.normalize(), "f"))
+
+
 def _decimal_str(value: Decimal) -> str:
     return str(value)
 

@@ -25,6 +25,7 @@ from routes.common import (
     require_principal,
     role_required,
 )
+from routes.fields import plain_decimal
 from routes.vocabulary import Currency, InvoiceLineKind, InvoiceStatus
 
 bp = Blueprint("invoices", __name__, url_prefix="/api/v1")
@@ -101,11 +102,6 @@ class VoidIn(BaseModel):
     reason: str = Field(min_length=3, max_length=500)
 
 
-def _plain(value: Decimal) -> Decimal:
-    # 130.0000 kWh reads better as 130; normalize() alone would print 1.3E+2.
-    return Decimal(format(value.normalize(), "f"))
-
-
 def invoice_out(view: InvoiceView) -> InvoiceOut:
     """Serialise an invoice, money rounded to its currency's minor unit ("20870", "1520.50").
 
@@ -130,7 +126,7 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
         status=invoice.status,
         disputed=invoice.disputed,
         carried_into_invoice_id=invoice.carried_into_invoice_id,
-        consumption=_plain(invoice.consumption),
+        consumption=plain_decimal(invoice.consumption),
         unit=view.unit,
         reading_kind=view.reading_kind,
         reading_flags=list(view.reading_flags),
@@ -138,8 +134,8 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
             InvoiceLineOut.model_construct(
                 kind=line.kind,
                 description=line.description,
-                quantity=_plain(line.quantity),
-                unit_price=_plain(line.unit_price),
+                quantity=plain_decimal(line.quantity),
+                unit_price=plain_decimal(line.unit_price),
                 amount=money(line.amount),
             )
             for line in view.lines

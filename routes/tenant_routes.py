@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from quart import Blueprint
@@ -21,7 +22,7 @@ from routes.common import (
     role_required,
     tenant_cache,
 )
-from routes.fields import Address, Email, Money, Name, ascii_code, single_line
+from routes.fields import RATE_PLACES, Address, DecimalStr, Email, Money, Name, ascii_code, plain_decimal, single_line
 from routes.vocabulary import Currency, Locale
 
 bp = Blueprint("tenant", __name__, url_prefix="/api/v1")
@@ -55,6 +56,13 @@ class TenantSettingsOut(TenantOut):
     suspension_notice_days: int = Field(description="Days between the customer's notice and the earliest suspension.")
     reconnection_fee: MoneyStr
     reconnection_deadline_hours: int = Field(description="Hours to reconnect once the arrears are paid.")
+    agreement_self_service: bool = Field(description="Customers may sign a payment agreement for their own contract.")
+    agreement_max_instalments: int = Field(description="The most monthly instalments of any payment agreement.")
+    agreement_min_down_payment_percent: DecimalStr = Field(description="The least down payment, in percent of the debt.")
+    agreement_monthly_rate: DecimalStr = Field(
+        description="Simple monthly financing in percent: a customer's agreements get it, an operator's default to it."
+    )
+    agreement_missed_to_break: int = Field(description="Overdue instalments that break a payment agreement.")
     created_at: datetime
 
 
@@ -81,6 +89,11 @@ class TenantSettingsPatch(PatchModel):
     suspension_notice_days: int | None = Field(None, ge=0, le=90)
     reconnection_fee: Money | None = None
     reconnection_deadline_hours: int | None = Field(None, ge=1, le=24 * 90)
+    agreement_self_service: bool | None = None
+    agreement_max_instalments: int | None = Field(None, ge=1, le=120)
+    agreement_min_down_payment_percent: Annotated[DecimalStr, Field(ge=0, lt=100, decimal_places=RATE_PLACES)] | None = None
+    agreement_monthly_rate: Annotated[DecimalStr, Field(ge=0, le=100, decimal_places=RATE_PLACES)] | None = None
+    agreement_missed_to_break: int | None = Field(None, ge=1, le=12)
 
 
 def tenant_out(tenant: Tenant) -> TenantOut:
@@ -94,6 +107,8 @@ def settings_out(tenant: Tenant) -> TenantSettingsOut:
     # Stored with the column's scale ("0.00"); shown in the currency's own units ("0" pesos).
     for name in tenant_controller.MONEY_SETTINGS:
         setattr(settings, name, round_money(getattr(tenant, name), tenant.currency))
+    for name in ("agreement_min_down_payment_percent", "agreement_monthly_rate"):
+        setattr(settings, name, plain_decimal(getattr(tenant, name)))
     return settings
 
 

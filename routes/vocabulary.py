@@ -23,6 +23,7 @@ from models.account_model import (
     SERVICES,
     STRATA,
 )
+from models.agreement_model import AGREEMENT_STATUSES, INSTALMENT_STATUSES
 from models.billing_model import BILLING_RUN_STATUSES, CHARGE_STATUSES, INVOICE_STATUSES
 from models.collection_file_model import COLLECTION_FILE_STATUSES, DETAIL_OUTCOMES, EXCEPTION_RESOLUTIONS
 from models.note_model import NOTE_KINDS
@@ -75,3 +76,5 @@ MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]
 NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]
 ServiceOrderKind = Literal[SERVICE_ORDER_KINDS]  # type: ignore[valid-type]
 ServiceOrderStatus = Literal[SERVICE_ORDER_STATUSES]  # type: ignore[valid-type]
+AgreementStatus = Literal[AGREEMENT_STATUSES]  # type: ignore[valid-type]
+InstalmentStatus = Literal[INSTALMENT_STATUSES]  # type: ignore[valid-type]

@@ -68,6 +68,22 @@ PAYLOADS: dict[str, dict[str, Any]] = {
         "contract_number": "100200300", "supply_address": "Calle 5 # 10-20", "amount_due": "41740",
         "oldest_due_date": "2026-09-15", "suspend_from": "2026-12-11",
     },
+    "agreement_created": {
+        "agreement_id": 7, "contract_number": "100200300", "debt": "100000", "financing": "10500", "total": "110500",
+        "down_payment": "30000", "instalment_count": 7, "first_amount": "30000", "first_due_date": "2026-12-09",
+    },
+    "instalment_due_soon": {
+        "agreement_id": 7, "contract_number": "100200300", "instalment_number": 2, "coupon_reference": "000000010017",
+        "amount": "11500", "due_date": "2027-02-08",
+    },
+    "instalment_overdue": {
+        "agreement_id": 7, "contract_number": "100200300", "instalment_number": 0, "coupon_reference": "000000010009",
+        "amount": "30000", "due_date": "2026-12-09",
+    },
+    "agreement_completed": {
+        "agreement_id": 7, "contract_number": "100200300", "total": "110500", "completed_at": "2027-07-06T15:00:00Z",
+    },
+    "agreement_broken": {"agreement_id": 7, "contract_number": "100200300", "missed_count": 2, "amount_due": "58500"},
     "password_reset": {"reset_url": "http://127.0.0.1:8000/reset-password?token=abc"},
     "email_change": {"confirm_url": "http://127.0.0.1:8000/portal/?confirm_email=abc", "new_email": "maria.nueva@example.co"},
 }
@@ -164,9 +180,9 @@ async def test_every_event_arrives_with_its_template_locale_headers_and_attachme
 
     report = await dispatch(sql, mail_server)
 
-    assert (report.claimed, report.sent, report.retried, report.failed) == (36, 36, 0, 0)
+    assert (report.claimed, report.sent, report.retried, report.failed) == (51, 51, 0, 0)
     received = {email["Message-ID"]: email for email in mail_server.catcher.messages}
-    assert len(received) == 36
+    assert len(received) == 51
     for row_id, sent in zip(ids, messages, strict=True):
         email = received[mid(tenant, sent.dedupe_key)]
         expected = render_email(sent.event, sent.locale, sent.payload, currency="COP", timezone="America/Bogota")

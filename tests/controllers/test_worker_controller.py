@@ -99,7 +99,7 @@ async def test_the_default_jobs_expire_coupons_mark_overdue_and_remind(sql: SqlC
     reference = view.coupon.reference
     report = await run_jobs(sql=sql, now=datetime(2026, 11, 20, 20, 0, tzinfo=UTC))
 
-    assert report.jobs_run == ["expire-coupons", "mark-overdue", "coupon-reminders", "suspensions"]
+    assert report.jobs_run == ["expire-coupons", "mark-overdue", "coupon-reminders", "agreements", "suspensions"]
     await fresh_view(session)
     assert (await session.get_one(Invoice, late_id)).status == "overdue"
     assert (await session.get_one(Invoice, soon_id)).status == "issued"
