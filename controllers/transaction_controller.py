@@ -33,7 +33,11 @@ async def coupon_contract_numbers(*, session: AsyncSession, coupon_id: int) -> l
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One ledger entry to append; `contract_numbers` is the snapshot history reads show."""
+    """One ledger entry to append; `contract_numbers` is the snapshot history reads show.
+
+    Coupon and payment entries name their coupon; credit-balance entries (`credit_applied`,
+    `refund_paid`) name their credit balance, and the invoice or refund, instead.
+    """
 
     tenant_id: int
     customer_id: int
@@ -41,9 +45,12 @@ class LedgerRow:
     amount: Decimal
     currency: str
     reference: str
-    coupon_id: int
+    coupon_id: int | None
     contract_numbers: list[str]
     payment_id: int | None = None
+    credit_balance_id: int | None = None
+    refund_id: int | None = None
+    invoice_id: int | None = None
 
 
 async def record_entry(
@@ -55,13 +62,19 @@ async def record_entry(
     amount: Decimal,
     currency: str,
     reference: str,
-    coupon_id: int,
+    coupon_id: int | None,
     contract_numbers: list[str],
     now: datetime,
     payment_id: int | None = None,
+    credit_balance_id: int | None = None,
+    refund_id: int | None = None,
+    invoice_id: int | None = None,
 ) -> None:
     """Append one ledger entry in the caller's transaction; entries are never updated or deleted."""
-    row = LedgerRow(tenant_id, customer_id, kind, amount, currency, reference, coupon_id, contract_numbers, payment_id)
+    row = LedgerRow(
+        tenant_id, customer_id, kind, amount, currency, reference, coupon_id, contract_numbers, payment_id,
+        credit_balance_id, refund_id, invoice_id,
+    )
     await record_entries(session=session, entries=[row], now=now)
 
 

@@ -11,11 +11,13 @@ from models.payment_model import (
     CollectionReceipt,
     Coupon,
     CouponInvoice,
+    CreditApplication,
     CreditBalance,
     IdempotencyKey,
     LedgerEntry,
     Payment,
     PaymentAllocation,
+    Refund,
 )
 from models.pqr_model import Pqr, TenantHoliday
 from models.reading_file_model import ReadingFile, ReadingFileIssue
@@ -35,6 +37,7 @@ __all__ = [
     "Contract",
     "Coupon",
     "CouponInvoice",
+    "CreditApplication",
     "CreditBalance",
     "Customer",
     "IdempotencyKey",
@@ -52,6 +55,7 @@ __all__ = [
     "ReadingCorrection",
     "ReadingFile",
     "ReadingFileIssue",
+    "Refund",
     "ServiceOrder",
     "Tariff",
     "Tenant",

@@ -34,6 +34,8 @@ from models.payment_model import (
     LEDGER_KINDS,
     PAYMENT_CHANNELS,
     PAYMENT_STATUSES,
+    REFUND_METHODS,
+    REFUND_STATUSES,
 )
 from models.pqr_model import PQR_STATUSES, PQR_TYPES
 from models.reading_file_model import ISSUE_OUTCOMES
@@ -72,5 +74,7 @@ CollectionFileOutcome = Literal[DETAIL_OUTCOMES]  # type: ignore[valid-type]
 ChargeStatus = Literal[CHARGE_STATUSES]  # type: ignore[valid-type]
 MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]
 NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]
+RefundMethod = Literal[REFUND_METHODS]  # type: ignore[valid-type]
+RefundStatus = Literal[REFUND_STATUSES]  # type: ignore[valid-type]
 ServiceOrderKind = Literal[SERVICE_ORDER_KINDS]  # type: ignore[valid-type]
 ServiceOrderStatus = Literal[SERVICE_ORDER_STATUSES]  # type: ignore[valid-type]
