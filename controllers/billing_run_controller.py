@@ -48,8 +48,9 @@ from clients.bulk_insert import (
     fewer_collections,
 )
 from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
-from controllers import invoice_controller, sequence_controller, tariff_controller
+from controllers import credit_balance_controller, invoice_controller, sequence_controller, tariff_controller
 from controllers.account_common import tenant_today
+from controllers.credit_balance_controller import CreditTaken, HeldCredit
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
@@ -753,12 +754,17 @@ async def _bill_batch(session: AsyncSession, run: _Run, after: int, upper: int |
 
     arrears = await _arrears(conn, run, after, upper) if ready else {}
     charges = await _pending_charges(conn, run, after, upper) if ready else {}
+    # Open credit balances go on the bill after the contract's own credits (credit_balance_controller).
+    credits = await credit_balance_controller.open_credits(conn, _batch_contracts(run, after, upper)) if ready else {}
     bills: list[_Bill] = []
     zero = Decimal(0)
     for contract in ready:
         tariff = tariffs[contract.service]
         owed = arrears.get(contract.contract_id)
         pending = charges.get(contract.contract_id)
+        held = credits.get(contract.contract_id)
+        if held:
+            pending = [*(pending or ()), *held]
         try:
             if pending is not None:
                 charged = bill_with_charges(
@@ -1093,6 +1099,7 @@ async def _write_invoices(
     append = line_rows.append
     carried_rows = []
     charge_rows: list[tuple[int, int, PendingCharge, Decimal]] = []
+    credit_rows: list[tuple[str, int, str, HeldCredit, Decimal]] = []
     outbox = run.outbox
     payload = outbox.converter("payload")
     now = outbox.converter("created_at")(utcnow())
@@ -1112,7 +1119,13 @@ async def _write_invoices(
         if carried:
             carried_rows += [{"old_id": old, "new_id": invoice_id} for old in carried]
         if entry.charges:
-            charge_rows += [(contract.contract_id, invoice_id, c, applied) for c, applied in entry.charges]
+            charge_rows += [
+                (contract.contract_id, invoice_id, c, applied) for c, applied in entry.charges if not isinstance(c, HeldCredit)
+            ]
+            credit_rows += [
+                (contract.contract_number, invoice_id, number, c, applied)
+                for c, applied in entry.charges if isinstance(c, HeldCredit)
+            ]
         if contract.flags:
             flagged += 1
         if contract.email:
@@ -1144,6 +1157,11 @@ async def _write_invoices(
         )
     if charge_rows:
         await _bill_charges(conn, run, charge_rows)
+    if credit_rows:
+        try:
+            await credit_balance_controller.apply_credits(session, conn, tenant_id=tenant_id, applied=credit_rows, now=utcnow())
+        except CreditTaken as exc:
+            raise _ChargeTaken(str(exc)) from exc  # a refund took from a credit meanwhile: the batch is redone
     await outbox.run(conn, messages)
     counts.billed += len(bills)
     counts.flagged += flagged
