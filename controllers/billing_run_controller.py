@@ -766,28 +766,17 @@ async def _bill_batch(session: AsyncSession, run: _Run, after: int, upper: int |
         if held:
             pending = [*(pending or ()), *held]
         try:
-            if pending is not None:
-                charged = bill_with_charges(
-                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
-                    arrears=owed.amount if owed else zero, arrears_months=owed.months if owed else 1,
-                    charges=pending,
-                )
-                bill = charged.bill
-                entry = _Bill(
-                    contract, bill, calc.round_money(owed.amount, bill.currency) if owed else zero,
-                    owed.invoice_ids if owed else (), charged.applied,
-                )
-            elif owed is None:
-                bill = calc.calculate_bill(
-                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption
-                )
-                entry = _Bill(contract, bill, zero, ())
-            else:
-                bill = calc.calculate_bill(
-                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
-                    arrears=owed.amount, arrears_months=owed.months,
-                )
-                entry = _Bill(contract, bill, calc.round_money(owed.amount, bill.currency), owed.invoice_ids)
+            # The one computation of a contract's bill for a period (a re-bill reproduces it: rebill_controller).
+            charged = bill_with_charges(
+                tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
+                arrears=owed.amount if owed else zero, arrears_months=owed.months if owed else 1,
+                charges=pending or (),
+            )
+            bill = charged.bill
+            entry = _Bill(
+                contract, bill, calc.round_money(owed.amount, bill.currency) if owed else zero,
+                owed.invoice_ids if owed else (), charged.applied,
+            )
         except (ValueError, TypeError) as exc:
             items.append(_item(run, contract.contract_id, "failed", f"cannot compute the bill: {exc}"[:500]))
             continue
