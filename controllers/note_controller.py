@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import sequence_controller
@@ -45,6 +47,14 @@ ADMIN_THRESHOLD: dict[str, Decimal] = {
 SEQUENCES = {"credit": "credit_note", "debit": "debit_note"}
 PREFIXES = {"credit": "NC", "debit": "ND"}
 NOTABLE_STATUSES = ("issued", "overdue", "paid")
+
+
+@dataclass(frozen=True)
+class Rebill:
+    """What makes a note a re-bill's: its step for the invoice and the lines before and after ({"old", "new"})."""
+
+    seq: int
+    lines: dict[str, Any]
 
 
 def note_number(kind: str, year: int, sequence: int) -> str:
@@ -123,9 +133,13 @@ async def issue_note(
     amount: Decimal,
     reason: str,
     pqr_filing_number: str | None = None,
+    rebill: Rebill | None = None,
     now: datetime | None = None,
 ) -> NoteView:
     """Issue a credit or debit note against an invoice (see the module's docstring for the rules).
+
+    `rebill`: the note is a re-bill's difference (rebill_controller), with its step and old and new lines;
+    a concurrent re-bill that took the same step meanwhile is a 409 `rebill_in_progress`.
 
     404 for another tenant's invoice; 409 `invalid_transition` for a void invoice, `invoice_carried` for
     one a later invoice carried (credit that one), `invoice_paid` for a debit on a paid invoice,
@@ -183,9 +197,16 @@ async def issue_note(
         contract_id=invoice.contract_id, customer_id=invoice.customer_id, amount=amount, currency=invoice.currency,
         reason=reason, pqr_id=pqr_id, amount_due_before=before, amount_due_after=after, issued_on=issued_on,
         created_by=caller.user_id, created_at=now,
+        rebill_seq=rebill.seq if rebill else None, rebill_lines=rebill.lines if rebill else None,
     )
     session.add(note)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        if rebill is None:
+            raise
+        await session.rollback()
+        raise Conflict("Another re-bill of this invoice was issued meanwhile; look at its notes.", code="rebill_in_progress") from None
     if kind == "credit" and not unpaid:
         session.add(
             CreditBalance(
@@ -283,5 +304,6 @@ async def note_pdf(*, session: AsyncSession, tenant: Tenant, note_id: int) -> tu
         to_credit_balance=view.credit_balance_id is not None,
         reason=note.reason,
         pqr_filing_number=view.pqr_filing_number,
+        rebill_lines=note.rebill_lines,
     )
     return f"{note.number}.pdf", render_note_pdf(document)

@@ -1,10 +1,11 @@
-"""Refunds and credit balances the bill run applies (issue 18 §2, §3).
+"""Refunds, credit balances the bill run applies, and re-bill notes (issue 18 §1-§3).
 
 `credit_balances.used_amount` (and the status `used`) tracks what refunds and bill runs took; the
 `refunds` and `credit_applications` tables record each taking; the ledger (`transactions`) gets the
 kinds `credit_applied` and `refund_paid`, whose entries name their credit balance, refund and invoice
 instead of a coupon, so `coupon_id` becomes nullable (its index and foreign key are dropped around the
-change, which SQL Server needs).
+change, which SQL Server needs). A re-bill's note records its step (`rebill_seq`, unique per invoice
+through a filtered index) and the old and new lines.
 
 Revision ID: 0022
 Revises: 0020
@@ -29,6 +30,7 @@ NEW_LEDGER_KINDS = (
 OLD_CREDIT_STATUSES = "status IN ('open', 'reversed')"
 NEW_CREDIT_STATUSES = "status IN ('open', 'used', 'reversed')"
 COUPON_FK = 'fk_transactions_coupon_id_coupons'
+REBILL = 'rebill_seq IS NOT NULL'
 
 
 def upgrade() -> None:
@@ -109,8 +111,23 @@ def upgrade() -> None:
 
 
 
+    with op.batch_alter_table('invoice_notes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('rebill_seq', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('rebill_lines', sa.JSON(), nullable=True))
+    with op.batch_alter_table('invoice_notes', schema=None) as batch_op:
+        batch_op.create_index(
+            'uq_invoice_notes_invoice_id_rebill_seq', ['invoice_id', 'rebill_seq'], unique=True,
+            sqlite_where=sa.text(REBILL), postgresql_where=sa.text(REBILL), mssql_where=sa.text(REBILL),
+        )
+
+
 def downgrade() -> None:
     """Revert this revision (the credit-balance ledger entries go with their tables)."""
+    with op.batch_alter_table('invoice_notes', schema=None) as batch_op:
+        batch_op.drop_index('uq_invoice_notes_invoice_id_rebill_seq')
+    with op.batch_alter_table('invoice_notes', schema=None) as batch_op:
+        batch_op.drop_column('rebill_lines')
+        batch_op.drop_column('rebill_seq')
     op.execute(sa.text("DELETE FROM transactions WHERE kind IN ('credit_applied', 'refund_paid')"))
     with op.batch_alter_table('transactions', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_transactions_credit_balance_id_credit_balances'), type_='foreignkey')
