@@ -74,7 +74,8 @@ class NoteView:
     credit_balance_id: int | None
 
 
-async def _invoice(session: AsyncSession, tenant: Tenant, invoice_id: int) -> Invoice:
+async def fresh_invoice(session: AsyncSession, tenant: Tenant, invoice_id: int) -> Invoice:
+    """The tenant's invoice as stored now (404 otherwise)."""
     invoice = await session.scalar(
         select(Invoice)
         .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id)
@@ -147,7 +148,7 @@ async def issue_note(
     403 `admin_required` above the threshold for an operator.
     """
     now = now or utcnow()
-    invoice = await _invoice(session, tenant, invoice_id)
+    invoice = await fresh_invoice(session, tenant, invoice_id)
     _check_amount(amount, invoice.currency, caller)
     if invoice.status not in NOTABLE_STATUSES:
         raise Conflict(f"Notes are issued against issued, overdue or paid invoices; this one is {invoice.status}.", code="invalid_transition")
@@ -171,7 +172,7 @@ async def issue_note(
         guard = guard.values(amount_due=Invoice.amount_due)
     result = await session.execute(guard.execution_options(synchronize_session=False))
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        current = await _invoice(session, tenant, invoice_id)
+        current = await fresh_invoice(session, tenant, invoice_id)
         if current.status != invoice.status:
             raise Conflict(f"The invoice changed meanwhile; it is now {current.status}.", code="invalid_transition")
         if current.carried_into_invoice_id is not None:
@@ -273,7 +274,7 @@ async def get_note(*, session: AsyncSession, tenant: Tenant, note_id: int) -> No
 
 async def invoice_notes(*, session: AsyncSession, tenant: Tenant, invoice_id: int) -> list[NoteView]:
     """The notes of one invoice of the tenant, oldest first (404 for an unknown invoice)."""
-    await _invoice(session, tenant, invoice_id)
+    await fresh_invoice(session, tenant, invoice_id)
     rows = await session.execute(
         _view_query(tenant).where(InvoiceNote.invoice_id == invoice_id).order_by(InvoiceNote.created_at, InvoiceNote.id)
     )

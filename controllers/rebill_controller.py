@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import note_controller, tariff_controller
 from controllers.credit_balance_controller import CREDIT_DESCRIPTION
-from controllers.errors import Conflict, NotFound
+from controllers.errors import Conflict
 from controllers.note_controller import NoteView, Rebill
 from domain import billing_calculator as calc
 from domain.caller import Caller
@@ -48,15 +48,6 @@ def _line(kind: str, description: str, quantity: Decimal, unit_price: Decimal, a
         "kind": kind, "description": description, "quantity": str(quantity), "unit_price": str(unit_price),
         "amount": str(amount),
     }
-
-
-async def _invoice(session: AsyncSession, tenant: Tenant, invoice_id: int) -> Invoice:
-    invoice = await session.scalar(
-        select(Invoice).where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id).execution_options(populate_existing=True)
-    )
-    if invoice is None:
-        raise NotFound("No such invoice.", code="not_found")
-    return invoice
 
 
 async def _late_fee_months(session: AsyncSession, invoice: Invoice, tariff: calc.PreparedTariff) -> int:
@@ -130,7 +121,7 @@ async def rebill_invoice(
     *, session: AsyncSession, tenant: Tenant, caller: Caller, invoice_id: int, now: datetime | None = None
 ) -> NoteView:
     """Issue the difference between the corrected invoice and what it stands at as one note (see RULES)."""
-    invoice = await _invoice(session, tenant, invoice_id)
+    invoice = await note_controller.fresh_invoice(session, tenant, invoice_id)
     if invoice.status not in REBILLABLE:
         raise Conflict(
             f"Only an issued, overdue or paid invoice is re-billed; this one is {invoice.status}.", code="invalid_transition"

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from controllers import note_controller
+from controllers import note_controller, transaction_controller
 from controllers.billing_run_controller import DEFAULT_STALE_AFTER, SimulatedCrash, claim_run, execute_run, run_period
 from controllers.credit_balance_controller import CREDIT_DESCRIPTION
 from domain.caller import Caller
@@ -65,6 +65,7 @@ async def test_the_next_invoice_takes_the_credit_once_and_a_large_credit_keeps_i
     small = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
     large = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
     await session.commit()
+    small_customer, small_contract = small.customer.id, small.contract.id
     small_credit = await credit_on(session, tenant, small.contract.id, 30000)
     large_credit = await credit_on(session, tenant, large.contract.id, 3000000)
 
@@ -96,6 +97,11 @@ async def test_the_next_invoice_takes_the_credit_once_and_a_large_credit_keeps_i
         )
     ).all()
     assert sorted(entries) == sorted([(small_credit, Decimal(30000), with_small.number), (large_credit, -taken, with_large.number)])
+    # The customer's history filtered by the contract shows the credit entry (it names no coupon).
+    history = await transaction_controller.list_transactions(
+        session=session, tenant=tenant, customer_id=small_customer, contract_id=small_contract
+    )
+    assert [(e.kind, e.amount) for e in history.items] == [("credit_applied", Decimal(30000))]
 
 
 async def test_a_resumed_run_applies_each_credit_exactly_once(session: AsyncSession, tenant: Tenant) -> None:
