@@ -172,6 +172,9 @@ async def test_a_bank_transfer_refund_is_pending_until_marked_paid_once(served: 
         assert (marked.json()["status"], marked.json()["transfer_reference"]) == ("paid", "TRF-0001")
         again = await http.post(f"/api/v1/refunds/{refund_id}/mark-paid", json={"transfer_reference": "TRF-0002"}, headers=csrf)
         assert again.status_code == 409 and again.json()["code"] == "refund_not_pending"
+        listed = await http.get("/api/v1/payments/exceptions?status=open")
+        [held] = [i for i in listed.json()["items"] if i["id"] == paid.credit_id]
+        assert (held["amount"], held["used_amount"], held["open_amount"]) == ("12000", "7000", "5000")
         pending_only = await http.get("/api/v1/refunds?status=pending")
         assert refund_id not in [i["id"] for i in pending_only.json()["items"]]
         # The refunded money cannot go back a second time with a reversal of its payment.
