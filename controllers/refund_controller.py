@@ -244,7 +244,7 @@ async def _ask_gateway(session: AsyncSession, gateway: PaymentGateway, refund_id
     failed = await session.execute(
         update(Refund)
         .where(Refund.id == taken.id, Refund.status == "pending")
-        .values(status="failed", gateway_reference=answer.decline_code)
+        .values(status="failed", decline_code=answer.decline_code)
         .execution_options(synchronize_session=False)
     )
     if failed.rowcount == 1:  # type: ignore[attr-defined]

@@ -337,6 +337,8 @@ class Refund(Base):
     )
     request_hash: Mapped[str] = mapped_column(String(64))
     gateway_reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Why the gateway refused a `failed` refund.
+    decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
     transfer_reference: Mapped[str | None] = mapped_column(Unicode(100), nullable=True)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)

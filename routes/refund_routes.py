@@ -59,6 +59,7 @@ class RefundOut(BaseModel):
     status: RefundStatus
     reason: str
     gateway_reference: str | None
+    decline_code: str | None
     transfer_reference: str | None
     created_at: datetime
     paid_at: datetime | None
@@ -70,7 +71,7 @@ class RefundOut(BaseModel):
         return cls(
             id=r.id, credit_balance_id=r.credit_balance_id, contract_id=r.contract_id, contract_number=view.contract_number,
             customer_id=r.customer_id, amount=round_money(r.amount, r.currency), currency=r.currency, method=r.method,
-            status=r.status, reason=r.reason, gateway_reference=r.gateway_reference,
+            status=r.status, reason=r.reason, gateway_reference=r.gateway_reference, decline_code=r.decline_code,
             transfer_reference=r.transfer_reference, created_at=r.created_at, paid_at=r.paid_at,
         )
 

@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('idempotency_key', sa.String(length=255).with_variant(sa.String(length=255, collation='Latin1_General_100_BIN2'), 'mssql'), nullable=False),
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('gateway_reference', sa.String(length=64), nullable=True),
+    sa.Column('decline_code', sa.String(length=40), nullable=True),
     sa.Column('transfer_reference', sa.Unicode(length=100), nullable=True),
     sa.Column('created_by', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),

@@ -7,12 +7,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import note_controller, transaction_controller
 from controllers.billing_run_controller import DEFAULT_STALE_AFTER, SimulatedCrash, claim_run, execute_run, run_period
-from controllers.credit_balance_controller import CREDIT_DESCRIPTION
+from controllers.credit_balance_controller import CREDIT_DESCRIPTION, CreditTaken, apply_credits, open_credits
 from domain.caller import Caller
 from models.account_model import Contract
 from models.base_model import utcnow
@@ -124,3 +124,24 @@ async def test_a_resumed_run_applies_each_credit_exactly_once(session: AsyncSess
         assert (row.used_amount, row.status) == (Decimal(20000), "used")
     assert await session.scalar(select(func.count()).select_from(CreditApplication)) == 3
     assert await session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "credit_applied")) == 3
+
+
+async def test_a_credit_a_refund_took_meanwhile_is_not_applied_from_a_stale_read(session: AsyncSession, tenant: Tenant) -> None:
+    metered = await make_metered_contract(session, tenant, readings={PERIOD: (100, 100)})
+    await session.commit()
+    contract_id = metered.contract.id
+    credit_id = await credit_on(session, tenant, contract_id, 30000)
+    conn = await session.connection()
+    [held] = (await open_credits(conn, Contract.id == contract_id))[contract_id]
+    assert (held.amount, held.used_before) == (Decimal(-30000), Decimal(0))
+    # A refund takes part of it after the batch read it.
+    await session.execute(update(CreditBalance).where(CreditBalance.id == credit_id).values(used_amount=Decimal(5000)))
+    invoice = await make_invoice(session, await session.get_one(Contract, contract_id), period=PERIOD, total=Decimal(90000))
+    with pytest.raises(CreditTaken):
+        await apply_credits(
+            session, conn, tenant_id=tenant.id, applied=[("1", invoice.id, invoice.number, held, Decimal(-30000))], now=utcnow()
+        )
+    await session.rollback()
+    row = await session.get_one(CreditBalance, credit_id, populate_existing=True)
+    assert (row.used_amount, row.status) == (Decimal(0), "open")
+    assert await session.scalar(select(func.count()).select_from(CreditApplication)) == 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, true
+from sqlalchemy import func, select, true, update
 
 from app import create_app
 from controllers import collection_controller, coupon_controller, note_controller
@@ -216,3 +216,23 @@ async def test_a_credit_from_a_note_goes_back_by_transfer_and_operators_may_not_
         assert forbidden.status_code == 403
     async with sql(served).session_scope() as session:
         assert await session.scalar(select(func.count()).select_from(Refund)) == 0
+
+
+async def test_a_refund_the_gateway_declines_is_failed_and_the_money_stays_on_the_credit(served: Served) -> None:
+    async with http_for(served) as http:
+        paid = await double_paid(served, http, amount="15000")
+        async with sql(served).session_scope(write=True) as session:
+            # A charge the sandbox did not make (say, taken before a gateway migration): it declines its refund.
+            await session.execute(update(Payment).where(Payment.id == paid.card_payment_id).values(gateway_reference="ext_0001"))
+            await session.commit()
+        csrf = await admin_session(served, http)
+        body = {"credit_balance_id": paid.credit_id, "amount": "15000", "method": "gateway", "reason": "Pago doble"}
+        declined = await refund(http, csrf, str(uuid.uuid4()), **body)
+        assert declined.status_code == 201, declined.text
+        assert (declined.json()["status"], declined.json()["decline_code"]) == ("failed", "refund_not_possible")
+        by_transfer = await refund(http, csrf, str(uuid.uuid4()), **{**body, "method": "bank_transfer"})
+        assert by_transfer.status_code == 201 and by_transfer.json()["status"] == "pending"
+    async with sql(served).session_scope() as session:
+        credit = await session.get_one(CreditBalance, paid.credit_id)
+        assert (credit.used_amount, credit.status) == (Decimal(15000), "used")
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "refund_paid")) == 0
