@@ -19,6 +19,7 @@ from domain.payment_webhook import (
 )
 
 ChargeStatus = Literal["approved", "declined", "pending"]
+RefundStatus = Literal["approved", "declined"]
 
 
 
@@ -31,6 +32,15 @@ class ChargeResult:
     decline_code: str | None = None
 
 
+@dataclass(frozen=True)
+class RefundResult:
+    """What the gateway answered to a refund: the outcome, its refund reference, and why it was refused."""
+
+    status: RefundStatus
+    gateway_reference: str
+    decline_code: str | None = None
+
+
 class PaymentGateway(Protocol):
     """What the payment controller needs from a card gateway; production swaps in a real one."""
 
@@ -38,6 +48,12 @@ class PaymentGateway(Protocol):
         self, *, amount: Decimal, currency: str, card_token: str, merchant_reference: str
     ) -> ChargeResult:
         """Charge a tokenised card once; `merchant_reference` (our payment id) comes back in webhooks."""
+        ...
+
+    async def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, merchant_reference: str
+    ) -> RefundResult:
+        """Give back part or all of an earlier charge; `merchant_reference` (our refund id) makes a retry a no-op."""
         ...
 
 
@@ -62,6 +78,16 @@ class SandboxGateway:
         """Answer at once from the token; any unknown token is declined like a real gateway's bad card."""
         status, decline_code = SANDBOX_TOKENS.get(card_token, ("declined", "invalid_card_token"))
         return ChargeResult(status=status, gateway_reference=f"sbx_{uuid.uuid4().hex}", decline_code=decline_code)
+
+    async def refund(
+        self, *, charge_reference: str, amount: Decimal, currency: str, merchant_reference: str
+    ) -> RefundResult:
+        """Approve a positive refund of one of its own charges (`sbx_…`) at once; anything else is declined."""
+        if not charge_reference.startswith("sbx_") or amount <= 0:
+            return RefundResult(status="declined", gateway_reference="", decline_code="refund_not_possible")
+        # Deterministic per refund, as a real gateway deduplicates on the merchant reference.
+        digest = hashlib.sha256(f"{charge_reference}:{merchant_reference}".encode()).hexdigest()[:32]
+        return RefundResult(status="approved", gateway_reference=f"sbx_rf_{digest}")
 
     def settlement_webhook(
         self,

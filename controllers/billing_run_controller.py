@@ -48,8 +48,9 @@ from clients.bulk_insert import (
     fewer_collections,
 )
 from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
-from controllers import invoice_controller, sequence_controller, tariff_controller
+from controllers import credit_balance_controller, invoice_controller, sequence_controller, tariff_controller
 from controllers.account_common import tenant_today
+from controllers.credit_balance_controller import CreditTaken, HeldCredit
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import customer_login_id
 from controllers.pagination import Page, SortKey, paginate
@@ -753,35 +754,29 @@ async def _bill_batch(session: AsyncSession, run: _Run, after: int, upper: int |
 
     arrears = await _arrears(conn, run, after, upper) if ready else {}
     charges = await _pending_charges(conn, run, after, upper) if ready else {}
+    # Open credit balances go on the bill after the contract's own credits (credit_balance_controller).
+    credits = await credit_balance_controller.open_credits(conn, _batch_contracts(run, after, upper)) if ready else {}
     bills: list[_Bill] = []
     zero = Decimal(0)
     for contract in ready:
         tariff = tariffs[contract.service]
         owed = arrears.get(contract.contract_id)
         pending = charges.get(contract.contract_id)
+        held = credits.get(contract.contract_id)
+        if held:
+            pending = [*(pending or ()), *held]
         try:
-            if pending is not None:
-                charged = bill_with_charges(
-                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
-                    arrears=owed.amount if owed else zero, arrears_months=owed.months if owed else 1,
-                    charges=pending,
-                )
-                bill = charged.bill
-                entry = _Bill(
-                    contract, bill, calc.round_money(owed.amount, bill.currency) if owed else zero,
-                    owed.invoice_ids if owed else (), charged.applied,
-                )
-            elif owed is None:
-                bill = calc.calculate_bill(
-                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption
-                )
-                entry = _Bill(contract, bill, zero, ())
-            else:
-                bill = calc.calculate_bill(
-                    tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
-                    arrears=owed.amount, arrears_months=owed.months,
-                )
-                entry = _Bill(contract, bill, calc.round_money(owed.amount, bill.currency), owed.invoice_ids)
+            # The one computation of a contract's bill for a period (a re-bill reproduces it: rebill_controller).
+            charged = bill_with_charges(
+                tariff=tariff.prepared, stratum=contract.stratum, consumption=contract.consumption,
+                arrears=owed.amount if owed else zero, arrears_months=owed.months if owed else 1,
+                charges=pending or (),
+            )
+            bill = charged.bill
+            entry = _Bill(
+                contract, bill, calc.round_money(owed.amount, bill.currency) if owed else zero,
+                owed.invoice_ids if owed else (), charged.applied,
+            )
         except (ValueError, TypeError) as exc:
             items.append(_item(run, contract.contract_id, "failed", f"cannot compute the bill: {exc}"[:500]))
             continue
@@ -1095,6 +1090,7 @@ async def _write_invoices(
     append = line_rows.append
     carried_rows = []
     charge_rows: list[tuple[int, int, PendingCharge, Decimal]] = []
+    credit_rows: list[tuple[str, int, str, HeldCredit, Decimal]] = []
     outbox = run.outbox
     payload = outbox.converter("payload")
     now = outbox.converter("created_at")(utcnow())
@@ -1114,7 +1110,13 @@ async def _write_invoices(
         if carried:
             carried_rows += [{"old_id": old, "new_id": invoice_id} for old in carried]
         if entry.charges:
-            charge_rows += [(contract.contract_id, invoice_id, c, applied) for c, applied in entry.charges]
+            charge_rows += [
+                (contract.contract_id, invoice_id, c, applied) for c, applied in entry.charges if not isinstance(c, HeldCredit)
+            ]
+            credit_rows += [
+                (contract.contract_number, invoice_id, number, c, applied)
+                for c, applied in entry.charges if isinstance(c, HeldCredit)
+            ]
         if contract.flags:
             flagged += 1
         if contract.email:
@@ -1146,6 +1148,11 @@ async def _write_invoices(
         )
     if charge_rows:
         await _bill_charges(conn, run, charge_rows)
+    if credit_rows:
+        try:
+            await credit_balance_controller.apply_credits(session, conn, tenant_id=tenant_id, applied=credit_rows, now=utcnow())
+        except CreditTaken as exc:
+            raise _ChargeTaken(str(exc)) from exc  # a refund took from a credit meanwhile: the batch is redone
     await outbox.run(conn, messages)
     counts.billed += len(bills)
     counts.flagged += flagged

@@ -16,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import sequence_controller
@@ -47,6 +49,14 @@ PREFIXES = {"credit": "NC", "debit": "ND"}
 NOTABLE_STATUSES = ("issued", "overdue", "paid")
 
 
+@dataclass(frozen=True)
+class Rebill:
+    """What makes a note a re-bill's: its step for the invoice and the lines before and after ({"old", "new"})."""
+
+    seq: int
+    lines: dict[str, Any]
+
+
 def note_number(kind: str, year: int, sequence: int) -> str:
     """The printed note number, e.g. NC-2026-000001 (the counter is per tenant and kind, not per year)."""
     return f"{PREFIXES[kind]}-{year}-{sequence:06d}"
@@ -64,7 +74,8 @@ class NoteView:
     credit_balance_id: int | None
 
 
-async def _invoice(session: AsyncSession, tenant: Tenant, invoice_id: int) -> Invoice:
+async def fresh_invoice(session: AsyncSession, tenant: Tenant, invoice_id: int) -> Invoice:
+    """The tenant's invoice as stored now (404 otherwise)."""
     invoice = await session.scalar(
         select(Invoice)
         .where(Invoice.id == invoice_id, Invoice.tenant_id == tenant.id)
@@ -123,9 +134,13 @@ async def issue_note(
     amount: Decimal,
     reason: str,
     pqr_filing_number: str | None = None,
+    rebill: Rebill | None = None,
     now: datetime | None = None,
 ) -> NoteView:
     """Issue a credit or debit note against an invoice (see the module's docstring for the rules).
+
+    `rebill`: the note is a re-bill's difference (rebill_controller), with its step and old and new lines;
+    a concurrent re-bill that took the same step meanwhile is a 409 `rebill_in_progress`.
 
     404 for another tenant's invoice; 409 `invalid_transition` for a void invoice, `invoice_carried` for
     one a later invoice carried (credit that one), `invoice_paid` for a debit on a paid invoice,
@@ -133,7 +148,7 @@ async def issue_note(
     403 `admin_required` above the threshold for an operator.
     """
     now = now or utcnow()
-    invoice = await _invoice(session, tenant, invoice_id)
+    invoice = await fresh_invoice(session, tenant, invoice_id)
     _check_amount(amount, invoice.currency, caller)
     if invoice.status not in NOTABLE_STATUSES:
         raise Conflict(f"Notes are issued against issued, overdue or paid invoices; this one is {invoice.status}.", code="invalid_transition")
@@ -160,7 +175,7 @@ async def issue_note(
         guard = guard.values(amount_due=Invoice.amount_due)
     result = await session.execute(guard.execution_options(synchronize_session=False))
     if result.rowcount == 0:  # type: ignore[attr-defined]
-        current = await _invoice(session, tenant, invoice_id)
+        current = await fresh_invoice(session, tenant, invoice_id)
         if current.status != invoice.status:
             raise Conflict(f"The invoice changed meanwhile; it is now {current.status}.", code="invalid_transition")
         if current.carried_into_invoice_id is not None:
@@ -186,9 +201,16 @@ async def issue_note(
         contract_id=invoice.contract_id, customer_id=invoice.customer_id, amount=amount, currency=invoice.currency,
         reason=reason, pqr_id=pqr_id, amount_due_before=before, amount_due_after=after, issued_on=issued_on,
         created_by=caller.user_id, created_at=now,
+        rebill_seq=rebill.seq if rebill else None, rebill_lines=rebill.lines if rebill else None,
     )
     session.add(note)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        if rebill is None:
+            raise
+        await session.rollback()
+        raise Conflict("Another re-bill of this invoice was issued meanwhile; look at its notes.", code="rebill_in_progress") from None
     if kind == "credit" and not unpaid:
         session.add(
             CreditBalance(
@@ -255,7 +277,7 @@ async def get_note(*, session: AsyncSession, tenant: Tenant, note_id: int) -> No
 
 async def invoice_notes(*, session: AsyncSession, tenant: Tenant, invoice_id: int) -> list[NoteView]:
     """The notes of one invoice of the tenant, oldest first (404 for an unknown invoice)."""
-    await _invoice(session, tenant, invoice_id)
+    await fresh_invoice(session, tenant, invoice_id)
     rows = await session.execute(
         _view_query(tenant).where(InvoiceNote.invoice_id == invoice_id).order_by(InvoiceNote.created_at, InvoiceNote.id)
     )
@@ -286,5 +308,6 @@ async def note_pdf(*, session: AsyncSession, tenant: Tenant, note_id: int) -> tu
         to_credit_balance=view.credit_balance_id is not None,
         reason=note.reason,
         pqr_filing_number=view.pqr_filing_number,
+        rebill_lines=note.rebill_lines,
     )
     return f"{note.number}.pdf", render_note_pdf(document)

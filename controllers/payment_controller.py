@@ -868,6 +868,17 @@ async def reverse_payment(
         .values(status="reversed", closed_at=now)
         .execution_options(synchronize_session=False)
     )
+    # Money of it already refunded or applied to a later invoice cannot also go back with the payment.
+    spent = await session.scalar(
+        select(CreditBalance.id).where(CreditBalance.payment_id == payment_id, CreditBalance.used_amount > 0)
+        .order_by(CreditBalance.id).limit(1)
+    )
+    if spent is not None:
+        await session.rollback()
+        raise Conflict(
+            "Part of this payment was already refunded or applied to a later invoice as a credit balance.",
+            code="credit_balance_used",
+        )
     await session.execute(
         update(Coupon)
         .where(Coupon.id == payment.coupon_id, Coupon.status == "paid")

@@ -8,14 +8,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers.errors import DomainValidationError, FieldError
 from controllers.pagination import Page, SortKey, paginate
 from models.account_model import Contract
 from models.billing_model import Invoice
-from models.payment_model import LEDGER_KINDS, CouponInvoice, LedgerEntry
+from models.payment_model import LEDGER_KINDS, CouponInvoice, CreditBalance, LedgerEntry
 from models.tenant_model import Tenant
 
 
@@ -33,7 +33,11 @@ async def coupon_contract_numbers(*, session: AsyncSession, coupon_id: int) -> l
 
 @dataclass(frozen=True)
 class LedgerRow:
-    """One ledger entry to append; `contract_numbers` is the snapshot history reads show."""
+    """One ledger entry to append; `contract_numbers` is the snapshot history reads show.
+
+    Coupon and payment entries name their coupon; credit-balance entries (`credit_applied`,
+    `refund_paid`) name their credit balance, and the invoice or refund, instead.
+    """
 
     tenant_id: int
     customer_id: int
@@ -41,9 +45,12 @@ class LedgerRow:
     amount: Decimal
     currency: str
     reference: str
-    coupon_id: int
+    coupon_id: int | None
     contract_numbers: list[str]
     payment_id: int | None = None
+    credit_balance_id: int | None = None
+    refund_id: int | None = None
+    invoice_id: int | None = None
 
 
 async def record_entry(
@@ -55,13 +62,19 @@ async def record_entry(
     amount: Decimal,
     currency: str,
     reference: str,
-    coupon_id: int,
+    coupon_id: int | None,
     contract_numbers: list[str],
     now: datetime,
     payment_id: int | None = None,
+    credit_balance_id: int | None = None,
+    refund_id: int | None = None,
+    invoice_id: int | None = None,
 ) -> None:
     """Append one ledger entry in the caller's transaction; entries are never updated or deleted."""
-    row = LedgerRow(tenant_id, customer_id, kind, amount, currency, reference, coupon_id, contract_numbers, payment_id)
+    row = LedgerRow(
+        tenant_id, customer_id, kind, amount, currency, reference, coupon_id, contract_numbers, payment_id,
+        credit_balance_id, refund_id, invoice_id,
+    )
     await record_entries(session=session, entries=[row], now=now)
 
 
@@ -115,11 +128,19 @@ async def list_transactions(
             .join(Contract, Contract.id == Invoice.contract_id)
             .where(Contract.tenant_id == tenant.id, Contract.customer_id == customer_id)
         )
+        # Credit-balance entries (credit applied, refund paid) name no coupon: they go by their credit's contract.
+        credits = (
+            select(CreditBalance.id)
+            .join(Contract, Contract.id == CreditBalance.contract_id)
+            .where(Contract.tenant_id == tenant.id, Contract.customer_id == customer_id)
+        )
         if contract_number is not None:
             coupons = coupons.where(Contract.contract_number == contract_number)
+            credits = credits.where(Contract.contract_number == contract_number)
         if contract_id is not None:
             coupons = coupons.where(Contract.id == contract_id)
-        stmt = stmt.where(LedgerEntry.coupon_id.in_(coupons))
+            credits = credits.where(Contract.id == contract_id)
+        stmt = stmt.where(or_(LedgerEntry.coupon_id.in_(coupons), LedgerEntry.credit_balance_id.in_(credits)))
     tz = ZoneInfo(tenant.timezone)
     if date_from is not None:
         stmt = stmt.where(LedgerEntry.created_at >= local_day_start(date_from, tz))

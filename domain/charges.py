@@ -45,6 +45,27 @@ def _adjustment_tax_factor(tariff: calc.PreparedTariff) -> Decimal:
     return Decimal(1) + sum((t.factor for t in tariff.taxes if "adjustment" in t.kinds), _ZERO)
 
 
+def bill_as_applied(
+    *,
+    tariff: calc.PreparedTariff,
+    stratum: str,
+    consumption: Decimal,
+    arrears: Decimal = _ZERO,
+    arrears_months: int = 1,
+    applied: Sequence[tuple[PendingCharge, Decimal]] = (),
+) -> calc.Bill:
+    """One contract's bill for one period with each charge or credit taken at exactly the amount given.
+
+    The bill run reaches it through `bill_with_charges` (which chooses the amounts); a re-bill calls it
+    with the amounts the invoice took, so the corrected invoice differs only by what was corrected.
+    """
+    return calc.calculate_bill(
+        tariff=tariff, stratum=stratum, consumption=consumption, arrears=arrears, arrears_months=arrears_months,
+        adjustments=[(c.description, amount) for c, amount in applied if c.taxable],
+        untaxed_adjustments=[(c.description, amount) for c, amount in applied if not c.taxable],
+    )
+
+
 def bill_with_charges(
     *,
     tariff: calc.PreparedTariff,
@@ -58,12 +79,9 @@ def bill_with_charges(
     applied: list[tuple[PendingCharge, Decimal]] = [(c, c.amount) for c in charges if c.amount > 0]
 
     def compute(extra: list[tuple[PendingCharge, Decimal]]) -> calc.Bill:
-        chosen = applied + extra
-        return calc.calculate_bill(
+        return bill_as_applied(
             tariff=tariff, stratum=stratum, consumption=consumption, arrears=arrears,
-            arrears_months=arrears_months,
-            adjustments=[(c.description, amount) for c, amount in chosen if c.taxable],
-            untaxed_adjustments=[(c.description, amount) for c, amount in chosen if not c.taxable],
+            arrears_months=arrears_months, applied=applied + extra,
         )
 
     bill = compute([])

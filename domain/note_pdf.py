@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from io import BytesIO
+from typing import Any
 
 from reportlab.lib import colors
 from reportlab.lib.units import mm
@@ -42,6 +44,11 @@ LABELS: dict[str, dict[str, str]] = {
         "due_before": "Saldo de la factura antes",
         "due_after": "Saldo de la factura después",
         "to_credit_balance": "La factura ya estaba pagada: el valor queda como saldo a favor del contrato.",
+        "rebill": "Refacturación: líneas de la factura antes y después de la corrección",
+        "line": "Concepto",
+        "before": "Antes",
+        "after": "Después",
+        "total": "Total",
     },
     "en": {
         "credit": "Credit note",
@@ -59,6 +66,11 @@ LABELS: dict[str, dict[str, str]] = {
         "due_before": "Invoice amount due before",
         "due_after": "Invoice amount due after",
         "to_credit_balance": "The invoice was already paid: the amount is held as a credit balance on the contract.",
+        "rebill": "Re-billing: the invoice's lines before and after the correction",
+        "line": "Item",
+        "before": "Before",
+        "after": "After",
+        "total": "Total",
     },
     "pt": {
         "credit": "Nota de crédito",
@@ -76,6 +88,11 @@ LABELS: dict[str, dict[str, str]] = {
         "due_before": "Saldo da fatura antes",
         "due_after": "Saldo da fatura depois",
         "to_credit_balance": "A fatura já estava paga: o valor fica como saldo a favor do contrato.",
+        "rebill": "Refaturamento: linhas da fatura antes e depois da correção",
+        "line": "Item",
+        "before": "Antes",
+        "after": "Depois",
+        "total": "Total",
     },
 }
 
@@ -103,6 +120,48 @@ class NoteDocument:
     to_credit_balance: bool
     reason: str
     pqr_filing_number: str | None
+    # A re-bill's note: the invoice's lines before and after ({"old": [...], "new": [...], "old_total",
+    # "new_total"}, each line {kind, description, quantity, unit_price, amount} as strings); None otherwise.
+    rebill_lines: Mapping[str, Any] | None = None
+
+
+def side_by_side(old: Sequence[Mapping[str, str]], new: Sequence[Mapping[str, str]]) -> list[tuple[str, Decimal | None, Decimal | None]]:
+    """Pair the lines before and after by (kind, description), in the order they first appear; a line only
+    on one side has None on the other."""
+    rows: dict[tuple[str, str], list[Decimal | None]] = {}
+    for side, lines in enumerate((old, new)):
+        for line in lines:
+            key = (line["kind"], line["description"])
+            rows.setdefault(key, [None, None])
+            current = rows[key][side]
+            rows[key][side] = Decimal(line["amount"]) + (current or Decimal(0))
+    return [(description, before, after) for (_, description), (before, after) in rows.items()]
+
+
+def _rebill_table(doc: NoteDocument, labels: Mapping[str, str], styles: Any, money: Any) -> Table:
+    lines = doc.rebill_lines or {}
+    data = [[para(labels["line"], styles.bold), para(labels["before"], styles.bold), para(labels["after"], styles.bold)]]
+    for description, before, after in side_by_side(lines.get("old", []), lines.get("new", [])):
+        data.append([
+            para(description, styles.body),
+            para("" if before is None else money(before), styles.right),
+            para("" if after is None else money(after), styles.right),
+        ])
+    data.append([
+        para(labels["total"], styles.bold),
+        para(money(Decimal(lines.get("old_total", "0"))), styles.right),
+        para(money(Decimal(lines.get("new_total", "0"))), styles.right),
+    ])
+    table = Table(data, colWidths=[CONTENT_WIDTH * 0.5, CONTENT_WIDTH * 0.25, CONTENT_WIDTH * 0.25], repeatRows=1)
+    table.setStyle(
+        TableStyle([
+            ("GRID", (0, 0), (-1, -1), 0.5, RULE),
+            ("BACKGROUND", (0, 0), (-1, 0), LIGHT),
+            ("BACKGROUND", (0, -1), (-1, -1), LIGHT),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ])
+    )
+    return table
 
 
 def render_note_pdf(doc: NoteDocument) -> bytes:
@@ -151,6 +210,9 @@ def render_note_pdf(doc: NoteDocument) -> bytes:
     story: list[Flowable] = [header, Spacer(1, 6 * mm), facts]
     if doc.to_credit_balance:
         story += [Spacer(1, 4 * mm), para(labels["to_credit_balance"], styles.body)]
+    if doc.rebill_lines:
+        story += [Spacer(1, 6 * mm), para(labels["rebill"], styles.bold), Spacer(1, 2 * mm)]
+        story.append(_rebill_table(doc, labels, styles, money))
     buffer = BytesIO()
     a4_document(buffer, title=title, author=doc.tenant_name).build(story)
     return buffer.getvalue()

@@ -12,11 +12,13 @@ from models.payment_model import (
     CollectionReceipt,
     Coupon,
     CouponInvoice,
+    CreditApplication,
     CreditBalance,
     IdempotencyKey,
     LedgerEntry,
     Payment,
     PaymentAllocation,
+    Refund,
 )
 from models.pqr_model import Pqr, TenantHoliday
 from models.reading_file_model import ReadingFile, ReadingFileIssue
@@ -39,6 +41,7 @@ __all__ = [
     "Contract",
     "Coupon",
     "CouponInvoice",
+    "CreditApplication",
     "CreditBalance",
     "Customer",
     "IdempotencyKey",
@@ -56,6 +59,7 @@ __all__ = [
     "ReadingCorrection",
     "ReadingFile",
     "ReadingFileIssue",
+    "Refund",
     "ServiceOrder",
     "Tariff",
     "Tenant",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Unicode, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Unicode, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base_model import Base, Money, UtcDateTime, utcnow
@@ -13,6 +14,7 @@ from models.base_model import Base, Money, UtcDateTime, utcnow
 # `credit` lowers what the customer owes (or, on a paid invoice, becomes a credit balance);
 # `debit` raises what an unpaid invoice asks for (under-billing).
 NOTE_KINDS = ("credit", "debit")
+_REBILL = "rebill_seq IS NOT NULL"
 
 
 class InvoiceNote(Base):
@@ -28,6 +30,11 @@ class InvoiceNote(Base):
         Index("ix_invoice_notes_invoice_id_created_at", "invoice_id", "created_at"),
         CheckConstraint("kind IN ('credit', 'debit')", name="kind_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        # One note per re-bill step of an invoice: two concurrent re-bills cannot both issue the difference.
+        Index(
+            "uq_invoice_notes_invoice_id_rebill_seq", "invoice_id", "rebill_seq", unique=True,
+            sqlite_where=text(_REBILL), postgresql_where=text(_REBILL), mssql_where=text(_REBILL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -48,3 +55,7 @@ class InvoiceNote(Base):
     issued_on: Mapped[date] = mapped_column(Date)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    # Set on a re-bill's note: its step (1, 2, ...) for the invoice, and the invoice's lines before and
+    # after it ({"old": [...], "new": [...]}, each line {kind, description, quantity, unit_price, amount}).
+    rebill_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    rebill_lines: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

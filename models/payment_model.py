@@ -31,15 +31,24 @@ PAYMENT_STATUSES = ("pending", "approved", "declined", "reversed")
 # `cash`: received at one of the tenant's offices by an operator (POST /api/v1/cash-payments).
 PAYMENT_CHANNELS = ("card", "bank", "cash")
 ALLOCATION_KINDS = ("invoice", "channel_fee")
-LEDGER_KINDS = ("coupon_created", "payment_approved", "payment_declined", "payment_reversed")
+# `credit_applied`: the bill run took (part of) a credit balance off a new invoice; `refund_paid`: a
+# refund of a credit balance left the tenant (gateway refund made, or bank transfer marked paid).
+LEDGER_KINDS = (
+    "coupon_created", "payment_approved", "payment_declined", "payment_reversed", "credit_applied", "refund_paid",
+)
 IDEMPOTENCY_STATUSES = ("in_progress", "completed")
 # Who made a coupon. Only a logged-in customer or staff may supersede other coupons; an anonymous
 # quick-pay never cancels anyone's (it reuses its own identical one or makes one alongside). `bank`:
 # a bank paying an invoice's own reference.
 COUPON_CREATOR_KINDS = ("customer", "staff", "anonymous", "bank")
-# `open`: held for the contract (a later credit note, refund or bill run applies it); `reversed`:
-# its payment was reversed, so the money went back with it.
-CREDIT_BALANCE_STATUSES = ("open", "reversed")
+# `open`: held for the contract (a refund or the next bill run uses it, in whole or in parts: `used_amount`);
+# `used`: all of it was applied or refunded; `reversed`: its payment was reversed, so the money went back
+# with it.
+CREDIT_BALANCE_STATUSES = ("open", "used", "reversed")
+REFUND_METHODS = ("gateway", "bank_transfer")
+# `pending`: a bank transfer waiting to be made by hand; `paid`: the money left; `failed`: the gateway
+# refused, and the amount went back to the credit balance.
+REFUND_STATUSES = ("pending", "paid", "failed")
 # Why an approved payment could not go to an invoice on its coupon, or `credit_note`: a credit note on a
 # paid invoice gave money back.
 CREDIT_BALANCE_REASONS = ("invoice_void", "invoice_paid", "invoice_carried", "credit_note")
@@ -186,6 +195,7 @@ class CreditBalance(Base):
         CheckConstraint(_in("status", CREDIT_BALANCE_STATUSES), name="status_known"),
         CheckConstraint(_in("reason", CREDIT_BALANCE_REASONS), name="reason_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("used_amount >= 0 AND used_amount <= amount", name="used_within_amount"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -193,6 +203,9 @@ class CreditBalance(Base):
     contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     amount: Mapped[Decimal] = mapped_column(Money())
+    # What refunds and bill runs took so far; `amount - used_amount` is still open. Only a conditional
+    # UPDATE that keeps it within `amount` moves it, so two takers never spend the same money.
+    used_amount: Mapped[Decimal] = mapped_column(Money(), default=Decimal(0), server_default="0")
     currency: Mapped[str] = mapped_column(String(3))
     status: Mapped[str] = mapped_column(String(16), default="open")
     reason: Mapped[str] = mapped_column(String(24))
@@ -265,8 +278,69 @@ class LedgerEntry(Base):
     amount: Mapped[Decimal] = mapped_column(Money())
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(30))
-    coupon_id: Mapped[int] = mapped_column(ForeignKey("coupons.id"), index=True)
+    # None for the credit-balance entries (`credit_applied`, `refund_paid`), which name their credit instead.
+    coupon_id: Mapped[int | None] = mapped_column(ForeignKey("coupons.id"), nullable=True, index=True)
     payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), nullable=True)
+    credit_balance_id: Mapped[int | None] = mapped_column(ForeignKey("credit_balances.id"), nullable=True, index=True)
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"), nullable=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoices.id"), nullable=True)
     # A snapshot, so history reads never join back to contracts.
     contract_numbers: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class CreditApplication(Base):
+    """The part of a credit balance a bill run took off one new invoice (its `Saldo a favor` line)."""
+
+    __tablename__ = "credit_applications"
+    __table_args__ = (
+        UniqueConstraint("credit_balance_id", "invoice_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    credit_balance_id: Mapped[int] = mapped_column(ForeignKey("credit_balances.id"))
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class Refund(Base):
+    """Money of an open credit balance paid back to the customer, once per Idempotency-Key.
+
+    `gateway`: refunded to the card of the payment the credit came from; `bank_transfer`: executed by
+    hand, then marked paid with the transfer's reference.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        Index("ix_refunds_tenant_id_created_at", "tenant_id", "created_at"),
+        CheckConstraint(_in("method", REFUND_METHODS), name="method_known"),
+        CheckConstraint(_in("status", REFUND_STATUSES), name="status_known"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
+    credit_balance_id: Mapped[int] = mapped_column(ForeignKey("credit_balances.id"), index=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contracts.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(Unicode(500))
+    idempotency_key: Mapped[str] = mapped_column(
+        String(255).with_variant(String(255, collation=MSSQL_BINARY_COLLATION), "mssql")
+    )
+    request_hash: Mapped[str] = mapped_column(String(64))
+    gateway_reference: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Why the gateway refused a `failed` refund.
+    decline_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    transfer_reference: Mapped[str | None] = mapped_column(Unicode(100), nullable=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    paid_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)

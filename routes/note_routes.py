@@ -8,7 +8,7 @@ from pydantic import BaseModel
 from quart import Blueprint, Response
 from quart_schema import validate_request, validate_response
 
-from controllers import note_controller
+from controllers import note_controller, rebill_controller
 from controllers.note_controller import NoteView
 from domain.money import round_money
 from routes.common import MoneyStr, current_caller, db, pdf_document, problems, request_tenant, role_required
@@ -37,6 +37,7 @@ class NoteOut(BaseModel):
     """A credit or debit note and what it did to its invoice's amount due.
 
     `credit_balance_id`: set when a credit note on a paid invoice became a credit balance on the contract.
+    `rebill_seq`: set on a re-bill's note (1 for the invoice's first re-bill, 2 for the next, ...).
     """
 
     id: int
@@ -55,6 +56,7 @@ class NoteOut(BaseModel):
     amount_due_before: MoneyStr
     amount_due_after: MoneyStr
     credit_balance_id: int | None
+    rebill_seq: int | None = None
     issued_on: date
     created_at: datetime
 
@@ -76,7 +78,8 @@ def note_out(view: NoteView) -> NoteOut:
         pqr_filing_number=view.pqr_filing_number,
         amount_due_before=round_money(note.amount_due_before, currency),
         amount_due_after=round_money(note.amount_due_after, currency),
-        credit_balance_id=view.credit_balance_id, issued_on=note.issued_on, created_at=note.created_at,
+        credit_balance_id=view.credit_balance_id, rebill_seq=note.rebill_seq, issued_on=note.issued_on,
+        created_at=note.created_at,
     )
 
 
@@ -113,6 +116,23 @@ async def issue_debit_note(invoice_id: int, data: NoteIn) -> tuple[NoteOut, int]
     409 `invoice_paid` on a paid invoice (a new receivable is not modelled yet).
     """
     return await _issue(invoice_id, data, "debit")
+
+
+@bp.post("/invoices/<int:invoice_id>/rebill")
+@role_required("operator")
+@validate_response(NoteOut, 201)
+@problems(404, 409, 422)
+async def rebill_invoice(invoice_id: int) -> tuple[NoteOut, int]:
+    """Re-bill an invoice after its reading was corrected: the difference as one credit or debit note.
+
+    409 `nothing_to_rebill` when the corrected invoice equals what the invoice stands at (also on a repeat),
+    `not_rebillable` for an invoice not computed from a reading, `invalid_transition` for a void one,
+    `invoice_paid` when a paid invoice would need a debit. 403 `admin_required` above the note threshold.
+    """
+    view = await rebill_controller.rebill_invoice(
+        session=db(), tenant=await request_tenant(), caller=await current_caller(), invoice_id=invoice_id
+    )
+    return note_out(view), 201
 
 
 @bp.get("/invoices/<int:invoice_id>/notes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -259,13 +260,17 @@ class PaymentExceptionOut(BaseModel):
     """An approved payment's share that no invoice could take, held as a credit balance on the contract.
 
     `reason`: the invoice was voided, already paid through another channel, or carried into a later
-    invoice by the time the approval arrived. `status`: `open` (held), `reversed` (its payment was reversed).
+    invoice by the time the approval arrived. `status`: `open` (held), `used` (all of it refunded or applied
+    to later invoices), `reversed` (its payment was reversed). `used_amount`: what refunds and bill runs
+    took so far; `open_amount` = `amount` - `used_amount` while open, else 0.
     """
 
     id: int
     status: CreditBalanceStatus
     reason: CreditBalanceReason
     amount: MoneyStr
+    used_amount: MoneyStr
+    open_amount: MoneyStr
     currency: Currency
     contract_number: str
     customer_id: int
@@ -286,6 +291,8 @@ class PaymentExceptionOut(BaseModel):
             status=credit.status,
             reason=credit.reason,
             amount=round_money(credit.amount, credit.currency),
+            used_amount=round_money(credit.used_amount, credit.currency),
+            open_amount=round_money(credit.amount - credit.used_amount if credit.status == "open" else Decimal(0), credit.currency),
             currency=credit.currency,
             contract_number=row.contract_number,
             customer_id=credit.customer_id,

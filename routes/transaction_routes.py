@@ -37,7 +37,8 @@ class TransactionQuery(ListQuery):
 
 
 class TransactionOut(BaseModel):
-    """One ledger entry: coupon_created, payment_approved, payment_declined or payment_reversed."""
+    """One ledger entry: coupon_created, payment_approved, payment_declined, payment_reversed, credit_applied (a
+    credit balance taken off a new invoice, `reference` its number) or refund_paid (`reference` RF-…)."""
 
     id: int
     kind: LedgerKind

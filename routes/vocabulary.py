@@ -35,6 +35,8 @@ from models.payment_model import (
     LEDGER_KINDS,
     PAYMENT_CHANNELS,
     PAYMENT_STATUSES,
+    REFUND_METHODS,
+    REFUND_STATUSES,
 )
 from models.pqr_model import PQR_STATUSES, PQR_TYPES
 from models.reading_file_model import ISSUE_OUTCOMES
@@ -74,6 +76,8 @@ ExceptionResolution = Literal[EXCEPTION_RESOLUTIONS]  # type: ignore[valid-type]
 ChargeStatus = Literal[CHARGE_STATUSES]  # type: ignore[valid-type]
 MeterKind = Literal[METER_KINDS]  # type: ignore[valid-type]
 NoteKind = Literal[NOTE_KINDS]  # type: ignore[valid-type]
+RefundMethod = Literal[REFUND_METHODS]  # type: ignore[valid-type]
+RefundStatus = Literal[REFUND_STATUSES]  # type: ignore[valid-type]
 ServiceOrderKind = Literal[SERVICE_ORDER_KINDS]  # type: ignore[valid-type]
 ServiceOrderStatus = Literal[SERVICE_ORDER_STATUSES]  # type: ignore[valid-type]
 AgreementStatus = Literal[AGREEMENT_STATUSES]  # type: ignore[valid-type]
