@@ -268,9 +268,21 @@ async def _deliver_group(
             outcomes.append(prepared)
         else:
             ready.append((row, prepared))
-    results = await asyncio.gather(*(smtp.send(email) for _row, email in ready), return_exceptions=True)
-    for (row, _email), result in zip(ready, results, strict=True):
-        outcomes.append(await _record_send(writer, row, token, result, policy=policy, now=now, random=random))
+    # Each message is recorded as soon as its own send ends (not when the slowest of the group does), so a
+    # sender killed mid-group repeats only the messages it was still sending. The writer session takes one
+    # recording at a time.
+    recording = asyncio.Lock()
+
+    async def send_and_record(row: Notification, email: OutgoingEmail) -> str:
+        try:
+            await smtp.send(email)
+            result: BaseException | None = None
+        except Exception as exc:  # noqa: BLE001 - recorded (and logged) on the row by _record_send
+            result = exc
+        async with recording:
+            return await _record_send(writer, row, token, result, policy=policy, now=now, random=random)
+
+    outcomes += await asyncio.gather(*(send_and_record(row, email) for row, email in ready))
     return outcomes
 
 
@@ -307,13 +319,13 @@ async def _record_send(
     writer: AsyncSession,
     row: Notification,
     token: str,
-    result: object,
+    result: BaseException | None,
     *,
     policy: DeliveryPolicy,
     now: datetime,
     random: Callable[[], float],
 ) -> str:
-    """Record what rendering or sending one row gave (`result` is the exception, or anything else for sent)."""
+    """Record what rendering or sending one row gave (`result` is the exception, or None for sent)."""
     row_id, attempts, event, payload = row.id, row.attempts, row.event, dict(row.payload)
     if isinstance(result, (NotificationTemplateError, UndeliverableError)):
         return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=True,
@@ -321,9 +333,7 @@ async def _record_send(
     if isinstance(result, SmtpDeliveryError):
         return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=result.permanent,
                               policy=policy, now=now, random=random)
-    if isinstance(result, BaseException):
-        if not isinstance(result, Exception):  # cancellation, interpreter exit: not the message's fault
-            raise result
+    if isinstance(result, Exception):
         # A bug or an unreachable database: retry later, loudly.
         log.error("notification %s (%s) could not be prepared or sent", row_id, event, exc_info=result)
         return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=False,
