@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import re
+import secrets
 import sqlite3
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -18,6 +20,7 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +324,90 @@ async def retry_unit_of_work(
     raise AssertionError("unreachable")
 
 
+class ChangeSignal:
+    """A small file beside a SQLite database whose content changes after every commit that changed a watched table.
+
+    Every process on the machine that opens the database finds the same file, and reading it (open,
+    read a few bytes, close) costs microseconds, where a statement through aiosqlite's thread costs
+    about half a millisecond of CPU. A process may keep what it read from a watched table for as long
+    as the signal reads the same as it did before that read: a change commits first and is signalled
+    after, so a process that read before the change sees a new signal on its next look.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            self.bump()
+
+    def read(self) -> bytes | None:
+        """The current signal; None when it cannot be read (then nothing may be kept)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 64) or None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def bump(self) -> None:
+        """Give the signal a new value: written aside, then renamed over, so a reader never sees half of it."""
+        aside = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            aside.write_bytes(secrets.token_hex(16).encode())
+            os.replace(aside, self.path)
+        except OSError:
+            # Not signalled: a reader keeps stale rows until its own time limit. Say so loudly.
+            log.exception("could not write the change signal %s", self.path)
+            aside.unlink(missing_ok=True)
+
+
+# Tables whose committed changes are signalled (see ChangeSignal): the session check keeps users per process.
+SIGNALLED_TABLES = frozenset({"users"})
+_CHANGED = "cuponera_signalled_change"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other backends and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _signal_changes(session_class: type[Session], signal: ChangeSignal, tables: frozenset[str]) -> None:
+    """Bump `signal` after a commit of a session of `session_class` that changed one of `tables`.
+
+    Both ways of changing rows are seen: objects flushed (dirty or deleted) and UPDATE/DELETE statements
+    executed through the session. A rollback forgets the mark; a conservative extra bump is harmless.
+    """
+
+    @event.listens_for(session_class, "do_orm_execute")
+    def _on_execute(state: ORMExecuteState) -> None:
+        if state.is_update or state.is_delete:
+            table = getattr(state.statement, "table", None)
+            if getattr(table, "name", None) in tables:
+                state.session.info[_CHANGED] = True
+
+    @event.listens_for(session_class, "after_flush")
+    def _on_flush(session: Session, _context: Any) -> None:
+        for instance in (*session.dirty, *session.deleted):
+            if getattr(instance, "__tablename__", None) in tables:
+                session.info[_CHANGED] = True
+                return
+
+    @event.listens_for(session_class, "after_commit")
+    def _on_commit(session: Session) -> None:
+        if session.info.pop(_CHANGED, False):
+            signal.bump()
+
+    @event.listens_for(session_class, "after_rollback")
+    def _on_rollback(session: Session) -> None:
+        session.info.pop(_CHANGED, None)
+
+
 class SqlClient:
     """Owns the engine and the session factory for the app's lifetime."""
 
@@ -330,7 +417,17 @@ class SqlClient:
         self.url = url
         self.schema = schema
         self.engine = build_engine(url, schema=schema, busy_timeout=busy_timeout)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # SQLite only (one machine by nature): commits that change users bump a file every process reads
+        # (see ChangeSignal). Elsewhere None: the session check reads the user row on every request.
+        database_file = sqlite_file(url)
+        self.change_signal = ChangeSignal(database_file.with_name(f"{database_file.name}-changes")) if database_file else None
+        # A Session class of this client's own, so the change hooks see only its sessions.
+        session_class: type[Session] = type("ClientSession", (Session,), {})
+        if self.change_signal is not None:
+            _signal_changes(session_class, self.change_signal, SIGNALLED_TABLES)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
+        )
         self.write_engine = self.engine
         if self.engine.dialect.name == "sqlite":
             # SQLite has one writer at a time. Writers of this process queue, first come first
@@ -340,7 +437,9 @@ class SqlClient:
             self.write_engine = build_engine(
                 url, schema=schema, busy_timeout=busy_timeout, pool_size=1, max_overflow=0, pool_timeout=busy_timeout
             ).execution_options(sqlite_begin="IMMEDIATE")
-        self.write_sessionmaker = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self.write_sessionmaker = async_sessionmaker(
+            self.write_engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
+        )
 
     def session(self, *, write: bool = False) -> AsyncSession:
         """A new session; the caller closes it. Pass write=True for units of work that change data."""

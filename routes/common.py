@@ -118,6 +118,11 @@ def tenant_cache() -> tenant_controller.TenantCache:
     return current_app.extensions.setdefault("cuponera_tenants", tenant_controller.TenantCache())
 
 
+def session_cache() -> auth_controller.SessionCache:
+    """This app's per-process cache of session users (see SessionCache; used only with a change signal)."""
+    return current_app.extensions.setdefault("cuponera_sessions", auth_controller.SessionCache())
+
+
 async def optional_principal() -> Principal | None:
     """The logged-in user, or None for an anonymous request or a stale session; resolved once per request."""
     if "principal" in g:
@@ -125,8 +130,10 @@ async def optional_principal() -> Principal | None:
     principal = None
     parsed = auth_controller.parse_auth_id(current_user.auth_id)
     if parsed is not None:
-        user = await auth_controller.load_session_user(
-            session=db(), user_id=parsed.user_id, session_version=parsed.session_version
+        signal = services().sql.change_signal
+        user = await session_cache().load(
+            session=db(), user_id=parsed.user_id, session_version=parsed.session_version,
+            signal=signal.read() if signal is not None else None,
         )
         tenant = await tenant_cache().by_id(session=db(), tenant_id=user.tenant_id) if user is not None else None
         if user is not None and tenant is not None:
