@@ -197,19 +197,28 @@ class SessionCache:
     _signal: bytes | None = None
     _users: dict[tuple[int, int], tuple[float, dict]] = field(default_factory=dict)
 
+    def kept(self, *, user_id: int, session_version: int, signal: bytes | None) -> User | None:
+        """The kept user of this session while `signal` has not changed; None means "read it" (see `load`)."""
+        if signal is None:
+            return None
+        if signal != self._signal:
+            self._users.clear()
+            self._signal = signal
+        found = self._users.get((user_id, session_version))
+        if found is not None and found[0] > self.clock():
+            return User(**found[1])
+        return None
+
     async def load(
         self, *, session: AsyncSession, user_id: int, session_version: int, signal: bytes | None
     ) -> User | None:
         """`load_session_user`, answered from this process's copy while `signal` has not changed."""
         if signal is None:
             return await load_session_user(session=session, user_id=user_id, session_version=session_version)
-        if signal != self._signal:
-            self._users.clear()
-            self._signal = signal
+        kept = self.kept(user_id=user_id, session_version=session_version, signal=signal)
+        if kept is not None:
+            return kept
         key = (user_id, session_version)
-        found = self._users.get(key)
-        if found is not None and found[0] > self.clock():
-            return User(**found[1])
         values = await _session_user_values(session=session, user_id=user_id, session_version=session_version)
         if values is None:
             return None
