@@ -176,8 +176,11 @@ def build_engine(
     return engine
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float) -> None:
-    """WAL for concurrent readers, enforced foreign keys and a busy timeout on every connection."""
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float, *, inline: bool = False) -> None:
+    """WAL for concurrent readers, enforced foreign keys and a busy timeout on every connection.
+
+    `inline`: the connections are `_InlineConnection`s, whose BEGIN goes straight to sqlite3.
+    """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -196,7 +199,11 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float) -> None:
         # timeout, instead of failing with "database is locked" when a read lock cannot be
         # upgraded. Readers stay DEFERRED so they never block anyone under WAL.
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if inline:
+            # On the loop's thread already: no statement machinery needed for a constant BEGIN.
+            connection.connection.driver_connection._connection.execute(f"BEGIN {mode}")
+        else:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _install_azure_connect_retry(engine: AsyncEngine) -> None:
@@ -530,7 +537,7 @@ def _inline_sqlite_engine(url: str, busy_timeout: float) -> AsyncEngine:
         return _InlineConnection(sqlite3.connect(str(database), timeout=busy_timeout, check_same_thread=False))
 
     engine = create_async_engine(url, async_creator=connect, connect_args={"timeout": busy_timeout})
-    _install_sqlite_pragmas(engine, busy_timeout)
+    _install_sqlite_pragmas(engine, busy_timeout, inline=True)
     return engine
 
 

@@ -195,10 +195,14 @@ async def test_short_reads_on_sqlite_run_on_the_event_loop_thread_with_the_same_
             assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.SHORT_READ_BUSY_SECONDS * 1000
             assert (await session.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "a"
         assert threads == [threading.get_ident()]  # the loop's own thread, not aiosqlite's
-        # Each session is a fresh snapshot: a later commit is seen by the next short read.
-        async with client.session_scope(write=True) as session:
-            await session.execute(text("UPDATE t SET at = 'b' WHERE id = 1"))
-            await session.commit()
+        # One snapshot per session (its BEGIN), a fresh one for the next: a commit made meanwhile is
+        # seen by the next short read only.
+        async with client.session_scope(short_reads=True) as reading:
+            assert (await reading.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "a"
+            async with client.session_scope(write=True) as session:
+                await session.execute(text("UPDATE t SET at = 'b' WHERE id = 1"))
+                await session.commit()
+            assert (await reading.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "a"
         async with client.session_scope(short_reads=True) as session:
             assert (await session.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "b"
             with pytest.raises(Exception, match="no such column"):
