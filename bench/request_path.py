@@ -328,6 +328,8 @@ async def main_async(args: argparse.Namespace) -> dict:
                     fx.cookies[email] = await login(server.base_url, email)
                 endpoints: dict[str, dict] = {}
                 for name, (call, concurrency) in scenarios(fx).items():
+                    if args.warm_seconds:  # every login seen, caches and connections warm: the steady state
+                        await load(server, call, concurrency=concurrency, seconds=args.warm_seconds)
                     endpoints[name] = await load(server, call, concurrency=concurrency, seconds=args.seconds)
                 used: set[int] = set()
                 pair = await load(
@@ -349,6 +351,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         "invoices": args.contracts * len(PERIODS),
         "build_seconds": round(build_seconds, 1),
         "seconds_per_endpoint": args.seconds,
+        "warm_seconds": args.warm_seconds,
         "cores": os.cpu_count(),
         "floor": floor,
         **results,
@@ -361,6 +364,10 @@ def main() -> None:
     parser.add_argument("--contracts", type=int, default=20_000, help="contracts, each billed for 12 months")
     parser.add_argument("--customers", type=int, default=64, help="customer logins spread over the load")
     parser.add_argument("--seconds", type=float, default=5.0, help="load duration per endpoint")
+    parser.add_argument(
+        "--warm-seconds", type=float, default=0.0,
+        help="an unmeasured load of this many seconds before each endpoint's measured one (default: none)",
+    )
     parser.add_argument(
         "--workers", type=int, nargs="+", default=sorted({1, min(os.cpu_count() or 1, 2)}),
         help="hypercorn worker counts to measure (default: one, and make run's default on SQLite: cores, at most 2)",

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import re
+import secrets
 import sqlite3
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import ORMExecuteState, Session
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +176,11 @@ def build_engine(
     return engine
 
 
-def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float) -> None:
-    """WAL for concurrent readers, enforced foreign keys and a busy timeout on every connection."""
+def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float, *, inline: bool = False) -> None:
+    """WAL for concurrent readers, enforced foreign keys and a busy timeout on every connection.
+
+    `inline`: the connections are `_InlineConnection`s, whose BEGIN goes straight to sqlite3.
+    """
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -193,7 +199,11 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float) -> None:
         # timeout, instead of failing with "database is locked" when a read lock cannot be
         # upgraded. Readers stay DEFERRED so they never block anyone under WAL.
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if inline:
+            # On the loop's thread already: no statement machinery needed for a constant BEGIN.
+            connection.connection.driver_connection._connection.execute(f"BEGIN {mode}")
+        else:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def _install_azure_connect_retry(engine: AsyncEngine) -> None:
@@ -321,6 +331,216 @@ async def retry_unit_of_work(
     raise AssertionError("unreachable")
 
 
+class ChangeSignal:
+    """A small file beside a SQLite database whose content changes after every commit that changed a watched table.
+
+    Every process on the machine that opens the database finds the same file, and reading it (open,
+    read a few bytes, close) costs microseconds, where a statement through aiosqlite's thread costs
+    about half a millisecond of CPU. A process may keep what it read from a watched table for as long
+    as the signal reads the same as it did before that read: a change commits first and is signalled
+    after, so a process that read before the change sees a new signal on its next look.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            self.bump()
+
+    def read(self) -> bytes | None:
+        """The current signal; None when it cannot be read (then nothing may be kept)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            return os.read(fd, 64) or None
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def bump(self) -> None:
+        """Give the signal a new value: written aside, then renamed over, so a reader never sees half of it."""
+        aside = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            aside.write_bytes(secrets.token_hex(16).encode())
+            os.replace(aside, self.path)
+        except OSError:
+            # Not signalled: a reader keeps stale rows until its own time limit. Say so loudly.
+            log.exception("could not write the change signal %s", self.path)
+            aside.unlink(missing_ok=True)
+
+
+# Tables whose committed changes are signalled (see ChangeSignal): the session check keeps users per process.
+SIGNALLED_TABLES = frozenset({"users"})
+_CHANGED = "cuponera_signalled_change"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for other backends and in-memory SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _signal_changes(session_class: type[Session], signal: ChangeSignal, tables: frozenset[str]) -> None:
+    """Bump `signal` after a commit of a session of `session_class` that changed one of `tables`.
+
+    Both ways of changing rows are seen: objects flushed (dirty or deleted) and UPDATE/DELETE statements
+    executed through the session. A rollback forgets the mark; a conservative extra bump is harmless.
+    """
+
+    @event.listens_for(session_class, "do_orm_execute")
+    def _on_execute(state: ORMExecuteState) -> None:
+        if state.is_update or state.is_delete:
+            table = getattr(state.statement, "table", None)
+            if getattr(table, "name", None) in tables:
+                state.session.info[_CHANGED] = True
+
+    @event.listens_for(session_class, "after_flush")
+    def _on_flush(session: Session, _context: Any) -> None:
+        for instance in (*session.dirty, *session.deleted):
+            if getattr(instance, "__tablename__", None) in tables:
+                session.info[_CHANGED] = True
+                return
+
+    @event.listens_for(session_class, "after_commit")
+    def _on_commit(session: Session) -> None:
+        if session.info.pop(_CHANGED, False):
+            signal.bump()
+
+    @event.listens_for(session_class, "after_rollback")
+    def _on_rollback(session: Session) -> None:
+        session.info.pop(_CHANGED, None)
+
+
+# How long a short read on the event loop's thread may wait for SQLite (WAL readers wait only while
+# another connection recovers the WAL after a crash); past it the request is answered 503 database_busy.
+SHORT_READ_BUSY_SECONDS = 0.1
+
+
+class _InlineCursor:
+    """aiosqlite's cursor interface over a plain sqlite3 cursor, run on the calling thread."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _InlineCursor:
+        self._cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> _InlineCursor:
+        self._cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+
+class _RunNow:
+    """Stands in for aiosqlite's queue to its thread: runs the function at once and settles the future."""
+
+    @staticmethod
+    def put_nowait(item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller, as aiosqlite's thread does
+            if future is not None:
+                future.set_exception(exc)
+            return
+        if future is not None:
+            future.set_result(result)
+
+
+class _InlineConnection:
+    """aiosqlite's connection interface over a plain sqlite3 connection, run on the event loop's thread.
+
+    Each aiosqlite call is a trip to the connection's own thread and back through the event loop
+    (about 0.6 ms of CPU per statement, counting the cursor, the fetch, BEGIN and the rollback);
+    here the same call runs where it is made. Only for short, index-bounded reads (`SqlClient.session
+    (short_reads=True)`): while a statement runs, the event loop waits, so anything that may scan
+    stays on aiosqlite's thread.
+    """
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self._conn = connection  # what SQLAlchemy's isolation_level setter reaches for
+        self._tx = _RunNow()
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._connection.isolation_level
+
+    def cursor(self) -> _InlineCursor:
+        return _InlineCursor(self._connection.cursor())
+
+    async def commit(self) -> None:
+        self._connection.commit()
+
+    async def rollback(self) -> None:
+        self._connection.rollback()
+
+    async def close(self) -> None:
+        self._connection.close()
+
+    def stop(self) -> None:
+        self._connection.close()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._connection.create_function(*args, **kwargs)
+
+
+def _inline_sqlite_engine(url: str, busy_timeout: float) -> AsyncEngine:
+    """An engine whose SQLite connections run statements on the event loop's thread (see _InlineConnection)."""
+    database = sqlite_file(url)
+
+    async def connect() -> _InlineConnection:
+        # check_same_thread off only so the garbage collector may close it from elsewhere; it is used
+        # from the event loop's thread alone.
+        return _InlineConnection(sqlite3.connect(str(database), timeout=busy_timeout, check_same_thread=False))
+
+    engine = create_async_engine(url, async_creator=connect, connect_args={"timeout": busy_timeout})
+    _install_sqlite_pragmas(engine, busy_timeout, inline=True)
+    return engine
+
+
 class SqlClient:
     """Owns the engine and the session factory for the app's lifetime."""
 
@@ -330,7 +550,17 @@ class SqlClient:
         self.url = url
         self.schema = schema
         self.engine = build_engine(url, schema=schema, busy_timeout=busy_timeout)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # SQLite only (one machine by nature): commits that change users bump a file every process reads
+        # (see ChangeSignal). Elsewhere None: the session check reads the user row on every request.
+        database_file = sqlite_file(url)
+        self.change_signal = ChangeSignal(database_file.with_name(f"{database_file.name}-changes")) if database_file else None
+        # A Session class of this client's own, so the change hooks see only its sessions.
+        session_class: type[Session] = type("ClientSession", (Session,), {})
+        if self.change_signal is not None:
+            _signal_changes(session_class, self.change_signal, SIGNALLED_TABLES)
+        self.sessionmaker = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
+        )
         self.write_engine = self.engine
         if self.engine.dialect.name == "sqlite":
             # SQLite has one writer at a time. Writers of this process queue, first come first
@@ -340,16 +570,34 @@ class SqlClient:
             self.write_engine = build_engine(
                 url, schema=schema, busy_timeout=busy_timeout, pool_size=1, max_overflow=0, pool_timeout=busy_timeout
             ).execution_options(sqlite_begin="IMMEDIATE")
-        self.write_sessionmaker = async_sessionmaker(self.write_engine, expire_on_commit=False, autoflush=False)
+        self.write_sessionmaker = async_sessionmaker(
+            self.write_engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
+        )
+        # Short reads on SQLite run on the event loop's thread (see _InlineConnection); elsewhere the
+        # ordinary read sessions (asyncpg and aioodbc have no per-statement thread trip to save).
+        self.short_read_engine = self.engine
+        self.short_read_sessionmaker = self.sessionmaker
+        if database_file is not None:
+            self.short_read_engine = _inline_sqlite_engine(url, SHORT_READ_BUSY_SECONDS)
+            self.short_read_sessionmaker = async_sessionmaker(
+                self.short_read_engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
+            )
 
-    def session(self, *, write: bool = False) -> AsyncSession:
-        """A new session; the caller closes it. Pass write=True for units of work that change data."""
-        return (self.write_sessionmaker if write else self.sessionmaker)()
+    def session(self, *, write: bool = False, short_reads: bool = False) -> AsyncSession:
+        """A new session; the caller closes it. Pass write=True for units of work that change data.
+
+        `short_reads=True` (ignored with write) promises that every statement is a short, index-bounded
+        read (a page of one customer's invoices, a row by key): on SQLite they then run on the event
+        loop's thread, which stops the whole process while each runs. Never for reports or scans.
+        """
+        if write:
+            return self.write_sessionmaker()
+        return (self.short_read_sessionmaker if short_reads else self.sessionmaker)()
 
     @asynccontextmanager
-    async def session_scope(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session_scope(self, *, write: bool = False, short_reads: bool = False) -> AsyncIterator[AsyncSession]:
         """A session closed on exit; commit explicitly inside."""
-        async with self.session(write=write) as session:
+        async with self.session(write=write, short_reads=short_reads) as session:
             yield session
 
     async def ping(self) -> None:
@@ -369,6 +617,8 @@ class SqlClient:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+        if self.short_read_engine is not self.engine:
+            await self.short_read_engine.dispose()
 
 
 READ_COMMITTED_SNAPSHOT_SQL = "SELECT is_read_committed_snapshot_on FROM sys.databases WHERE name = DB_NAME()"

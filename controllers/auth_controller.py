@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import secrets
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import bcrypt
@@ -155,20 +157,82 @@ _SESSION_USER = select(
 ).where(User.id == bindparam("user_id"))
 
 
+async def _session_user_values(*, session: AsyncSession, user_id: int, session_version: int) -> dict | None:
+    row = (await session.execute(_SESSION_USER, {"user_id": user_id})).first()
+    if row is None or row.status != "active" or row.session_version != session_version:
+        return None
+    return row._asdict()
+
+
 async def load_session_user(
     *, session: AsyncSession, user_id: int, session_version: int
 ) -> User | None:
     """The active user behind a session, if that session has not been ended by logout or a password change.
 
-    Read on every request (one primary-key probe of columns), so a logout, password change, role
-    change or disabling done by any process takes effect on the next request of every process. The
-    result is a User that belongs to no session: read its fields; a unit of work that changes the
-    user loads it (see `change_password`).
+    One primary-key probe of columns, so a logout, password change, role change or disabling done by
+    any process takes effect on the next request of every process. The result is a User that belongs
+    to no session: read its fields; a unit of work that changes the user loads it (see `change_password`).
     """
-    row = (await session.execute(_SESSION_USER, {"user_id": user_id})).first()
-    if row is None or row.status != "active" or row.session_version != session_version:
+    values = await _session_user_values(session=session, user_id=user_id, session_version=session_version)
+    return User(**values) if values is not None else None
+
+
+@dataclass
+class SessionCache:
+    """Active sessions' users, per process, kept while a change signal reads as it did before they were read.
+
+    `signal` is what the caller read from a signal that changes after every commit that changes a user
+    (`clients.sql_client.ChangeSignal`, SQLite only), read BEFORE the user row: a change committed
+    before that read is in the row, and one committed after it changes the signal, which empties the
+    cache on the next request. So a logout, password change, role change or disabling in any process
+    applies on the next request of every process, without a round trip per request. `ttl_seconds`
+    only bounds a signal that was never written (a process killed between its commit and the bump).
+    With no signal (None: PostgreSQL, Azure SQL) nothing is kept and every request reads the row.
+    Each request gets a User of its own (fresh, of no session), never a shared object.
+    """
+
+    ttl_seconds: float = 60.0
+    max_entries: int = 10_000
+    clock: Callable[[], float] = time.monotonic
+    _signal: bytes | None = None
+    _users: dict[tuple[int, int], tuple[float, dict]] = field(default_factory=dict)
+
+    def kept(self, *, user_id: int, session_version: int, signal: bytes | None) -> User | None:
+        """The kept user of this session while `signal` has not changed; None means "read it" (see `load`)."""
+        if signal is None:
+            return None
+        if signal != self._signal:
+            self._users.clear()
+            self._signal = signal
+        found = self._users.get((user_id, session_version))
+        if found is not None and found[0] > self.clock():
+            return User(**found[1])
         return None
-    return User(**row._asdict())
+
+    async def load(
+        self, *, session: AsyncSession, user_id: int, session_version: int, signal: bytes | None
+    ) -> User | None:
+        """`load_session_user`, answered from this process's copy while `signal` has not changed."""
+        if signal is None:
+            return await load_session_user(session=session, user_id=user_id, session_version=session_version)
+        kept = self.kept(user_id=user_id, session_version=session_version, signal=signal)
+        if kept is not None:
+            return kept
+        key = (user_id, session_version)
+        values = await _session_user_values(session=session, user_id=user_id, session_version=session_version)
+        if values is None:
+            return None
+        # Another request of this process may have seen a newer signal meanwhile: then this row may
+        # predate the change, and is used for this request only.
+        if self._signal == signal:
+            if len(self._users) >= self.max_entries:
+                self._users.clear()
+            self._users[key] = (self.clock() + self.ttl_seconds, values)
+        return User(**values)
+
+    def clear(self) -> None:
+        """Forget every kept user."""
+        self._users.clear()
 
 
 async def authenticate(

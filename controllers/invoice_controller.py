@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Row, Select, case, exists, func, or_, select, update
+from sqlalchemy import Row, Select, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,22 +65,37 @@ _SETTLING_PAYMENT = (
 )
 
 
-def _view_query(tenant: Tenant) -> Select[Any]:
-    """One row per invoice of the tenant with its contract, reading and settling payment: columns, not entities."""
-    return (
-        select(
-            Invoice.id, Invoice.number, Invoice.contract_id, Invoice.customer_id, Invoice.period,
-            Invoice.issued_on, Invoice.due_on, Invoice.status, Invoice.disputed, Invoice.carried_into_invoice_id,
-            Invoice.consumption, Invoice.currency, Invoice.arrears, Invoice.subtotal, Invoice.tax, Invoice.total,
-            Invoice.amount_due, Invoice.paid_at, Invoice.voided_at, Invoice.void_reason,
-            Contract.contract_number, Contract.service,
-            Reading.kind.label("reading_kind"), Reading.flags.label("reading_flags"),
-            _SETTLING_PAYMENT,
-        )
-        .join(Contract, Contract.id == Invoice.contract_id)
-        .outerjoin(Reading, Reading.id == Invoice.reading_id)
-        .where(Invoice.tenant_id == tenant.id)
+# One row per invoice with its contract, reading and settling payment: columns, not entities. Built
+# once per process; each request only adds its filters.
+_VIEW_QUERY = (
+    select(
+        Invoice.id, Invoice.number, Invoice.contract_id, Invoice.customer_id, Invoice.period,
+        Invoice.issued_on, Invoice.due_on, Invoice.status, Invoice.disputed, Invoice.carried_into_invoice_id,
+        Invoice.consumption, Invoice.currency, Invoice.arrears, Invoice.subtotal, Invoice.tax, Invoice.total,
+        Invoice.amount_due, Invoice.paid_at, Invoice.voided_at, Invoice.void_reason,
+        Contract.contract_number, Contract.service,
+        Reading.kind.label("reading_kind"), Reading.flags.label("reading_flags"),
+        _SETTLING_PAYMENT,
     )
+    .join(Contract, Contract.id == Invoice.contract_id)
+    .outerjoin(Reading, Reading.id == Invoice.reading_id)
+)
+
+
+# The lines of a page's invoices, in order (built once; the ids are an expanding parameter).
+_VIEW_LINES = (
+    select(
+        InvoiceLine.invoice_id, InvoiceLine.kind, InvoiceLine.description, InvoiceLine.quantity,
+        InvoiceLine.unit_price, InvoiceLine.amount,
+    )
+    .where(InvoiceLine.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
+    .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
+)
+
+
+def _view_query(tenant: Tenant) -> Select[Any]:
+    """`_VIEW_QUERY` for the tenant's invoices."""
+    return _VIEW_QUERY.where(Invoice.tenant_id == tenant.id)
 
 
 async def _views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[InvoiceView]:
@@ -88,14 +103,7 @@ async def _views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[Invoic
     if not rows:
         return []
     lines: dict[int, list[Row[Any]]] = {row.id: [] for row in rows}
-    found = await session.execute(
-        select(
-            InvoiceLine.invoice_id, InvoiceLine.kind, InvoiceLine.description, InvoiceLine.quantity,
-            InvoiceLine.unit_price, InvoiceLine.amount,
-        )
-        .where(InvoiceLine.invoice_id.in_(list(lines)))
-        .order_by(InvoiceLine.invoice_id, InvoiceLine.position)
-    )
+    found = await session.execute(_VIEW_LINES, {"invoice_ids": list(lines)})
     for line in found.all():
         lines[line.invoice_id].append(line)
     return [

@@ -84,6 +84,12 @@ class TenantCache:
         """Forget every cached tenant (after a change to one)."""
         self._by_key.clear()
 
+    def kept(self, *, tenant_id: int | None = None, code: str | None = None) -> Tenant | None:
+        """The kept copy by id, else by public code (None: the default tenant), if there is one; no query."""
+        if tenant_id is not None:
+            return self._get(tenant_id)
+        return self._get(("code", code.strip()) if code else ("default",))
+
     async def by_id(self, *, session: AsyncSession, tenant_id: int) -> Tenant | None:
         """The tenant with this id, or None."""
         cached = self._get(tenant_id)

@@ -96,12 +96,18 @@ def services() -> Any:
     return current_app.extensions["cuponera"]
 
 
-def db() -> AsyncSession:
-    """The request's one AsyncSession, opened lazily and closed at teardown."""
+def db(*, short_reads: bool = False) -> AsyncSession:
+    """The request's one AsyncSession, opened lazily and closed at teardown.
+
+    `short_reads=True` promises that every statement the request runs is a short, index-bounded read
+    (see `SqlClient.session`); it only matters for the call that opens the session.
+    """
     session = g.get("db_session")
     if session is None:
         # Unsafe methods write: on SQLite they take the write lock at BEGIN (see sql_client).
-        session = services().sql.session(write=request.method in {"POST", "PUT", "PATCH", "DELETE"})
+        session = services().sql.session(
+            write=request.method in {"POST", "PUT", "PATCH", "DELETE"}, short_reads=short_reads
+        )
         g.db_session = session
     return session
 
@@ -118,6 +124,11 @@ def tenant_cache() -> tenant_controller.TenantCache:
     return current_app.extensions.setdefault("cuponera_tenants", tenant_controller.TenantCache())
 
 
+def session_cache() -> auth_controller.SessionCache:
+    """This app's per-process cache of session users (see SessionCache; used only with a change signal)."""
+    return current_app.extensions.setdefault("cuponera_sessions", auth_controller.SessionCache())
+
+
 async def optional_principal() -> Principal | None:
     """The logged-in user, or None for an anonymous request or a stale session; resolved once per request."""
     if "principal" in g:
@@ -125,10 +136,20 @@ async def optional_principal() -> Principal | None:
     principal = None
     parsed = auth_controller.parse_auth_id(current_user.auth_id)
     if parsed is not None:
-        user = await auth_controller.load_session_user(
-            session=db(), user_id=parsed.user_id, session_version=parsed.session_version
-        )
-        tenant = await tenant_cache().by_id(session=db(), tenant_id=user.tenant_id) if user is not None else None
+        # Kept copies first: a request that finds both opens no database session at all.
+        signal = services().sql.change_signal
+        now = signal.read() if signal is not None else None
+        sessions = session_cache()
+        user = sessions.kept(user_id=parsed.user_id, session_version=parsed.session_version, signal=now)
+        if user is None:
+            user = await sessions.load(
+                session=db(), user_id=parsed.user_id, session_version=parsed.session_version, signal=now
+            )
+        tenant = None
+        if user is not None:
+            tenant = tenant_cache().kept(tenant_id=user.tenant_id) or await tenant_cache().by_id(
+                session=db(), tenant_id=user.tenant_id
+            )
         if user is not None and tenant is not None:
             principal = Principal(user=user, tenant=tenant, session_nonce=parsed.nonce)
     g.principal = principal
@@ -157,7 +178,8 @@ async def request_tenant() -> Tenant:
     if principal is not None:
         return principal.tenant
     if "tenant" not in g:
-        g.tenant = await tenant_cache().public(session=db(), code=request.headers.get(TENANT_HEADER))
+        code = request.headers.get(TENANT_HEADER)
+        g.tenant = tenant_cache().kept(code=code) or await tenant_cache().public(session=db(), code=code)
     return g.tenant
 
 

@@ -98,7 +98,7 @@ def _invoices(result: LookupResult, *, with_ids: bool) -> list[dict[str, object]
 async def public_lookup(query_args: LookupQuery) -> PublicLookupOut:
     """Quick-pay lookup: masked holder name and unpaid invoices of a contract number."""
     result = await lookup_controller.public_lookup(
-        session=db(), tenant=await request_tenant(), contract_number=query_args.contract_number
+        session=db(short_reads=True), tenant=await request_tenant(), contract_number=query_args.contract_number
     )
     return PublicLookupOut(
         contract_number=result.contract_number,
@@ -117,7 +117,8 @@ async def own_lookup(contract_number: str) -> OwnLookupOut:
     """The unpaid invoices of one of the customer's own contracts."""
     principal = await require_principal()
     result = await lookup_controller.customer_lookup(
-        session=db(), tenant=principal.tenant, customer_id=principal.user.customer_id, contract_number=contract_number
+        session=db(short_reads=True), tenant=principal.tenant, customer_id=principal.user.customer_id,
+        contract_number=contract_number,
     )
     return OwnLookupOut(
         contract_number=result.contract_number,

@@ -172,3 +172,63 @@ async def test_sqlite_writers_of_one_process_queue_in_arrival_order(tmp_path: Pa
     finally:
         await client.dispose()
     assert order == [0, 1, 2, 3, 4, 5]
+
+
+async def test_short_reads_on_sqlite_run_on_the_event_loop_thread_with_the_same_settings(tmp_path: Path) -> None:
+    import threading
+
+    client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/s.db")
+    threads: list[int] = []
+    try:
+        async with client.session_scope(write=True) as session:
+            await session.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT)"))
+            await session.execute(text("INSERT INTO t (id, at) VALUES (1, 'a')"))
+            await session.commit()
+        async with client.session_scope(short_reads=True) as session:
+            connection = await session.connection()
+            raw = (await connection.get_raw_connection()).driver_connection
+            assert isinstance(raw, sql_client._InlineConnection)
+            raw._connection.create_function("here", 0, lambda: threads.append(threading.get_ident()) or 1)
+            assert (await session.execute(text("SELECT here()"))).scalar() == 1
+            assert (await session.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await session.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.SHORT_READ_BUSY_SECONDS * 1000
+            assert (await session.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "a"
+        assert threads == [threading.get_ident()]  # the loop's own thread, not aiosqlite's
+        # One snapshot per session (its BEGIN), a fresh one for the next: a commit made meanwhile is
+        # seen by the next short read only.
+        async with client.session_scope(short_reads=True) as reading:
+            assert (await reading.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "a"
+            async with client.session_scope(write=True) as session:
+                await session.execute(text("UPDATE t SET at = 'b' WHERE id = 1"))
+                await session.commit()
+            assert (await reading.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "a"
+        async with client.session_scope(short_reads=True) as session:
+            assert (await session.execute(text("SELECT at FROM t WHERE id = 1"))).scalar() == "b"
+            with pytest.raises(Exception, match="no such column"):
+                await session.execute(text("SELECT nope FROM t"))
+        # A write session is never inline, whatever it promises.
+        write = client.session(write=True, short_reads=True)
+        assert write.bind is client.write_engine
+        await write.close()
+    finally:
+        await client.dispose()
+
+
+async def test_short_reads_off_sqlite_are_ordinary_read_sessions() -> None:
+    client = SqlClient("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    try:
+        assert client.short_read_engine is client.engine and client.change_signal is None
+        session = client.session(short_reads=True)
+        assert session.bind is client.engine
+        await session.close()
+    finally:
+        await client.dispose()
+
+
+async def test_datetimes_come_back_utc_aware_through_short_reads(app: Quart) -> None:
+    user = await make_user(app, role="operator")
+    sql = app.extensions["cuponera"].sql
+    async with sql.session_scope(short_reads=True) as session:
+        created = await session.scalar(select(User.created_at).where(User.id == user.id))
+    assert created is not None and created.utcoffset() == timedelta(0)

@@ -194,3 +194,31 @@ async def test_a_carried_invoice_names_the_invoice_that_carries_its_balance(
     assert by_id[september_id]["carried_into_invoice_id"] == october_id
     assert by_id[october_id]["carried_into_invoice_id"] is None
     assert by_id[october_id]["arrears"] == "85000"
+
+
+async def test_invoice_pages_are_exactly_the_documented_model_in_json(app: Quart, session: AsyncSession, tenant: Tenant) -> None:
+    """The list pages dump plain JSON values built once; they must read as `InvoiceList` dumps itself."""
+    from datetime import UTC, datetime
+
+    from routes.invoice_routes import InvoiceList
+
+    ana, _luis = await _billed(session, tenant)
+    await make_invoice(
+        session, ana.contract, period="2026-09", number="OLD-2", status="paid", total="1520.5",
+        paid_at=datetime(2026, 10, 3, 14, 5, 9, 120000, tzinfo=UTC),
+    )
+    await make_invoice(
+        session, ana.contract, period="2026-08", number="OLD-3", status="void", voided_at=datetime(2026, 9, 1, tzinfo=UTC),
+        void_reason="Lectura errónea",
+    )
+    api = await _customer_client(app, session, ana)
+    body = await (await api.get("/api/v1/me/invoices?limit=2")).get_json()
+    assert [i["number"] for i in body["items"]] == ["FAC-2026-000001", "OLD-2"] and body["next_cursor"]
+    rest = await (await api.get(f"/api/v1/me/invoices?cursor={body['next_cursor']}")).get_json()
+    assert [i["number"] for i in rest["items"]] == ["OLD-3"] and rest["next_cursor"] is None
+    for page in (body, rest):
+        assert InvoiceList.model_validate(page).model_dump(mode="json") == page
+    paid = body["items"][1]
+    assert paid["paid_at"] == "2026-10-03T14:05:09.120000Z" and paid["total"] == "1521" and paid["lines"]
+    assert rest["items"][0]["voided_at"] == "2026-09-01T00:00:00Z" and rest["items"][0]["void_reason"] == "Lectura errónea"
+    assert body["items"][0]["total"] == "84760" and body["items"][0]["issued_on"] == "2026-11-05"

@@ -10,15 +10,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from quart import Quart
-from sqlalchemy import update
+from sqlalchemy import text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import create_app
+from controllers.auth_controller import SessionCache
 from controllers.tenant_controller import TenantCache
 from models.tenant_model import Tenant
+from models.user_model import User
 from tests.conftest import TEST_PASSWORD, ApiClient, TestDatabase, app_config, make_user
+from tests.served_app import app_process
 
 
 @pytest.fixture
@@ -95,3 +99,91 @@ async def test_the_cached_tenant_outlives_a_rollback_and_follows_a_change_after_
     assert (await cache.public(session=session, code=None)).name == "Energía del Valle S.A."
     assert (await cache.by_id(session=session, tenant_id=tenant_id)).name == "Energía del Valle S.A."  # type: ignore[union-attr]
     assert await cache.by_id(session=session, tenant_id=tenant_id + 1000) is None
+
+
+async def test_session_users_are_kept_while_the_change_signal_reads_the_same(session: AsyncSession, app: Quart) -> None:
+    user = await make_user(app, role="operator", full_name="Ana Pérez")
+    now = [1000.0]
+    cache = SessionCache(ttl_seconds=60, clock=lambda: now[0])
+    first = await cache.load(session=session, user_id=user.id, session_version=1, signal=b"one")
+    assert first is not None and first.full_name == "Ana Pérez"
+    # Written behind the ORM's back (no signal): the kept copy answers while the signal is unchanged...
+    await session.execute(text("UPDATE users SET full_name = 'Ana Gómez' WHERE id = :id"), {"id": user.id})
+    await session.commit()
+    again = await cache.load(session=session, user_id=user.id, session_version=1, signal=b"one")
+    assert again is not None and again.full_name == "Ana Pérez" and again is not first  # a fresh object per request
+    # ...and a new signal value, or the time limit, makes the next request read the row.
+    assert (await cache.load(session=session, user_id=user.id, session_version=1, signal=b"two")).full_name == "Ana Gómez"  # type: ignore[union-attr]
+    await session.execute(text("UPDATE users SET full_name = 'Ana Ruiz' WHERE id = :id"), {"id": user.id})
+    await session.commit()
+    now[0] += 61
+    assert (await cache.load(session=session, user_id=user.id, session_version=1, signal=b"two")).full_name == "Ana Ruiz"  # type: ignore[union-attr]
+    # A stale version is refused; with no signal (PostgreSQL, Azure SQL) every call reads the row.
+    assert await cache.load(session=session, user_id=user.id, session_version=2, signal=b"two") is None
+    await session.execute(text("UPDATE users SET status = 'disabled' WHERE id = :id"), {"id": user.id})
+    await session.commit()
+    assert await cache.load(session=session, user_id=user.id, session_version=1, signal=None) is None
+
+
+async def test_commits_that_change_users_move_the_change_signal(app: Quart, session: AsyncSession) -> None:
+    signal = app.extensions["cuponera"].sql.change_signal
+    if signal is None:
+        assert app.extensions["cuponera"].sql.engine.dialect.name != "sqlite"
+        return  # PostgreSQL: no signal, the session check reads the user row every request
+    user = await make_user(app, role="customer")
+    before = signal.read()
+    assert before
+    await session.execute(update(Tenant).where(Tenant.is_default == true()).values(name="Otra S.A."))
+    await session.commit()
+    assert signal.read() == before  # not a users change
+    await session.execute(update(User).where(User.id == user.id).values(role="operator"))
+    await session.rollback()
+    assert signal.read() == before  # rolled back: nothing changed
+    await session.execute(update(User).where(User.id == user.id).values(role="operator"))
+    assert signal.read() == before  # signalled after the commit, never before
+    await session.commit()
+    after = signal.read()
+    assert after and after != before
+    loaded = await session.get_one(User, user.id)
+    loaded.full_name = "Nuevo Nombre"  # a flushed object change counts too
+    await session.commit()
+    assert signal.read() not in {before, after}
+
+
+async def test_two_served_processes_a_password_change_or_logout_in_one_is_a_401_on_the_next_request_of_the_other(
+    app: Quart, database_url: str, test_database: TestDatabase, tmp_path: Path
+) -> None:
+    user = await make_user(app, role="customer")
+    common = {"database_url": database_url, "schema": test_database.schema}
+    async with (
+        app_process(var_dir=tmp_path / "one", **common) as one,
+        app_process(var_dir=tmp_path / "two", **common) as two,
+        httpx.AsyncClient() as client,
+    ):
+
+        async def log_in() -> tuple[dict[str, str], str]:
+            response = await client.post(f"{one.base_url}/api/v1/auth/login", json={"email": user.email, "password": TEST_PASSWORD})
+            assert response.status_code == 200
+            client.cookies.clear()  # each request below names its session explicitly
+            return {"Cookie": f"cuponera_session={response.cookies['cuponera_session']}"}, response.json()["csrf_token"]
+
+        async def me(base_url: str, headers: dict[str, str]) -> int:
+            return (await client.get(f"{base_url}/api/v1/auth/me", headers=headers)).status_code
+
+        changing, csrf = await log_in()
+        other, _ = await log_in()
+        for _ in range(3):  # the second process has read (and keeps) both sessions
+            assert await me(two.base_url, changing) == 200 and await me(two.base_url, other) == 200
+        changed = await client.post(
+            f"{one.base_url}/api/v1/auth/password", headers={**changing, "X-CSRF-Token": csrf},
+            json={"current_password": TEST_PASSWORD, "new_password": "otra clave larga 2026"},
+        )
+        assert changed.status_code == 204
+        assert await me(two.base_url, other) == 401  # ended by the change made in the first process
+        assert await me(one.base_url, other) == 401
+
+        client_cookie = {"Cookie": changed.headers["set-cookie"].split(";", 1)[0]}  # the changer keeps a new session
+        assert await me(two.base_url, client_cookie) == 200
+        logout_csrf = (await client.get(f"{two.base_url}/api/v1/auth/csrf", headers=client_cookie)).json()["csrf_token"]
+        assert (await client.post(f"{two.base_url}/api/v1/auth/logout", headers={**client_cookie, "X-CSRF-Token": logout_csrf})).status_code == 204
+        assert await me(one.base_url, client_cookie) == 401
