@@ -1,6 +1,9 @@
 """Benchmark of the served app on SQLite: invoice lookup (concurrency 32) and coupon + payment (concurrency 8).
 
-Prints one JSON line per scenario: {name, requests, concurrency, rps, p50_ms, p99_ms}.
+Prints one JSON line per scenario: {name, requests, concurrency, rps, p50_ms, p99_ms, cpu_ms_per_request}
+(the CPU of hypercorn's worker process, from /proc, per request or pair), then one `exactly_once` line
+that counts in the database what the pairs left: one approved payment, one paid coupon and two paid
+invoices per pair, nothing pending.
 """
 
 import argparse
@@ -24,12 +27,13 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
-from sqlalchemy import insert, select, true
+from sqlalchemy import func, insert, select, true
 
 from clients.sql_client import SqlClient, upgrade_to_head
 from config import ROOT
 from models.account_model import Contract, Customer
 from models.billing_model import Invoice
+from models.payment_model import Coupon, Payment, PaymentAllocation
 from models.tenant_model import Tenant
 
 
@@ -120,8 +124,10 @@ async def wait_ready(base_url: str) -> None:
     raise RuntimeError("the app did not start")
 
 
-async def run(name: str, work: list, concurrency: int, call) -> dict:
-    """Run `call(client, item)` over `work` with `concurrency` workers; latency per item in ms."""
+async def run(name: str, work: list, concurrency: int, call, workers: list[int] = ()) -> dict:
+    """Run `call(client, item)` over `work` with `concurrency` workers; latency per item in ms, server CPU per item."""
+    from bench.request_path import cpu_seconds
+
     queue: asyncio.Queue = asyncio.Queue()
     for item in work:
         queue.put_nowait(item)
@@ -142,9 +148,9 @@ async def run(name: str, work: list, concurrency: int, call) -> dict:
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=BASE_URL, timeout=60, limits=limits) as client:
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), cpu_seconds(list(workers))
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds(list(workers)) - cpu_before
     latencies.sort()
     if failures:
         raise RuntimeError(f"{name}: {failures} of {len(work)} requests failed")
@@ -155,7 +161,29 @@ async def run(name: str, work: list, concurrency: int, call) -> dict:
         "rps": round(len(work) / seconds, 1),
         "p50_ms": round(statistics.median(latencies), 1),
         "p99_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        "cpu_ms_per_request": round(cpu * 1000 / len(work), 2) if workers else None,
     }
+
+
+async def exactly_once(url: str, contracts: list[str]) -> dict:
+    """What the quick-pay pairs left in the database, counted: each pair paid its two invoices once."""
+    sql = SqlClient(url)
+    try:
+        async with sql.session_scope() as session:
+            ids = select(Contract.id).where(Contract.contract_number.in_(contracts))
+            paid_invoices = await session.scalar(
+                select(func.count()).select_from(Invoice).where(Invoice.contract_id.in_(ids), Invoice.status == "paid")
+            )
+            payments = dict(
+                (await session.execute(select(Payment.status, func.count()).group_by(Payment.status))).all()
+            )
+            allocations = await session.scalar(select(func.count()).select_from(PaymentAllocation))
+            paid_coupons = await session.scalar(select(func.count()).select_from(Coupon).where(Coupon.status == "paid"))
+    finally:
+        await sql.dispose()
+    ok = paid_invoices == allocations == 2 * len(contracts) and payments == {"approved": len(contracts)} and paid_coupons == len(contracts)
+    return {"name": "exactly_once", "pairs": len(contracts), "paid_invoices": paid_invoices, "allocations": allocations,
+            "payments": payments, "paid_coupons": paid_coupons, "ok": ok}
 
 
 async def lookup(client: httpx.AsyncClient, contract_number: str) -> bool:
@@ -193,10 +221,15 @@ async def main_async(args: argparse.Namespace) -> None:
         server = start_server(url, Path(tmp), port)
         try:
             await wait_ready(BASE_URL)
+            from bench.request_path import children
+
+            workers = children(server.pid)
             await run("warmup", numbers[:50], 8, lookup)
             lookups = [numbers[i % len(numbers)] for i in range(args.lookups)]
-            print(json.dumps(await run("invoice_lookup", lookups, 32, lookup)), flush=True)
-            print(json.dumps(await run("coupon_and_payment", numbers[: args.payments], 8, coupon_and_payment)), flush=True)
+            print(json.dumps(await run("invoice_lookup", lookups, 32, lookup, workers)), flush=True)
+            pairs = numbers[: args.payments]
+            print(json.dumps(await run("coupon_and_payment", pairs, 8, coupon_and_payment, workers)), flush=True)
+            print(json.dumps(await exactly_once(url, pairs)), flush=True)
         finally:
             server.terminate()
             server.wait(timeout=30)

@@ -176,6 +176,18 @@ def build_engine(
     return engine
 
 
+def _set_up_sqlite_connection(dbapi_connection: Any, busy_timeout: float) -> None:
+    """A new SQLite connection's settings: WAL, enforced foreign keys, the busy timeout, synchronous."""
+    # The driver's own implicit BEGIN is turned off; the "begin" hooks emit ours.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float, *, inline: bool = False) -> None:
     """WAL for concurrent readers, enforced foreign keys and a busy timeout on every connection.
 
@@ -184,14 +196,7 @@ def _install_sqlite_pragmas(engine: AsyncEngine, busy_timeout: float, *, inline:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # The driver's own implicit BEGIN is turned off; the "begin" hook below emits ours.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        _set_up_sqlite_connection(dbapi_connection, busy_timeout)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -527,6 +532,147 @@ class _InlineConnection:
         self._connection.create_function(*args, **kwargs)
 
 
+class _HybridWriteConnection:
+    """The single SQLite write connection: aiosqlite's interface, on aiosqlite's thread or, per transaction, inline.
+
+    A transaction whose session opted in (`SqlClient.session(write=True, short_writes=True)`, a few
+    index-bounded statements such as the quick-pay coupon and card payment) runs its statements on the
+    event loop's thread, as short reads do; any other transaction (bill runs, imports, collection
+    files) goes to aiosqlite's thread as before. Both kinds share the one pooled connection, so the
+    process's writers still queue first come, first served. The mode is set by the "begin" hook
+    (`_begin_write`); between transactions the connection is idle, so the two threads never use it
+    at once.
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._aio = connection
+        self.inline = False
+        self.busy_ms: int | None = None  # the busy timeout last set on the connection
+        self._inline_tx = _RunNow()
+
+    @property
+    def raw(self) -> sqlite3.Connection:
+        return self._aio._conn  # type: ignore[no-any-return]
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        return self.raw
+
+    @property
+    def _connection(self) -> Any:
+        return self._aio._connection
+
+    @property
+    def _tx(self) -> Any:
+        return self._inline_tx if self.inline else self._aio._tx
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self.raw.isolation_level
+
+    def cursor(self) -> Any:
+        return _InlineCursor(self.raw.cursor()) if self.inline else self._aio.cursor()
+
+    async def commit(self) -> None:
+        if self.inline:
+            self.raw.commit()
+        else:
+            await self._aio.commit()
+
+    async def rollback(self) -> None:
+        if self.inline:
+            self.raw.rollback()
+        else:
+            await self._aio.rollback()
+
+    async def close(self) -> None:
+        await self._aio.close()
+
+    def stop(self) -> None:
+        self._aio.stop()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        await self._aio.create_function(*args, **kwargs)
+
+
+# How often an inline write transaction looks again for SQLite's write lock held by another process
+# (the first wait, doubling up to the last): it waits on the event loop, never blocking it.
+INLINE_BEGIN_FIRST_WAIT = 0.001
+INLINE_BEGIN_LONGEST_WAIT = 0.05
+
+
+def _set_busy_timeout(connection: _HybridWriteConnection, milliseconds: int) -> None:
+    if connection.busy_ms != milliseconds:
+        connection.raw.execute(f"PRAGMA busy_timeout={milliseconds}")
+        connection.busy_ms = milliseconds
+
+
+def _begin_inline(connection: _HybridWriteConnection, busy_timeout: float) -> None:
+    """BEGIN IMMEDIATE on the loop's thread without ever waiting there for another process's write lock.
+
+    SQLite's busy handler would sleep on the loop's thread, so it is off (timeout 0) for inline
+    transactions: a busy BEGIN is tried again after a sleep on the event loop (called in SQLAlchemy's
+    greenlet, like the Azure connect retry), until `busy_timeout` has passed; then SQLite's "database
+    is locked" goes up as it would from the busy handler (503 database_busy). Once BEGIN IMMEDIATE
+    holds the write lock, nothing in WAL mode waits for another connection; should anything still be
+    busy, it fails at once (503) instead of waiting on the loop.
+    """
+    from sqlalchemy.util import await_only
+
+    _set_busy_timeout(connection, 0)
+    deadline = asyncio.get_running_loop().time() + busy_timeout
+    wait = INLINE_BEGIN_FIRST_WAIT
+    while True:
+        try:
+            connection.raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not any(busy in str(exc) for busy in _SQLITE_BUSY) or asyncio.get_running_loop().time() >= deadline:
+                raise
+        await_only(asyncio.sleep(wait))
+        wait = min(wait * 2, INLINE_BEGIN_LONGEST_WAIT)
+
+
+def _hybrid_write_engine(url: str, busy_timeout: float) -> AsyncEngine:
+    """The SQLite write engine: one pooled `_HybridWriteConnection`, BEGIN IMMEDIATE, inline where asked."""
+    import aiosqlite
+
+    database = sqlite_file(url)
+    busy_ms = int(busy_timeout * 1000)
+
+    async def connect() -> _HybridWriteConnection:
+        # check_same_thread off: inline transactions use it from the loop's thread, the others from
+        # aiosqlite's, never both at once (one checkout at a time, see _HybridWriteConnection).
+        opened = aiosqlite.connect(str(database), timeout=busy_timeout, check_same_thread=False)
+        opened._thread.daemon = True
+        return _HybridWriteConnection(await opened)
+
+    engine = create_async_engine(
+        url, async_creator=connect, pool_size=1, max_overflow=0, pool_timeout=busy_timeout, connect_args={"timeout": busy_timeout}
+    )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
+        _set_up_sqlite_connection(dbapi_connection, busy_timeout)  # on aiosqlite's thread: the connection is new
+        record.driver_connection.busy_ms = busy_ms
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        hybrid: _HybridWriteConnection = connection.connection.driver_connection
+        hybrid.inline = bool(connection.get_execution_options().get(INLINE_WRITES_OPTION))
+        if hybrid.inline:
+            _begin_inline(hybrid, busy_timeout)
+        else:
+            # The idle connection's busy timeout is set from here (microseconds; its thread waits on its queue).
+            _set_busy_timeout(hybrid, busy_ms)
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+INLINE_WRITES_OPTION = "cuponera_inline_writes"
+
+
 def _inline_sqlite_engine(url: str, busy_timeout: float) -> AsyncEngine:
     """An engine whose SQLite connections run statements on the event loop's thread (see _InlineConnection)."""
     database = sqlite_file(url)
@@ -567,12 +713,24 @@ class SqlClient:
             # served, for the single connection of their own pool instead of polling the database
             # lock through SQLite's busy handler (whose sleeps of up to 100 ms, in no order, made a
             # long latency tail). Other processes (the CLI) still meet the busy timeout.
-            self.write_engine = build_engine(
-                url, schema=schema, busy_timeout=busy_timeout, pool_size=1, max_overflow=0, pool_timeout=busy_timeout
-            ).execution_options(sqlite_begin="IMMEDIATE")
+            self.write_engine = (
+                _hybrid_write_engine(url, busy_timeout)
+                if database_file is not None
+                else build_engine(
+                    url, schema=schema, busy_timeout=busy_timeout, pool_size=1, max_overflow=0, pool_timeout=busy_timeout
+                ).execution_options(sqlite_begin="IMMEDIATE")
+            )
         self.write_sessionmaker = async_sessionmaker(
             self.write_engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
         )
+        # Short writes on a SQLite file run on the event loop's thread, on the same single write
+        # connection (see _HybridWriteConnection); elsewhere the ordinary write sessions.
+        self.short_write_sessionmaker = self.write_sessionmaker
+        if database_file is not None:
+            self.short_write_sessionmaker = async_sessionmaker(
+                self.write_engine.execution_options(**{INLINE_WRITES_OPTION: True}),
+                expire_on_commit=False, autoflush=False, sync_session_class=session_class,
+            )
         # Short reads on SQLite run on the event loop's thread (see _InlineConnection); elsewhere the
         # ordinary read sessions (asyncpg and aioodbc have no per-statement thread trip to save).
         self.short_read_engine = self.engine
@@ -583,21 +741,26 @@ class SqlClient:
                 self.short_read_engine, expire_on_commit=False, autoflush=False, sync_session_class=session_class
             )
 
-    def session(self, *, write: bool = False, short_reads: bool = False) -> AsyncSession:
+    def session(self, *, write: bool = False, short_reads: bool = False, short_writes: bool = False) -> AsyncSession:
         """A new session; the caller closes it. Pass write=True for units of work that change data.
 
         `short_reads=True` (ignored with write) promises that every statement is a short, index-bounded
         read (a page of one customer's invoices, a row by key): on SQLite they then run on the event
         loop's thread, which stops the whole process while each runs. Never for reports or scans.
+        `short_writes=True` (with write) promises the same of every write transaction of the session
+        (a few rows by key: a coupon, a card payment); on a SQLite file they then run on the event
+        loop's thread too (see _HybridWriteConnection), still queued in order with every other writer.
         """
         if write:
-            return self.write_sessionmaker()
+            return (self.short_write_sessionmaker if short_writes else self.write_sessionmaker)()
         return (self.short_read_sessionmaker if short_reads else self.sessionmaker)()
 
     @asynccontextmanager
-    async def session_scope(self, *, write: bool = False, short_reads: bool = False) -> AsyncIterator[AsyncSession]:
+    async def session_scope(
+        self, *, write: bool = False, short_reads: bool = False, short_writes: bool = False
+    ) -> AsyncIterator[AsyncSession]:
         """A session closed on exit; commit explicitly inside."""
-        async with self.session(write=write, short_reads=short_reads) as session:
+        async with self.session(write=write, short_reads=short_reads, short_writes=short_writes) as session:
             yield session
 
     async def ping(self) -> None:

@@ -96,17 +96,18 @@ def services() -> Any:
     return current_app.extensions["cuponera"]
 
 
-def db(*, short_reads: bool = False) -> AsyncSession:
+def db(*, short_reads: bool = False, short_writes: bool = False) -> AsyncSession:
     """The request's one AsyncSession, opened lazily and closed at teardown.
 
-    `short_reads=True` promises that every statement the request runs is a short, index-bounded read
-    (see `SqlClient.session`); it only matters for the call that opens the session.
+    `short_reads=True` promises that every statement the request runs is a short, index-bounded read;
+    `short_writes=True` the same of a writing request's transactions (see `SqlClient.session`). They
+    only matter for the call that opens the session.
     """
     session = g.get("db_session")
     if session is None:
         # Unsafe methods write: on SQLite they take the write lock at BEGIN (see sql_client).
         session = services().sql.session(
-            write=request.method in {"POST", "PUT", "PATCH", "DELETE"}, short_reads=short_reads
+            write=request.method in {"POST", "PUT", "PATCH", "DELETE"}, short_reads=short_reads, short_writes=short_writes
         )
         g.db_session = session
     return session

@@ -161,7 +161,7 @@ async def create_coupon(data: CouponIn) -> tuple[CouponOut, int]:
     """Create a payment coupon for invoice ids or a contract number's unpaid invoices."""
     caller = await current_caller()
     view = await coupon_controller.create_coupon(
-        session=db(),
+        session=db(short_writes=True),  # a few rows by key: see SqlClient.session
         tenant=await request_tenant(),
         caller=caller,
         invoice_ids=data.invoice_ids,

@@ -331,7 +331,7 @@ async def create_payment(data: PaymentIn) -> tuple[PaymentOut, int, dict[str, st
     if caller.anonymous:
         caller = replace(caller, anonymous_namespace=data.coupon_reference)
     outcome = await payment_controller.pay_coupon(
-        session=db(),
+        session=db(short_writes=True),  # a few rows by key: see SqlClient.session
         tenant=await request_tenant(),
         caller=caller,
         gateway=services().payment_gateway,

@@ -232,3 +232,79 @@ async def test_datetimes_come_back_utc_aware_through_short_reads(app: Quart) -> 
     async with sql.session_scope(short_reads=True) as session:
         created = await session.scalar(select(User.created_at).where(User.id == user.id))
     assert created is not None and created.utcoffset() == timedelta(0)
+
+
+async def test_short_writes_on_sqlite_run_on_the_loop_thread_in_order_with_the_other_writers(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/sw.db")
+    threads: list[tuple[str, int]] = []
+    order: list[str] = []
+    try:
+        async with client.session_scope(write=True) as session:
+            await session.execute(text("CREATE TABLE t (n TEXT)"))
+            hybrid = (await (await session.connection()).get_raw_connection()).driver_connection
+            assert isinstance(hybrid, sql_client._HybridWriteConnection)  # the one write connection
+            hybrid.raw.create_function("here", 1, lambda name: threads.append((name, threading.get_ident())) or 1)
+            await session.commit()
+
+        async def writer(name: str, short: bool, hold: asyncio.Event | None = None) -> None:
+            async with client.session_scope(write=True, short_writes=short) as session:
+                await session.execute(text("INSERT INTO t VALUES (:n)"), {"n": name})
+                assert (await session.execute(text("SELECT here(:n)"), {"n": name})).scalar() == 1
+                order.append(name)
+                if hold is not None:
+                    hold.set()
+                    await asyncio.sleep(0.05)  # hold the write transaction while the others queue
+                await session.commit()
+
+        held = asyncio.Event()
+        first = asyncio.create_task(writer("long-1", False, held))
+        await held.wait()
+        others = []
+        for name, short in (("short-2", True), ("long-3", False), ("short-4", True)):
+            others.append(asyncio.create_task(writer(name, short)))
+            await asyncio.sleep(0.005)
+        await asyncio.gather(first, *others)
+        async with client.session_scope(write=True, short_writes=True) as session:
+            assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == 0
+            assert (await session.execute(text("SELECT count(*) FROM t"))).scalar() == 4
+        async with client.session_scope(write=True) as session:
+            # A transaction on aiosqlite's thread gets its busy timeout back.
+            assert (await session.execute(text("PRAGMA busy_timeout"))).scalar() == sql_client.DEFAULT_BUSY_TIMEOUT_SECONDS * 1000
+    finally:
+        await client.dispose()
+    assert order == ["long-1", "short-2", "long-3", "short-4"]  # one queue, first come first served
+    loop_thread = threading.get_ident()
+    assert [name for name, thread in threads if thread == loop_thread] == ["short-2", "short-4"]
+    assert all(thread != loop_thread for name, thread in threads if name.startswith("long"))
+
+
+async def test_a_short_write_waits_for_another_process_lock_on_the_loop_then_is_busy(tmp_path: Path) -> None:
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "lock.db"
+    client = SqlClient(f"sqlite+aiosqlite:///{path}", busy_timeout=0.3)
+    try:
+        async with client.session_scope(write=True) as session:
+            await session.execute(text("CREATE TABLE t (n INTEGER)"))
+            await session.commit()
+        other = sqlite3.connect(path, isolation_level=None)  # another process's write lock
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(Exception) as raised:
+            async with client.session_scope(write=True, short_writes=True) as session:
+                await session.execute(text("INSERT INTO t VALUES (1)"))
+        assert sql_client.is_busy_error(raised.value)  # answered 503 database_busy by the routes
+        # The wait is on the event loop, not in SQLite's busy handler on the loop's thread: a callback
+        # of the loop releases the other lock while the writer waits, and the same write goes through.
+        asyncio.get_running_loop().call_soon(other.rollback)
+        async with client.session_scope(write=True, short_writes=True) as session:
+            await session.execute(text("INSERT INTO t VALUES (2)"))
+            await session.commit()
+        other.close()
+        async with client.session_scope() as session:
+            assert (await session.execute(text("SELECT n FROM t"))).scalars().all() == [2]
+    finally:
+        await client.dispose()
