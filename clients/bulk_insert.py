@@ -1,16 +1,19 @@
-"""Bulk inserts for the bill run: one compiled multi-row INSERT fed driver-ready tuples, and a calmer GC meanwhile."""
+"""Bulk writes for the bill run: one compiled multi-row INSERT fed driver-ready tuples, the check that a batch's
+conditional UPDATEs all took, and a calmer GC meanwhile."""
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+# Ids per IN list when a batch reads back what it wrote (well under SQL Server's 2 100 parameters).
+CHECK_CHUNK = 1_000
 _GC_RELAXED_THRESHOLD = 100_000
 _relaxed_runs = 0
 _saved_threshold: tuple[int, int, int] | None = None
@@ -95,3 +98,20 @@ OUTBOX_COLUMNS = (
 READING_COLUMNS = (
     "tenant_id", "meter_id", "period", "value", "kind", "consumption", "flags", "created_at", "updated_at",
 )
+
+
+async def first_unexpected(
+    conn: AsyncConnection, id_column: Any, value_column: Any, expected: Mapping[int, Any]
+) -> tuple[int, Any] | None:
+    """The first row (id, value now stored) whose `value_column` is not what the batch's conditional UPDATE set.
+
+    An executemany's rowcount is not reliable on every driver, so a batch that updated rows "where still
+    as read" reads them back: None when every one took, else a row another writer changed meanwhile.
+    """
+    keys = sorted(expected)
+    for start in range(0, len(keys), CHECK_CHUNK):
+        found = await conn.execute(select(id_column, value_column).where(id_column.in_(keys[start:start + CHECK_CHUNK])))
+        for row_id, value in found:
+            if value != expected[row_id]:
+                return row_id, value
+    return None

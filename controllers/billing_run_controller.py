@@ -46,6 +46,7 @@ from clients.bulk_insert import (
     READING_COLUMNS,
     FastInsert,
     fewer_collections,
+    first_unexpected,
 )
 from clients.sql_client import is_busy_error, is_transient_error, retry_unit_of_work
 from controllers import credit_balance_controller, invoice_controller, sequence_controller, tariff_controller
@@ -982,14 +983,9 @@ async def _bill_charges(conn: AsyncConnection, run: _Run, billed: list[tuple[int
         [{"charge_id": c.key, "by": invoice_id, "applied": applied} for _, invoice_id, c, applied in billed],
     )
     expected = {c.key: invoice_id for _, invoice_id, c, _ in billed}
-    keys = sorted(expected)
-    for start in range(0, len(keys), IN_CHUNK):
-        found = await conn.execute(
-            select(ContractCharge.id, ContractCharge.invoice_id).where(ContractCharge.id.in_(keys[start:start + IN_CHUNK]))
-        )
-        for charge_id, invoice_id in found:
-            if invoice_id != expected[charge_id]:
-                raise _ChargeTaken(f"charge {charge_id} was billed by invoice {invoice_id} while the batch ran")
+    taken = await first_unexpected(conn, ContractCharge.id, ContractCharge.invoice_id, expected)
+    if taken is not None:
+        raise _ChargeTaken(f"charge {taken[0]} was billed by invoice {taken[1]} while the batch ran")
     rest = [
         {
             "tenant_id": run.tenant.id, "contract_id": contract_id, "description": c.description,

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from clients.bulk_insert import first_unexpected
 from controllers import transaction_controller
 from controllers.transaction_controller import LedgerRow
 from domain.charges import PendingCharge
@@ -31,7 +32,6 @@ from models.account_model import Contract
 from models.payment_model import CreditApplication, CreditBalance
 
 CREDIT_DESCRIPTION = "Saldo a favor"
-IN_CHUNK = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +96,9 @@ async def apply_credits(
         [{"credit_id": c.key, "before": c.used_before, "take": take} for _, _, _, c, take in rows],
     )
     expected = {c.key: c.used_before + take for _, _, _, c, take in rows}
-    keys = sorted(expected)
-    for start in range(0, len(keys), IN_CHUNK):
-        found = await conn.execute(
-            select(CreditBalance.id, CreditBalance.used_amount).where(CreditBalance.id.in_(keys[start:start + IN_CHUNK]))
-        )
-        for credit_id, used in found:
-            if used != expected[credit_id]:
-                raise CreditTaken(f"credit balance {credit_id} changed while the batch applied it")
+    changed = await first_unexpected(conn, CreditBalance.id, CreditBalance.used_amount, expected)
+    if changed is not None:
+        raise CreditTaken(f"credit balance {changed[0]} changed while the batch applied it")
     await conn.execute(
         insert(CreditApplication),
         [

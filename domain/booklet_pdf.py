@@ -8,8 +8,7 @@ from decimal import Decimal
 from io import BytesIO
 
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import KeepTogether, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import KeepTogether, Spacer, Table, TableStyle
 
 from domain.coupon_pdf import LABELS as COUPON_LABELS
 from domain.coupon_pdf import CutLine, fitted_barcode
@@ -17,15 +16,12 @@ from domain.money_format import format_money, language
 from domain.pdf_common import (
     ACCENT,
     CONTENT_WIDTH,
-    FONT,
     LIGHT,
-    MARGIN,
-    MUTED,
-    PAGE_WIDTH,
     RULE,
     Styles,
     a4_document,
     banner,
+    footer_line,
     format_long_date,
     make_styles,
     para,
@@ -121,14 +117,7 @@ def render_booklet_pdf(doc: BookletDocument) -> bytes:
     for coupon in doc.coupons:
         story.append(KeepTogether([CutLine(CONTENT_WIDTH, f"- {COUPON_LABELS[lang]['cut']} -"), Spacer(1, 3 * mm), *_coupon(doc, coupon, lang, styles)]))
 
-    def footer(canvas: Canvas, _template: SimpleDocTemplate) -> None:
-        canvas.saveState()
-        canvas.setFont(FONT, 7)
-        canvas.setFillColor(MUTED)
-        canvas.drawString(MARGIN, MARGIN / 2, f"{doc.tenant_name} · GLN {doc.tenant_gln}")
-        canvas.drawRightString(PAGE_WIDTH - MARGIN, MARGIN / 2, f"{labels['agreement']} {doc.agreement_id} · {labels['contract']} {doc.contract_number}")
-        canvas.restoreState()
-
+    footer = footer_line(f"{doc.tenant_name} · GLN {doc.tenant_gln}", f"{labels['agreement']} {doc.agreement_id} · {labels['contract']} {doc.contract_number}")
     template.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
 

@@ -8,8 +8,7 @@ from io import BytesIO
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
 from reportlab.lib.units import mm
-from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import Flowable, Spacer, Table, TableStyle
 
 from domain.coupon_codes import CouponBarcode, barcode_drawing
 from domain.money_format import format_money, language
@@ -18,15 +17,14 @@ from domain.pdf_common import (
     CONTENT_WIDTH,
     FONT,
     LIGHT,
-    MARGIN,
     MUTED,
-    PAGE_WIDTH,
     PRIMARY,
     RULE,
     ZEBRA,
     Styles,
     a4_document,
     banner,
+    footer_line,
     format_datetime_with_offset,
     format_long_date,
     format_period,
@@ -208,14 +206,7 @@ def render_coupon_pdf(doc: CouponDocument) -> bytes:
         fitted_barcode(doc.barcode_human_readable, doc.barcode_element_string, CONTENT_WIDTH),
     ]
 
-    def footer(canvas: Canvas, _template: SimpleDocTemplate) -> None:
-        canvas.saveState()
-        canvas.setFont(FONT, 7)
-        canvas.setFillColor(MUTED)
-        canvas.drawString(MARGIN, MARGIN / 2, f"{doc.tenant_name} · GLN {doc.tenant_gln}")
-        canvas.drawRightString(PAGE_WIDTH - MARGIN, MARGIN / 2, f"{labels['reference']} {doc.reference}")
-        canvas.restoreState()
-
+    footer = footer_line(f"{doc.tenant_name} · GLN {doc.tenant_gln}", f"{labels['reference']} {doc.reference}")
     template.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
 

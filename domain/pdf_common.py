@@ -1,5 +1,6 @@
 """Shared look (colours, paragraph styles) and date formatting for the PDF documents."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -11,6 +12,7 @@ from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Table, TableStyle
 
 from domain.country_packs import COUNTRY_PACKS
@@ -121,6 +123,21 @@ def banner(left: Any, right: Any, *, left_width: float, bottom_padding: float = 
             ]
         ),
     )
+
+
+def footer_line(left: str, right: str) -> Callable[[Canvas, SimpleDocTemplate], None]:
+    """A page callback for `build(onFirstPage=…, onLaterPages=…)`: one muted line of small text under the
+    content, `left` at the left margin and `right` at the right one (the coupon's and the booklet's)."""
+
+    def footer(canvas: Canvas, _template: SimpleDocTemplate) -> None:
+        canvas.saveState()
+        canvas.setFont(FONT, 7)
+        canvas.setFillColor(MUTED)
+        canvas.drawString(MARGIN, MARGIN / 2, left)
+        canvas.drawRightString(PAGE_WIDTH - MARGIN, MARGIN / 2, right)
+        canvas.restoreState()
+
+    return footer
 
 
 def tax_id_label(country: str, fallback: str) -> str:
