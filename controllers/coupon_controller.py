@@ -8,25 +8,24 @@ out, and naming it by id is a 422 `invoice_carried` that names the invoice carry
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, func, insert, select, true, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from controllers import sequence_controller, transaction_controller
 from controllers.errors import Conflict, DomainValidationError, FieldError, NotFound
 from controllers.outbox_controller import (
+    MESSAGE_CUSTOMERS,
     chunks,
     customer_login_ids,
     customer_message,
-    enqueue,
     enqueue_many,
-    message_to_customer,
 )
 from domain.caller import Caller
 from domain.coupon_codes import MAX_BARCODE_AMOUNT, CouponBarcode, build_coupon_barcode, mask_name, render_barcode_svg
@@ -113,37 +112,68 @@ def _invoice_field_errors(ids: Sequence[int], message: str, code: str) -> list[F
     return [FieldError(f"invoice_ids.{i}", message, code) for i in ids]
 
 
-async def _lock_invoices(session: AsyncSession, tenant_id: int, *conditions: Any) -> None:
-    """Touch the invoices' rows so concurrent coupon creations for them queue (a portable SELECT FOR UPDATE)."""
-    await session.execute(
-        update(Invoice)
-        .where(Invoice.tenant_id == tenant_id, *conditions)
-        .values(amount_due=Invoice.amount_due)
-        .execution_options(synchronize_session=False)
+# Touch invoices' rows so concurrent coupon creations for them queue (a portable SELECT FOR UPDATE). By
+# primary key alone: with the tenant as well, SQLite (no statistics) updates through (tenant, period), the
+# tenant's every invoice. The touch writes nothing; the read that follows keeps the tenant's rows only, and
+# an id of another tenant's is a 404, never committed (the request's session rolls back at its end).
+_LOCK_INVOICES_BY_ID = (
+    update(Invoice)
+    .where(Invoice.id.in_(bindparam("invoice_ids", expanding=True)))
+    .values(amount_due=Invoice.amount_due)
+    .execution_options(synchronize_session=False)
+)
+
+
+# Quick-pay by contract number, the busiest write of the portal: its statements are built once per
+# process (their cache keys computed once), each request only binds its values.
+_CONTRACT_BY_NUMBER = select(Contract.id, Contract.customer_id, Contract.contract_number).where(
+    Contract.tenant_id == bindparam("tenant_id"), Contract.contract_number == bindparam("contract_number")
+)
+# A contract's payable invoices: unpaid with an amount due, not carried into a later invoice, and not
+# frozen by a current payment agreement (paid through the agreement's instalment coupons only).
+# The contract was found among the tenant's, so its id alone scopes the rows: with the tenant as well,
+# SQLite (no statistics) walks the tenant's every unpaid invoice through (tenant, status, due_on)
+# instead of the contract's own index.
+_PAYABLE_OF_CONTRACT = and_(
+    # Not named after a column: an UPDATE reserves those names for its SET clause.
+    Invoice.contract_id == bindparam("of_contract"),
+    Invoice.status.in_(UNPAID_STATUSES),
+    Invoice.amount_due > 0,
+    Invoice.carried_into_invoice_id.is_(None),
+    Invoice.agreement_id.is_(None),
+)
+_CONTRACT_NUMBERS = select(Contract.id, Contract.contract_number).where(Contract.id.in_(bindparam("contract_ids", expanding=True)))
+# Whether a payment is under way for any of these invoices: a coupon holding one is being paid.
+_PROCESSING_COUPONS = (
+    select(func.count())
+    .select_from(Coupon)
+    .where(
+        Coupon.status == "processing",
+        Coupon.id.in_(select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(bindparam("invoice_ids", expanding=True)))),
     )
+)
+# See `_LOCK_INVOICES_BY_ID`.
+_LOCK_PAYABLE_OF_CONTRACT = (
+    update(Invoice).where(_PAYABLE_OF_CONTRACT).values(amount_due=Invoice.amount_due).execution_options(synchronize_session=False)
+)
+_PAYABLE_INVOICES_OF_CONTRACT = select(Invoice).where(_PAYABLE_OF_CONTRACT).order_by(Invoice.due_on, Invoice.id)
 
 
 async def _invoices_by_contract(
     session: AsyncSession, tenant: Tenant, caller: Caller, contract_number: str
-) -> list[Invoice]:
-    contract = await session.scalar(
-        select(Contract).where(Contract.tenant_id == tenant.id, Contract.contract_number == contract_number.strip())
-    )
+) -> tuple[list[Invoice], dict[int, str]]:
+    """The contract's payable invoices (locked, oldest due first) and its number by contract id."""
+    contract = (
+        await session.execute(_CONTRACT_BY_NUMBER, {"tenant_id": tenant.id, "contract_number": contract_number.strip()})
+    ).first()
     if contract is None or (not caller.anonymous and not caller.is_staff and contract.customer_id != caller.customer_id):
         raise NotFound(NOTHING_DUE, code="nothing_due")
-    unpaid = and_(
-        Invoice.contract_id == contract.id,
-        Invoice.status.in_(UNPAID_STATUSES),
-        Invoice.amount_due > 0,
-        Invoice.carried_into_invoice_id.is_(None),
-        # Frozen by a current payment agreement: paid through the agreement's instalment coupons only.
-        Invoice.agreement_id.is_(None),
-    )
-    await _lock_invoices(session, tenant.id, unpaid)
-    invoices = list((await session.scalars(select(Invoice).where(Invoice.tenant_id == tenant.id, unpaid).order_by(Invoice.due_on, Invoice.id))).all())
+    which = {"of_contract": contract.id}
+    await session.execute(_LOCK_PAYABLE_OF_CONTRACT, which)
+    invoices = list((await session.scalars(_PAYABLE_INVOICES_OF_CONTRACT, which)).all())
     if not invoices:
         raise NotFound(NOTHING_DUE, code="nothing_due")
-    return invoices
+    return invoices, {contract.id: contract.contract_number}
 
 
 async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller, invoice_ids: Sequence[int]) -> list[Invoice]:
@@ -157,7 +187,7 @@ async def _invoices_by_ids(session: AsyncSession, tenant: Tenant, caller: Caller
             f"A coupon holds at most {MAX_INVOICES_PER_COUPON} invoices.",
             errors=[FieldError("invoice_ids", f"at most {MAX_INVOICES_PER_COUPON}", "too_many")],
         )
-    await _lock_invoices(session, tenant.id, Invoice.id.in_(ids))
+    await session.execute(_LOCK_INVOICES_BY_ID, {"invoice_ids": ids})
     # Fresh from the rows just touched, not from objects the session loaded before.
     stmt = select(Invoice).where(Invoice.tenant_id == tenant.id, Invoice.id.in_(ids)).execution_options(populate_existing=True)
     if not caller.is_staff:
@@ -270,9 +300,12 @@ async def create_coupon(
             errors=[FieldError("invoice_ids", "log in to pick invoices; quick-pay uses contract_number", "contract_number_required")],
         )
     if contract_number is not None:
-        invoices = await _invoices_by_contract(session, tenant, caller, contract_number)
+        invoices, contract_numbers_by_id = await _invoices_by_contract(session, tenant, caller, contract_number)
     else:
         invoices = await _invoices_by_ids(session, tenant, caller, invoice_ids or [])
+        contract_numbers_by_id = dict(
+            (await session.execute(_CONTRACT_NUMBERS, {"contract_ids": sorted({inv.contract_id for inv in invoices})})).all()
+        )
     invoice_ids = [inv.id for inv in invoices]
     kind = creator_kind or creator_kind_of(caller)
     holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(invoice_ids))
@@ -286,15 +319,12 @@ async def create_coupon(
             .values(status="cancelled", cancelled_at=now, cancel_reason="superseded")
             .execution_options(synchronize_session=False)
         )
-    busy = await session.scalar(
-        select(func.count()).select_from(Coupon).where(Coupon.status == "processing", Coupon.id.in_(holding))
-    )
+    busy = await session.scalar(_PROCESSING_COUPONS, {"invoice_ids": invoice_ids})
     if busy:
         await session.rollback()
         raise Conflict("A payment for these invoices is in progress.", code="payment_in_progress")
 
-    customer = await session.get(Customer, invoices[0].customer_id)
-    assert customer is not None
+    customer = (await session.execute(MESSAGE_CUSTOMERS, {"customer_ids": [invoices[0].customer_id]})).one()
     currency = invoices[0].currency
     invoices_total = sum((inv.amount_due for inv in invoices), Decimal(0))
     fee = channel_fee(tenant)
@@ -305,7 +335,8 @@ async def create_coupon(
     if kind == "anonymous":
         reusable = await _identical_anonymous_coupon(session, tenant.id, invoices, amount, now)
         if reusable is not None:
-            views = await _invoice_views(session, reusable.id)
+            # Its lines are exactly these invoices at these amounts.
+            views = _views_of(invoices, contract_numbers_by_id)
             # Nothing was written but the invoices' touch; commit to release their locks.
             await session.commit()
             return CouponView(coupon=reusable, invoices=views, holder_name=_holder_name(customer, caller), status=reusable.status)
@@ -324,7 +355,7 @@ async def create_coupon(
         insert(CouponInvoice),
         [{"coupon_id": coupon.id, "invoice_id": inv.id, "tenant_id": tenant.id, "amount": inv.amount_due} for inv in invoices],
     )
-    views = await _invoice_views(session, coupon.id)
+    views = _views_of(invoices, contract_numbers_by_id)
     contract_numbers = sorted({v.contract_number for v in views})
     await transaction_controller.record_entry(
         session=session,
@@ -339,13 +370,13 @@ async def create_coupon(
         now=now,
     )
     if announce:
-        message = await message_to_customer(
-            session=session,
-            tenant=tenant,
-            customer=customer,
-            event="coupon_created",
-            dedupe_key=f"coupon_created:{coupon.id}",
-            payload={
+        message = customer_message(
+            tenant,
+            customer,
+            customer.login_id,
+            "coupon_created",
+            f"coupon_created:{coupon.id}",
+            {
                 "coupon_reference": reference,
                 "amount": str(round_money(amount, currency)),
                 "expires_at": expires_at.isoformat(),
@@ -354,7 +385,8 @@ async def create_coupon(
                 "created_by": kind,
             },
         )
-        await enqueue(session=session, message=message)
+        # The key names the coupon just inserted, so it cannot be queued already (no lookup first).
+        await enqueue_many(session=session, messages=[message])
     await session.commit()
     return CouponView(coupon=coupon, invoices=views, holder_name=_holder_name(customer, caller), status=coupon.status)
 
@@ -411,36 +443,57 @@ def creator_kind_of(caller: Caller) -> str:
     return "staff" if caller.is_staff else "customer"
 
 
+# The coupons that ever held any of these invoices (by the line's invoice index), then among them the
+# active quick-pay ones: asked in one statement, SQLite (no statistics) walks every active coupon of
+# every tenant through (status, expires_at) instead.
+_COUPONS_HOLDING = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
+_ACTIVE_ANONYMOUS = (
+    select(Coupon)
+    .where(
+        Coupon.id.in_(bindparam("coupon_ids", expanding=True)),
+        Coupon.tenant_id == bindparam("tenant_id"),
+        Coupon.creator_kind == "anonymous",
+        Coupon.status == "active",
+        Coupon.expires_at > bindparam("now"),
+        Coupon.amount == bindparam("amount"),
+    )
+    .order_by(Coupon.id.desc())
+)
+_COUPON_LINE_AMOUNTS = select(CouponInvoice.invoice_id, CouponInvoice.amount).where(CouponInvoice.coupon_id == bindparam("coupon_id"))
+
+
 async def _identical_anonymous_coupon(
     session: AsyncSession, tenant_id: int, invoices: Sequence[Invoice], amount: Decimal, now: datetime
 ) -> Coupon | None:
     """An active, unexpired quick-pay coupon for exactly these invoices at their current amounts, newest first."""
     wanted = {inv.id: inv.amount_due for inv in invoices}
-    candidates = (
-        await session.scalars(
-            select(Coupon)
-            .where(
-                Coupon.tenant_id == tenant_id,
-                Coupon.creator_kind == "anonymous",
-                Coupon.status == "active",
-                Coupon.expires_at > now,
-                Coupon.amount == amount,
-                Coupon.id.in_(select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(list(wanted)))),
-            )
-            .order_by(Coupon.id.desc())
-        )
-    ).all()
-    for coupon in candidates:
-        lines = await session.execute(
-            select(CouponInvoice.invoice_id, CouponInvoice.amount).where(CouponInvoice.coupon_id == coupon.id)
-        )
+    holding = sorted(set((await session.scalars(_COUPONS_HOLDING, {"invoice_ids": list(wanted)})).all()))
+    candidates = []
+    for chunk in chunks(holding):
+        candidates += (
+            await session.scalars(_ACTIVE_ANONYMOUS, {"coupon_ids": chunk, "tenant_id": tenant_id, "now": now, "amount": amount})
+        ).all()
+    for coupon in sorted(candidates, key=lambda c: c.id, reverse=True):
+        lines = await session.execute(_COUPON_LINE_AMOUNTS, {"coupon_id": coupon.id})
         if dict(lines.all()) == wanted:
             return coupon
     return None
 
 
-def _holder_name(customer: Customer, caller: Caller) -> str:
+def _holder_name(customer: Any, caller: Caller) -> str:
+    """The holder's name as the caller may see it (`customer` is a Customer or a row with its name)."""
     return mask_name(customer.name) if caller.anonymous else customer.name
+
+
+def _views_of(invoices: Sequence[Invoice], contract_numbers: Mapping[int, str]) -> list[CouponInvoiceView]:
+    """A new coupon's lines as the payer sees them: each invoice at its whole amount due (what `_invoice_views` reads back)."""
+    return [
+        CouponInvoiceView(
+            invoice_id=inv.id, number=inv.number, contract_number=contract_numbers[inv.contract_id], period=inv.period,
+            amount_due=inv.amount_due, due_on=inv.due_on,
+        )
+        for inv in invoices
+    ]
 
 
 async def _invoice_views(session: AsyncSession, coupon_id: int) -> list[CouponInvoiceView]:
@@ -462,15 +515,19 @@ def can_see(coupon: Coupon, caller: Caller) -> bool:
     return caller.anonymous or caller.is_staff or coupon.customer_id == caller.customer_id
 
 
+# Built once per process: every payment and coupon page finds its coupon by reference.
+_COUPON_BY_REFERENCE = (
+    select(Coupon)
+    .where(Coupon.tenant_id == bindparam("tenant_id"), Coupon.reference == bindparam("reference"))
+    .execution_options(populate_existing=True)
+)
+
+
 async def find_coupon(*, session: AsyncSession, tenant_id: int, caller: Caller, reference: str) -> Coupon:
     """The tenant's coupon with this reference, if the caller may see it; NotFound otherwise."""
     coupon = None
     if reference.isascii() and reference.isdigit():
-        coupon = await session.scalar(
-            select(Coupon)
-            .where(Coupon.tenant_id == tenant_id, Coupon.reference == reference)
-            .execution_options(populate_existing=True)
-        )
+        coupon = await session.scalar(_COUPON_BY_REFERENCE, {"tenant_id": tenant_id, "reference": reference})
     if coupon is None or not can_see(coupon, caller):
         raise NotFound("No coupon has that reference.", code="coupon_not_found")
     return coupon

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, insert, or_, select, update
+from sqlalchemy import bindparam, case, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,8 +42,8 @@ from controllers.errors import (
     NotFound,
 )
 from controllers.outbox_controller import (
+    MESSAGE_CUSTOMERS,
     chunks,
-    customer_login_ids,
     customer_message,
     enqueue,
     enqueue_many,
@@ -160,12 +160,20 @@ def _check_key(key: str | None) -> str:
     return key
 
 
-async def _stored_key(session: AsyncSession, tenant_id: int, scope: str, key: str) -> IdempotencyKey | None:
-    return await session.scalar(
-        select(IdempotencyKey)
-        .where(IdempotencyKey.tenant_id == tenant_id, IdempotencyKey.scope == scope, IdempotencyKey.key == key)
-        .execution_options(populate_existing=True)
+# Built once per process: every card payment looks its key up first.
+_STORED_KEY = (
+    select(IdempotencyKey)
+    .where(
+        IdempotencyKey.tenant_id == bindparam("tenant_id"),
+        IdempotencyKey.scope == bindparam("scope"),
+        IdempotencyKey.key == bindparam("key"),
     )
+    .execution_options(populate_existing=True)
+)
+
+
+async def _stored_key(session: AsyncSession, tenant_id: int, scope: str, key: str) -> IdempotencyKey | None:
+    return await session.scalar(_STORED_KEY, {"tenant_id": tenant_id, "scope": scope, "key": key})
 
 
 def _replay(stored: IdempotencyKey, fingerprint: str) -> PaymentResult:
@@ -247,23 +255,27 @@ async def _refusal(session: AsyncSession, coupon_id: int, paid_at: datetime) -> 
     return _refusal_of(status, expires_at, paid_at)
 
 
+# Of some coupons, those with an invoice voided, paid elsewhere, carried or frozen since they were made
+# (built once per process: every claim runs it).
+_CHANGED_COUPONS = (
+    select(CouponInvoice.coupon_id)
+    .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+    .where(
+        CouponInvoice.coupon_id.in_(bindparam("coupon_ids", expanding=True)),
+        or_(
+            Invoice.status.not_in(UNPAID_STATUSES),
+            Invoice.carried_into_invoice_id.is_not(None),
+            # Frozen by a payment agreement since: paid through its instalments only.
+            Invoice.agreement_id.is_not(None),
+        ),
+    )
+    .distinct()
+)
+
+
 async def _changed_coupons(session: AsyncSession, coupon_ids: Sequence[int]) -> set[int]:
     """The coupons (of these) with an invoice voided, paid elsewhere or carried into a later invoice since they were made."""
-    changed = await session.scalars(
-        select(CouponInvoice.coupon_id)
-        .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
-        .where(
-            CouponInvoice.coupon_id.in_(list(coupon_ids)),
-            or_(
-                Invoice.status.not_in(UNPAID_STATUSES),
-                Invoice.carried_into_invoice_id.is_not(None),
-                # Frozen by a payment agreement since: paid through its instalments only.
-                Invoice.agreement_id.is_not(None),
-            ),
-        )
-        .distinct()
-    )
-    return set(changed.all())
+    return set((await session.scalars(_CHANGED_COUPONS, {"coupon_ids": list(coupon_ids)})).all())
 
 
 async def _cancel_changed_coupons(session: AsyncSession, coupon_ids: Sequence[int], now: datetime) -> None:
@@ -276,7 +288,7 @@ async def _cancel_changed_coupons(session: AsyncSession, coupon_ids: Sequence[in
     )
 
 
-def _claimable(now: datetime, accept_expired_before: datetime | None) -> Any:
+def _claimable(now: Any, accept_expired_before: datetime | None) -> Any:
     """The claim's condition: active and unexpired, or for a bank collection, not yet expired when paid at the counter."""
     if accept_expired_before is None:
         return (Coupon.status == "active") & (Coupon.expires_at > now)
@@ -290,6 +302,15 @@ def _changed_coupon() -> Gone:
     )
 
 
+# The card payment's claim (`_claimable` without a counter date), built once per process.
+_CLAIM = (
+    update(Coupon)
+    .where(Coupon.id == bindparam("coupon_id"), _claimable(bindparam("claimed_at"), None))
+    .values(status="processing")
+    .execution_options(synchronize_session=False)
+)
+
+
 async def claim_coupon(
     *, session: AsyncSession, coupon: Coupon, now: datetime, accept_expired_before: datetime | None = None
 ) -> None:
@@ -299,12 +320,15 @@ async def claim_coupon(
     when the report arrives after the expiry sweep.
     """
     coupon_id = coupon.id
-    result = await session.execute(
-        update(Coupon)
-        .where(Coupon.id == coupon_id, _claimable(now, accept_expired_before))
-        .values(status="processing")
-        .execution_options(synchronize_session=False)
-    )
+    if accept_expired_before is None:
+        result = await session.execute(_CLAIM, {"coupon_id": coupon_id, "claimed_at": now})
+    else:
+        result = await session.execute(
+            update(Coupon)
+            .where(Coupon.id == coupon_id, _claimable(now, accept_expired_before))
+            .values(status="processing")
+            .execution_options(synchronize_session=False)
+        )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
         raise await _refusal(session, coupon_id, accept_expired_before or now)
@@ -414,7 +438,9 @@ async def pay_coupon(
 
     async def apply_outcome() -> PaymentSnapshot:
         if status == "approved":
-            await settle_approved(session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference)
+            await settle_approved(
+                session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference, tenant=tenant
+            )
         elif status == "declined":
             await settle_declined(
                 session=session, payment_id=payment_id, now=settled_at, gateway_reference=gateway_reference, decline_code=decline_code
@@ -449,6 +475,7 @@ async def settle_approved(
     now: datetime,
     gateway_reference: str | None = None,
     paid_at: datetime | None = None,
+    tenant: Tenant | None = None,
 ) -> bool:
     """Apply an approval once (payment pending → approved): coupon paid, invoices paid, allocations, ledger, outbox.
 
@@ -469,7 +496,7 @@ async def settle_approved(
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         return False
-    await _apply_approvals(session, {payment_id: paid_at or now}, now)
+    await _apply_approvals(session, {payment_id: paid_at or now}, now, tenant)
     return True
 
 
@@ -498,60 +525,75 @@ def _by_paid_at(paid_at_by_id: Mapping[int, datetime]) -> dict[datetime, list[in
     return groups
 
 
-async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime) -> None:
+# The settlement's statements, built once per process (their cache keys are computed once, not per
+# payment); the lists are expanding parameters, each at most an IN list's worth (`chunks`).
+_APPROVED_PAYMENTS = (
+    select(Payment.id, Payment.tenant_id, Payment.customer_id, Payment.coupon_id, Payment.amount, Payment.currency,
+           Coupon.reference, Coupon.channel_fee)
+    .join(Coupon, Coupon.id == Payment.coupon_id)
+    .where(Payment.id.in_(bindparam("payment_ids", expanding=True)))
+    .order_by(Payment.id)
+)
+_COUPONS_PAID = (
+    update(Coupon)
+    .where(Coupon.id.in_(bindparam("coupon_ids", expanding=True)), Coupon.status == "processing")
+    .values(status="paid", paid_at=bindparam("paid_at_value"))
+    .execution_options(synchronize_session=False)
+)
+_COUPON_LINES = (
+    select(CouponInvoice.coupon_id, CouponInvoice.invoice_id, CouponInvoice.amount, Invoice.number, Invoice.period,
+           Contract.contract_number)
+    .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
+    .join(Contract, Contract.id == Invoice.contract_id)
+    .where(CouponInvoice.coupon_id.in_(bindparam("coupon_ids", expanding=True)))
+    .order_by(CouponInvoice.coupon_id, Invoice.id)
+)
+# Conditional and read back, so an invoice voided, paid or carried meanwhile is never paid (nor allocated)
+# silently; the contracts come back too, for the carried balances and the service orders.
+_INVOICES_PAID = (
+    update(Invoice)
+    .where(
+        Invoice.id.in_(bindparam("invoice_ids", expanding=True)),
+        Invoice.status.in_(UNPAID_STATUSES),
+        Invoice.carried_into_invoice_id.is_(None),
+    )
+    .values(status="paid", paid_at=bindparam("paid_at_value"), amount_due=Decimal(0))
+    .returning(Invoice.id, Invoice.contract_id)
+    .execution_options(synchronize_session=False)
+)
+async def _apply_approvals(
+    session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime, tenant: Tenant | None = None
+) -> None:
     """What an approval does, for payments just approved: coupons and invoices paid, allocations, ledger, outbox.
 
     Set-based over the payments given (at most an IN list's worth), grouped by their `paid_at`.
+    `tenant`, when the caller has it, is the payments' tenant (not read again).
     """
-    payments = (
-        await session.execute(
-            select(Payment.id, Payment.tenant_id, Payment.customer_id, Payment.coupon_id, Payment.amount, Payment.currency,
-                   Coupon.reference, Coupon.channel_fee)
-            .join(Coupon, Coupon.id == Payment.coupon_id)
-            .where(Payment.id.in_(list(paid_at_by_payment)))
-            .order_by(Payment.id)
-        )
-    ).all()
+    payments = (await session.execute(_APPROVED_PAYMENTS, {"payment_ids": list(paid_at_by_payment)})).all()
     paid_at_by_coupon = {p.coupon_id: paid_at_by_payment[p.id] for p in payments}
     for paid_at, coupon_ids in _by_paid_at(paid_at_by_coupon).items():
-        moved = await session.execute(
-            update(Coupon)
-            .where(Coupon.id.in_(coupon_ids), Coupon.status == "processing")
-            .values(status="paid", paid_at=paid_at)
-            .execution_options(synchronize_session=False)
-        )
+        moved = await session.execute(_COUPONS_PAID, {"coupon_ids": coupon_ids, "paid_at_value": paid_at})
         if moved.rowcount != len(coupon_ids):  # type: ignore[attr-defined]
             # The money is taken either way; record it and let an operator look at the coupon.
             stray = (await session.execute(select(Coupon.id, Coupon.status).where(Coupon.id.in_(coupon_ids), Coupon.status != "paid"))).all()
             for coupon_id, status in stray:
                 log.error("coupon %s was %s when its payment was approved", coupon_id, status)
-    lines = (
-        await session.execute(
-            select(CouponInvoice.coupon_id, CouponInvoice.invoice_id, CouponInvoice.amount, Invoice.number, Invoice.period,
-                   Contract.contract_number)
-            .join(Invoice, Invoice.id == CouponInvoice.invoice_id)
-            .join(Contract, Contract.id == Invoice.contract_id)
-            .where(CouponInvoice.coupon_id.in_(list(paid_at_by_coupon)))
-            .order_by(CouponInvoice.coupon_id, Invoice.id)
-        )
-    ).all()
+    lines = (await session.execute(_COUPON_LINES, {"coupon_ids": list(paid_at_by_coupon)})).all()
     paid_at_by_invoice = {line.invoice_id: paid_at_by_coupon[line.coupon_id] for line in lines}
     paid_invoices: set[int] = set()
-    settled_at: list[tuple[list[int], datetime]] = []
+    paid_contracts: set[int] = set()
+    settled_at: list[tuple[list[int], list[int], datetime]] = []
     for paid_at, invoice_ids in _by_paid_at(paid_at_by_invoice).items():
         for invoice_chunk in chunks(invoice_ids):
-            # Conditional and read back, so an invoice voided, paid or carried meanwhile is never paid (nor allocated) silently.
-            moved = await session.scalars(
-                update(Invoice)
-                .where(Invoice.id.in_(invoice_chunk), Invoice.status.in_(UNPAID_STATUSES), Invoice.carried_into_invoice_id.is_(None))
-                .values(status="paid", paid_at=paid_at, amount_due=Decimal(0))
-                .returning(Invoice.id)
-                .execution_options(synchronize_session=False)
-            )
-            paid_now = sorted(moved.all())
+            moved = {
+                invoice_id: contract_id
+                for invoice_id, contract_id in await session.execute(_INVOICES_PAID, {"invoice_ids": invoice_chunk, "paid_at_value": paid_at})
+            }
+            paid_now = sorted(moved)
             paid_invoices.update(paid_now)
+            paid_contracts.update(moved.values())
             if paid_now:
-                settled_at.append((paid_now, paid_at))
+                settled_at.append((paid_now, sorted(set(moved.values())), paid_at))
     payment_of_coupon = {p.coupon_id: p for p in payments}
     contracts_of_coupon: dict[int, set[str]] = {}
     paid_lines: dict[int, list[Any]] = {}
@@ -563,12 +605,15 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
             await _credit_unpayable(session, payment_of_coupon[line.coupon_id], line.invoice_id, line.amount, now)
     # After the credits, which read each unpaid invoice's state: settling the invoices a paid one carried
     # must not make a carried invoice on this coupon look paid by someone else.
-    for paid_now, paid_at in settled_at:
-        await _settle_carried(session, paid_now, paid_at)
+    for paid_now, contract_ids, paid_at in settled_at:
+        await _settle_carried(session, paid_now, paid_at, contract_ids=contract_ids)
     # Suspension and reconnection: a contract whose arrears are now paid gets its reconnection order.
-    await service_order_controller.after_invoices_paid(session=session, invoice_ids=sorted(paid_invoices), now=now)
-    # A payment agreement's instalment coupons (they hold no invoices): the instalment, maybe the whole agreement.
-    await agreement_controller.after_coupons_paid(session=session, paid_at_by_coupon=paid_at_by_coupon, now=now)
+    await service_order_controller.after_contracts_paid(session=session, contract_ids=sorted(paid_contracts), now=now)
+    # A payment agreement's instalment coupons hold no invoices (`agreement_controller` makes them with
+    # `add_coupon` alone), so only coupons without lines can be one: the instalment, maybe the whole agreement.
+    instalment_coupons = {coupon_id: paid_at for coupon_id, paid_at in paid_at_by_coupon.items() if coupon_id not in contracts_of_coupon}
+    if instalment_coupons:
+        await agreement_controller.after_coupons_paid(session=session, paid_at_by_coupon=instalment_coupons, now=now)
     allocations = []
     for p in payments:
         allocations += [
@@ -591,19 +636,19 @@ async def _apply_approvals(session: AsyncSession, paid_at_by_payment: Mapping[in
         ],
         now=now,
     )
-    tenants = {t.id: t for t in (await session.scalars(select(Tenant).where(Tenant.id.in_({p.tenant_id for p in payments})))).all()}
-    customer_ids = sorted({p.customer_id for p in payments})
-    # Only what a message needs: loading 100 000 Customer objects costs more than the rest of a bank file's outbox.
-    customers = {
-        c.id: c
-        for c in (await session.execute(select(Customer.id, Customer.name, Customer.email, Customer.locale).where(Customer.id.in_(customer_ids)))).all()
-    }
-    logins = await customer_login_ids(session, customer_ids)
+    tenant_ids = {p.tenant_id for p in payments}
+    if tenant is not None and tenant_ids == {tenant.id}:
+        tenants = {tenant.id: tenant}
+    else:
+        tenants = {t.id: t for t in (await session.scalars(select(Tenant).where(Tenant.id.in_(tenant_ids)))).all()}
+    customers: dict[int, Any] = {}
+    for chunk in chunks(sorted({p.customer_id for p in payments})):
+        customers.update((c.id, c) for c in (await session.execute(MESSAGE_CUSTOMERS, {"customer_ids": chunk})).all())
     messages = [
         customer_message(
             tenants[p.tenant_id],
-            customers[p.customer_id],  # type: ignore[arg-type]
-            logins.get(p.customer_id),
+            customers[p.customer_id],
+            customers[p.customer_id].login_id,
             "invoice_paid",
             # Per payment, so a reversed and re-paid invoice is announced again.
             f"invoice_paid:{line.invoice_id}:{p.id}",
@@ -658,15 +703,19 @@ async def _credit_unpayable(session: AsyncSession, payment: Any, invoice_id: int
     )
 
 
-async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int]) -> list[int]:
-    """Ids of every invoice whose balance was carried into these ones, transitively (A into B into C)."""
+async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int], contract_ids: Sequence[int] | None = None) -> list[int]:
+    """Ids of every invoice whose balance was carried into these ones, transitively (A into B into C).
+
+    `contract_ids`, when the caller has them, are these invoices' contracts (not read again).
+    """
     if not invoice_ids:
         return []
     # A balance is carried within its contract, so the contracts' invoices (their (contract_id, period)
     # key) are all there is to look at; there is no index on carried_into_invoice_id.
-    contract_ids = sorted(
-        set((await session.scalars(select(Invoice.contract_id).where(Invoice.id.in_(list(invoice_ids))))).all())
-    )
+    if contract_ids is None:
+        contract_ids = sorted(
+            set((await session.scalars(select(Invoice.contract_id).where(Invoice.id.in_(list(invoice_ids))))).all())
+        )
     found: list[int] = []
     frontier = list(invoice_ids)
     while frontier:
@@ -683,9 +732,9 @@ async def _carried_into(session: AsyncSession, invoice_ids: Sequence[int]) -> li
     return found
 
 
-async def _settle_carried(session: AsyncSession, invoice_ids: Sequence[int], paid_at: datetime) -> None:
-    """Mark paid the open invoices carried into the invoices just paid: their balance was part of that amount."""
-    carried = await _carried_into(session, invoice_ids)
+async def _settle_carried(session: AsyncSession, invoice_ids: Sequence[int], paid_at: datetime, *, contract_ids: Sequence[int]) -> None:
+    """Mark paid the open invoices carried into the invoices just paid (of `contract_ids`): their balance was part of that amount."""
+    carried = await _carried_into(session, invoice_ids, contract_ids)
     if carried:
         await session.execute(
             update(Invoice)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,14 +46,16 @@ async def reserve(*, session: AsyncSession, tenant_id: int, name: str, count: in
     return int(last) - count + 1
 
 
+# Built once per process: every coupon draws a reference.
+_REFERENCE_TAKEN = select(Coupon.id).where(Coupon.tenant_id == bindparam("tenant_id"), Coupon.reference == bindparam("reference"))
+
+
 async def draw_coupon_reference(*, session: AsyncSession, tenant_id: int) -> str:
     """A random coupon reference no coupon of the tenant has; counting references finds nothing."""
     # The unique (tenant_id, reference) constraint still guards the race of two equal concurrent draws.
     for _ in range(REFERENCE_DRAWS):
         reference = random_reference()
-        taken = await session.scalar(
-            select(Coupon.id).where(Coupon.tenant_id == tenant_id, Coupon.reference == reference)
-        )
+        taken = await session.scalar(_REFERENCE_TAKEN, {"tenant_id": tenant_id, "reference": reference})
         if taken is None:
             return reference
     raise RuntimeError("no free coupon reference after several random draws")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, false, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -201,6 +201,16 @@ def _still_owing() -> Any:
     )
 
 
+# Of some contracts, those that owe no arrears now, with their tenant's reconnection terms; built once per
+# process (every payment runs it), the ids an expanding parameter.
+_PAID_UP = (
+    select(Contract.id, Contract.tenant_id, Contract.status, Tenant.currency, Tenant.reconnection_fee, Tenant.reconnection_deadline_hours)
+    .join(Tenant, Tenant.id == Contract.tenant_id)
+    .where(Contract.id.in_(bindparam("contract_ids", expanding=True)), Contract.status.in_(("active", "suspended")), ~_still_owing())
+    .order_by(Contract.id)
+)
+
+
 async def after_invoices_paid(*, session: AsyncSession, invoice_ids: Sequence[int], now: datetime) -> None:
     """Called where payments settle invoices (in the payment's transaction): for each contract of these
     invoices that no longer owes arrears, a pending suspension is cancelled and a suspended contract gets
@@ -211,15 +221,13 @@ async def after_invoices_paid(*, session: AsyncSession, invoice_ids: Sequence[in
     contract_ids: set[int] = set()
     for chunk in chunks(sorted(invoice_ids)):
         contract_ids.update((await session.scalars(select(Invoice.contract_id).where(Invoice.id.in_(chunk)))).all())
-    for chunk in chunks(sorted(contract_ids)):
-        paid_up = (
-            await session.execute(
-                select(Contract.id, Contract.tenant_id, Contract.status, Tenant.currency, Tenant.reconnection_fee, Tenant.reconnection_deadline_hours)
-                .join(Tenant, Tenant.id == Contract.tenant_id)
-                .where(Contract.id.in_(chunk), Contract.status.in_(("active", "suspended")), ~_still_owing())
-                .order_by(Contract.id)
-            )
-        ).all()
+    await after_contracts_paid(session=session, contract_ids=sorted(contract_ids), now=now)
+
+
+async def after_contracts_paid(*, session: AsyncSession, contract_ids: Sequence[int], now: datetime) -> None:
+    """`after_invoices_paid` for the contracts of the invoices paid, when the caller already has them."""
+    for chunk in chunks(sorted(set(contract_ids))):
+        paid_up = (await session.execute(_PAID_UP, {"contract_ids": chunk})).all()
         if not paid_up:
             continue
         await session.execute(
