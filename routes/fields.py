@@ -67,7 +67,12 @@ def _in_business_range(value: datetime) -> datetime:
 
 def plain_decimal(value: Decimal) -> Decimal:
     """Without trailing zeros and never in exponent form: 130.0000 reads 130 (normalize() alone prints 1.3E+2)."""
-    return Decimal(format(value.normalize(), "f"))
+    return Decimal(plain_decimal_text(value))
+
+
+def plain_decimal_text(value: Decimal) -> str:
+    """`plain_decimal` as the text DecimalStr writes ("130", "0.125"), without building the Decimal."""
+    return format(value.normalize(), "f")
 
 
 def _decimal_str(value: Decimal) -> str:
