@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any, Protocol
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, OutgoingEmail, SmtpClient, SmtpDeliveryError
@@ -24,7 +24,7 @@ from controllers.errors import Conflict, NotFound
 from controllers.pagination import Page, SortKey, paginate
 from domain.notification_templates import NotificationTemplateError, render_email
 from models.account_model import Customer
-from models.base_model import utcnow
+from models.base_model import UtcDateTime, utcnow
 from models.notification_model import Notification
 from models.tenant_model import Tenant
 from models.user_model import User
@@ -136,23 +136,39 @@ def message_id_for(*, tenant_id: int, dedupe_key: str, mail_from: str) -> str:
     return f"<{slug}.t{tenant_id}.{digest}@{domain}>"
 
 
-def _due(now: datetime) -> Any:
-    """Rows a dispatcher may take: pending and due, or sending with an expired lease (a crashed sender)."""
-    return or_(
-        and_(Notification.status == "pending", Notification.next_attempt_at <= now),
-        and_(Notification.status == "sending", Notification.claimed_until < now),
+# Statements built once per process, with bind parameters (as auth_controller's `_SESSION_USER`): SQLAlchemy
+# computes each one's cache key once instead of per batch or per message.
+_NOW = bindparam("now", type_=UtcDateTime())
+# Rows a dispatcher may take: pending and due, or sending with an expired lease (a crashed sender).
+_DUE = or_(
+    and_(Notification.status == "pending", Notification.next_attempt_at <= _NOW),
+    and_(Notification.status == "sending", Notification.claimed_until < _NOW),
+)
+_DUE_IDS = select(Notification.id).where(_DUE).order_by(Notification.next_attempt_at, Notification.id)
+_CLAIM_IDS = bindparam("ids", expanding=True)
+_CLAIM = (
+    update(Notification)
+    .where(Notification.id.in_(_CLAIM_IDS), _DUE)
+    .values(
+        status="sending",
+        claim_token=bindparam("token"),
+        claimed_until=bindparam("claimed_until", type_=UtcDateTime()),
+        # Taking over an expired lease counts as an attempt, so a message that kills its sender stops.
+        attempts=case((Notification.status == "sending", Notification.attempts + 1), else_=Notification.attempts),
     )
+    .execution_options(synchronize_session=False)
+)
+_CLAIMED = (
+    select(Notification)
+    .where(Notification.id.in_(_CLAIM_IDS), Notification.claim_token == bindparam("token"))
+    .order_by(Notification.next_attempt_at, Notification.id)
+    .execution_options(populate_existing=True)
+)
 
 
 async def due_notification_ids(*, session: AsyncSession, now: datetime, limit: int) -> list[int]:
     """Candidate rows, oldest due first (across tenants: the dispatcher serves the whole install)."""
-    stmt = (
-        select(Notification.id)
-        .where(_due(now))
-        .order_by(Notification.next_attempt_at, Notification.id)
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
+    return list((await session.scalars(_DUE_IDS.limit(limit), {"now": now})).all())
 
 
 async def claim(
@@ -161,33 +177,15 @@ async def claim(
     """Take the still-due rows among `ids` with one conditional UPDATE; returns the claim token and the rows won.
 
     The WHERE repeats the due condition, so of two dispatchers that picked the same ids only the
-    first UPDATE matches; no SELECT FOR UPDATE is needed (SQL Server has none).
+    first UPDATE matches; no SELECT FOR UPDATE is needed (SQL Server has none). The rows won are read
+    back in the same transaction (it sees its own UPDATE), so a claim is one commit.
     """
     token = secrets.token_hex(16)
     if not ids:
         await session.commit()
         return token, []
-    await session.execute(
-        update(Notification)
-        .where(Notification.id.in_(ids), _due(now))
-        .values(
-            status="sending",
-            claim_token=token,
-            claimed_until=now + lease,
-            # Taking over an expired lease counts as an attempt, so a message that kills its sender stops.
-            attempts=case((Notification.status == "sending", Notification.attempts + 1), else_=Notification.attempts),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    await session.commit()
-    rows = (
-        await session.scalars(
-            select(Notification)
-            .where(Notification.id.in_(ids), Notification.claim_token == token)
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
+    await session.execute(_CLAIM, {"ids": list(ids), "now": now, "token": token, "claimed_until": now + lease})
+    rows = (await session.scalars(_CLAIMED, {"ids": list(ids), "token": token})).all()
     await session.commit()
     return token, list(rows)
 
