@@ -355,9 +355,10 @@ async def _deliver_group(
     # Every send runs to its end before an error goes up: none is left writing on a session being closed.
     sent = await asyncio.gather(*(send_and_record(row, email) for row, email in ready), return_exceptions=True)
     await recorder.flush()
-    for result in sent:
-        if isinstance(result, BaseException):
-            raise result
+    errors = [future.exception() for future in unsent] + list(sent)
+    for error in errors:
+        if isinstance(error, BaseException):
+            raise error
     return [future.result() for future in unsent] + [str(result) for result in sent]
 
 

@@ -645,3 +645,28 @@ async def test_a_lease_lost_during_a_grouped_recording_is_warned_about_for_its_r
         ids[0]: ("sent", None, 0), ids[1]: ("sent", None, 0), taken: ("sending", "thief", 1), ids[3]: ("sent", None, 0),
         ids[4]: ("sent", None, 0),
     }
+
+
+async def test_a_recording_that_fails_raises_and_leaves_its_rows_to_a_later_taker(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addresses = [f"cliente{n}@example.co" for n in range(4)]
+    ids = await queue(session, *[message(tenant, "invoice_paid", f"down:{n}", recipient=a) for n, a in enumerate(addresses)])
+    held = HeldRecording(first=addresses[0], others=3)
+    recordings = 0
+
+    async def database_down_after_the_first(writer: AsyncSession, token: str, outcomes: Any) -> None:
+        nonlocal recordings
+        recordings += 1
+        if recordings > 1:
+            raise ConnectionError("the database went away")
+        await held.record(writer, token, outcomes)
+
+    monkeypatch.setattr(notification_controller, "_write_outcomes", database_down_after_the_first)
+    with pytest.raises(ConnectionError, match="the database went away"):
+        await dispatch_due(sql=sql, smtp=held.smtp, policy=policy(send_concurrency=4), now=T0)
+
+    assert sorted(held.sent) == addresses and held.recordings == [ids[:1]]
+    states = [(r.status, r.claimed_until is not None) for r in await rows(sql, ids)]
+    # The first was recorded; the three whose recording failed stay claimed, for whoever takes the lease over.
+    assert states == [("sent", False)] + [("sending", True)] * 3
