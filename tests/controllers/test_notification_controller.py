@@ -583,11 +583,17 @@ def verbs(transaction: list[str]) -> list[str]:
     return [s.split()[0].upper() for s in transaction if not s.lstrip().upper().startswith("BEGIN")]
 
 
+async def held_messages(session: AsyncSession, tenant: Tenant, label: str, count: int) -> tuple[list[str], list[int]]:
+    """`count` invoice_paid messages queued, each to its own address: (addresses, row ids)."""
+    addresses = [f"cliente{n}@example.co" for n in range(count)]
+    ids = await queue(session, *[message(tenant, "invoice_paid", f"{label}:{n}", recipient=a) for n, a in enumerate(addresses)])
+    return addresses, ids
+
+
 async def test_sends_ending_while_a_recording_holds_the_writer_are_recorded_in_one_commit(
     sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    addresses = [f"cliente{n}@example.co" for n in range(4)]
-    ids = await queue(session, *[message(tenant, "invoice_paid", f"group:{n}", recipient=a) for n, a in enumerate(addresses)])
+    addresses, ids = await held_messages(session, tenant, "group", 4)
     held = HeldRecording(first=addresses[0], others=3)
     monkeypatch.setattr(notification_controller, "_write_outcomes", held.record)
     committed, rolled_back, stop = write_transactions(sql)
@@ -612,8 +618,7 @@ async def test_a_lease_lost_during_a_grouped_recording_is_warned_about_for_its_r
     sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Four in the first group, a fifth in a second one: prepared after the rollback of the group's shared UPDATE.
-    addresses = [f"cliente{n}@example.co" for n in range(5)]
-    ids = await queue(session, *[message(tenant, "invoice_paid", f"lost:{n}", recipient=a) for n, a in enumerate(addresses)])
+    addresses, ids = await held_messages(session, tenant, "lost", 5)
     taken = ids[2]
 
     async def another_sender_takes_a_lease() -> None:
@@ -650,8 +655,7 @@ async def test_a_lease_lost_during_a_grouped_recording_is_warned_about_for_its_r
 async def test_a_recording_that_fails_raises_and_leaves_its_rows_to_a_later_taker(
     sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    addresses = [f"cliente{n}@example.co" for n in range(4)]
-    ids = await queue(session, *[message(tenant, "invoice_paid", f"down:{n}", recipient=a) for n, a in enumerate(addresses)])
+    addresses, ids = await held_messages(session, tenant, "down", 4)
     held = HeldRecording(first=addresses[0], others=3)
     recordings = 0
 
