@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from typing import Any, Protocol
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, bindparam, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, OutgoingEmail, SmtpClient, SmtpDeliveryError
@@ -24,7 +24,7 @@ from controllers.errors import Conflict, NotFound
 from controllers.pagination import Page, SortKey, paginate
 from domain.notification_templates import NotificationTemplateError, render_email
 from models.account_model import Customer
-from models.base_model import utcnow
+from models.base_model import UtcDateTime, utcnow
 from models.notification_model import Notification
 from models.tenant_model import Tenant
 from models.user_model import User
@@ -136,23 +136,45 @@ def message_id_for(*, tenant_id: int, dedupe_key: str, mail_from: str) -> str:
     return f"<{slug}.t{tenant_id}.{digest}@{domain}>"
 
 
-def _due(now: datetime) -> Any:
-    """Rows a dispatcher may take: pending and due, or sending with an expired lease (a crashed sender)."""
-    return or_(
-        and_(Notification.status == "pending", Notification.next_attempt_at <= now),
-        and_(Notification.status == "sending", Notification.claimed_until < now),
+# Statements built once per process, with bind parameters (as auth_controller's `_SESSION_USER`): SQLAlchemy
+# computes each one's cache key once instead of per batch or per message.
+_NOW = bindparam("now", type_=UtcDateTime())
+# Rows a dispatcher may take: pending and due, or sending with an expired lease (a crashed sender).
+_DUE = or_(
+    and_(Notification.status == "pending", Notification.next_attempt_at <= _NOW),
+    and_(Notification.status == "sending", Notification.claimed_until < _NOW),
+)
+_DUE_IDS = select(Notification.id).where(_DUE).order_by(Notification.next_attempt_at, Notification.id)
+_CLAIM_IDS = bindparam("ids", expanding=True)
+_CLAIM = (
+    update(Notification)
+    .where(Notification.id.in_(_CLAIM_IDS), _DUE)
+    .values(
+        status="sending",
+        claim_token=bindparam("token"),
+        claimed_until=bindparam("claimed_until", type_=UtcDateTime()),
+        # Taking over an expired lease counts as an attempt, so a message that kills its sender stops.
+        attempts=case((Notification.status == "sending", Notification.attempts + 1), else_=Notification.attempts),
     )
+    .execution_options(synchronize_session=False)
+)
+_CLAIMED = (
+    select(Notification)
+    .where(Notification.id.in_(_CLAIM_IDS), Notification.claim_token == bindparam("token"))
+    .order_by(Notification.next_attempt_at, Notification.id)
+    .execution_options(populate_existing=True)
+)
+# An outcome, written only while this claim still holds the row; the columns to set come with the parameters
+# (a Core UPDATE sets the columns its parameters name), so one statement serves every kind of outcome.
+_OUTBOX = Notification.__table__
+_GUARD = (_OUTBOX.c.claim_token == bindparam("claim"), _OUTBOX.c.status == "sending")
+_RECORD_ONE = update(_OUTBOX).where(_OUTBOX.c.id == bindparam("row_id"), *_GUARD)
+_RECORD_SAME = update(_OUTBOX).where(_OUTBOX.c.id.in_(bindparam("row_ids", expanding=True)), *_GUARD)
 
 
 async def due_notification_ids(*, session: AsyncSession, now: datetime, limit: int) -> list[int]:
     """Candidate rows, oldest due first (across tenants: the dispatcher serves the whole install)."""
-    stmt = (
-        select(Notification.id)
-        .where(_due(now))
-        .order_by(Notification.next_attempt_at, Notification.id)
-        .limit(limit)
-    )
-    return list((await session.scalars(stmt)).all())
+    return list((await session.scalars(_DUE_IDS.limit(limit), {"now": now})).all())
 
 
 async def claim(
@@ -161,34 +183,20 @@ async def claim(
     """Take the still-due rows among `ids` with one conditional UPDATE; returns the claim token and the rows won.
 
     The WHERE repeats the due condition, so of two dispatchers that picked the same ids only the
-    first UPDATE matches; no SELECT FOR UPDATE is needed (SQL Server has none).
+    first UPDATE matches; no SELECT FOR UPDATE is needed (SQL Server has none). The rows won are read
+    back in the same transaction (it sees its own UPDATE), so a claim is one commit. They are returned
+    detached from `session`: outcomes are written by id, and a later rollback of the session (see
+    `_write_outcomes`) must not expire what the rest of the batch still reads.
     """
     token = secrets.token_hex(16)
     if not ids:
         await session.commit()
         return token, []
-    await session.execute(
-        update(Notification)
-        .where(Notification.id.in_(ids), _due(now))
-        .values(
-            status="sending",
-            claim_token=token,
-            claimed_until=now + lease,
-            # Taking over an expired lease counts as an attempt, so a message that kills its sender stops.
-            attempts=case((Notification.status == "sending", Notification.attempts + 1), else_=Notification.attempts),
-        )
-        .execution_options(synchronize_session=False)
-    )
+    await session.execute(_CLAIM, {"ids": list(ids), "now": now, "token": token, "claimed_until": now + lease})
+    rows = (await session.scalars(_CLAIMED, {"ids": list(ids), "token": token})).all()
     await session.commit()
-    rows = (
-        await session.scalars(
-            select(Notification)
-            .where(Notification.id.in_(ids), Notification.claim_token == token)
-            .order_by(Notification.next_attempt_at, Notification.id)
-            .execution_options(populate_existing=True)
-        )
-    ).all()
-    await session.commit()
+    for row in rows:
+        session.expunge(row)
     return token, list(rows)
 
 
@@ -243,6 +251,65 @@ async def dispatch_due(
     return report
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What to write on one claimed row (`values`), and the DispatchReport field it counts in."""
+
+    row_id: int
+    counted: str
+    values: dict[str, Any]
+    # A sent message whose lease was lost may be sent again by the taker: that is worth a warning.
+    warn_if_lost: bool = False
+
+
+class _Recorder:
+    """Writes outcomes on the writer session as soon as it is free. Outcomes that arrive while a recording
+    is in progress wait in `pending`, and whoever takes the writer next writes all of them in one
+    transaction: a message is never recorded later than it would be one commit at a time, but the
+    sends of a group that end together cost one commit instead of one each.
+    """
+
+    def __init__(self, writer: AsyncSession, token: str) -> None:
+        self.writer = writer
+        self.token = token
+        self.pending: list[tuple[_Outcome, asyncio.Future[str]]] = []
+        self.lock = asyncio.Lock()
+
+    def add(self, outcome: _Outcome) -> asyncio.Future[str]:
+        """Queue an outcome for the next recording; the future gives its DispatchReport field once written."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.pending.append((outcome, future))
+        return future
+
+    async def record(self, outcome: _Outcome) -> str:
+        """Queue the outcome and write it now, or wait for the recording in progress and write it with the
+        others queued meanwhile (unless the writer that went first already took it along)."""
+        future = self.add(outcome)
+        await self.flush()
+        return future.result()
+
+    async def flush(self) -> None:
+        """Write every queued outcome in one transaction (after any recording in progress)."""
+        async with self.lock:
+            if not self.pending:
+                return
+            batch, self.pending = self.pending, []
+            try:
+                await _write_outcomes(self.writer, self.token, [outcome for outcome, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch, each raises it
+                # Each message of the batch goes up with the error (the database is down, say).
+                for _, future in batch:
+                    future.set_exception(exc)
+                await self.writer.rollback()
+                return
+            except BaseException:
+                for _, future in batch:
+                    future.cancel()
+                raise
+            for outcome, future in batch:
+                future.set_result(outcome.counted)
+
+
 async def _deliver_group(
     *,
     writer: AsyncSession,
@@ -257,90 +324,82 @@ async def _deliver_group(
     builders: Mapping[str, AttachmentBuilder],
 ) -> list[str]:
     """Render each claimed row, send the emails at once, record each outcome; the DispatchReport fields to count."""
-    outcomes: list[str] = []
+    recorder = _Recorder(writer, token)
+    unsent: list[asyncio.Future[str]] = []
     ready: list[tuple[Notification, OutgoingEmail]] = []
-    for row in group:
-        prepared = await _prepare(
-            writer=writer, reader=reader, tenants=tenants, row=row, token=token, smtp=smtp, policy=policy, now=now,
-            random=random, builders=builders,
-        )
-        if isinstance(prepared, str):
-            outcomes.append(prepared)
-        else:
-            ready.append((row, prepared))
-    # Each message is recorded as soon as its own send ends (not when the slowest of the group does), so a
-    # sender killed mid-group repeats only the messages it was still sending. The writer session takes one
-    # recording at a time.
-    recording = asyncio.Lock()
+    try:
+        for row in group:
+            prepared = await _prepare(reader=reader, tenants=tenants, row=row, smtp=smtp, policy=policy, now=now,
+                                      random=random, builders=builders)
+            if isinstance(prepared, _Outcome):
+                # Nothing goes out for it, so it may wait for the first recording of the group's sends.
+                unsent.append(recorder.add(prepared))
+            else:
+                ready.append((row, prepared))
+        # The group's rendering read in one transaction, ended before any network I/O.
+        await reader.commit()
+    except Exception:
+        await recorder.flush()  # what was decided before the error is still written
+        raise
 
+    # Each message is recorded as soon as the writer is free after its own send ends (not when the slowest
+    # of the group does), so a sender killed mid-group repeats only the messages it was still sending.
     async def send_and_record(row: Notification, email: OutgoingEmail) -> str:
         try:
             await smtp.send(email)
             result: BaseException | None = None
-        except Exception as exc:  # noqa: BLE001 - recorded (and logged) on the row by _record_send
+        except Exception as exc:  # noqa: BLE001 - recorded (and logged) on the row by _outcome_of
             result = exc
-        async with recording:
-            return await _record_send(writer, row, token, result, policy=policy, now=now, random=random)
+        return await recorder.record(_outcome_of(row, result, policy=policy, now=now, random=random))
 
-    outcomes += await asyncio.gather(*(send_and_record(row, email) for row, email in ready))
-    return outcomes
+    # Every send runs to its end before an error goes up: none is left writing on a session being closed.
+    sent = await asyncio.gather(*(send_and_record(row, email) for row, email in ready), return_exceptions=True)
+    await recorder.flush()
+    errors = [future.exception() for future in unsent] + list(sent)
+    for error in errors:
+        if isinstance(error, BaseException):
+            raise error
+    return [future.result() for future in unsent] + [str(result) for result in sent]
 
 
 async def _prepare(
     *,
-    writer: AsyncSession,
     reader: AsyncSession,
     tenants: dict[int, Tenant],
     row: Notification,
-    token: str,
     smtp: SmtpClient,
     policy: DeliveryPolicy,
     now: datetime,
     random: Callable[[], float],
     builders: Mapping[str, AttachmentBuilder],
-) -> OutgoingEmail | str:
-    """The email to send for a claimed row, or the outcome already recorded when there is none to send."""
-    row_id, attempts, event, payload = row.id, row.attempts, row.event, dict(row.payload)
-    if attempts >= policy.max_attempts:
-        await _finish(writer, row_id, token, event, payload, status="failed", attempts=attempts,
-                      last_error="gave up: the sender stopped while holding this message")
-        return "failed"
+) -> OutgoingEmail | _Outcome:
+    """The email to send for a claimed row, or the outcome to record when there is none to send."""
+    if row.attempts >= policy.max_attempts:
+        return _Outcome(row.id, "failed", _finished(
+            row, status="failed", attempts=row.attempts, last_error="gave up: the sender stopped while holding this message",
+        ))
     if not row.recipient:
         # No address: the message lives on in the user's in-app list only.
-        await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, channel=IN_APP_CHANNEL)
-        return "in_app_only"
+        return _Outcome(row.id, "in_app_only", _finished(row, status="sent", sent_at=now, channel=IN_APP_CHANNEL))
     try:
         return await _compose(reader, tenants, row, smtp, builders, policy.public_base_url)
-    except Exception as exc:  # noqa: BLE001 - recorded (and logged) on the row by _record_send, as a failed send is
-        return await _record_send(writer, row, token, exc, policy=policy, now=now, random=random)
+    except Exception as exc:  # noqa: BLE001 - recorded (and logged) on the row by _outcome_of, as a failed send is
+        return _outcome_of(row, exc, policy=policy, now=now, random=random)
 
 
-async def _record_send(
-    writer: AsyncSession,
-    row: Notification,
-    token: str,
-    result: BaseException | None,
-    *,
-    policy: DeliveryPolicy,
-    now: datetime,
-    random: Callable[[], float],
-) -> str:
-    """Record what rendering or sending one row gave (`result` is the exception, or None for sent)."""
-    row_id, attempts, event, payload = row.id, row.attempts, row.event, dict(row.payload)
+def _outcome_of(
+    row: Notification, result: BaseException | None, *, policy: DeliveryPolicy, now: datetime, random: Callable[[], float]
+) -> _Outcome:
+    """What rendering or sending one row gave (`result` is the exception, or None for sent)."""
     if isinstance(result, (NotificationTemplateError, UndeliverableError)):
-        return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=True,
-                              policy=policy, now=now, random=random)
+        return _failure(row, result, permanent=True, policy=policy, now=now, random=random)
     if isinstance(result, SmtpDeliveryError):
-        return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=result.permanent,
-                              policy=policy, now=now, random=random)
+        return _failure(row, result, permanent=result.permanent, policy=policy, now=now, random=random)
     if isinstance(result, Exception):
         # A bug or an unreachable database: retry later, loudly.
-        log.error("notification %s (%s) could not be prepared or sent", row_id, event, exc_info=result)
-        return await _failure(writer, row_id, token, event, payload, attempts, result, permanent=False,
-                              policy=policy, now=now, random=random)
-    if not await _finish(writer, row_id, token, event, payload, status="sent", sent_at=now, last_error=None):
-        log.warning("notification %s was sent after its lease expired; another sender may repeat it", row_id)
-    return "sent"
+        log.error("notification %s (%s) could not be prepared or sent", row.id, row.event, exc_info=result)
+        return _failure(row, result, permanent=False, policy=policy, now=now, random=random)
+    return _Outcome(row.id, "sent", _finished(row, status="sent", sent_at=now, last_error=None), warn_if_lost=True)
 
 
 async def _compose(
@@ -351,7 +410,7 @@ async def _compose(
     builders: Mapping[str, AttachmentBuilder],
     public_base_url: str | None = None,
 ) -> OutgoingEmail:
-    """Render the row and build its attachments in a short read transaction, ended before any network I/O."""
+    """Render the row and build its attachments in the group's read transaction (the caller ends it)."""
     try:
         tenant = tenants.get(row.tenant_id) or await reader.get(Tenant, row.tenant_id)
         if tenant is None:
@@ -364,7 +423,6 @@ async def _compose(
         )
         builder = builders.get(row.event)
         attachments = tuple(await builder(session=reader, tenant=tenant, notification=row)) if builder else ()
-        await reader.commit()
     except BaseException:
         await reader.rollback()
         tenants.clear()  # the rollback expired them
@@ -407,48 +465,79 @@ def _template_context(payload: Mapping[str, Any], tenant_name: str, customer_nam
     return {"tenant_name": tenant_name, "customer_name": customer_name, **payload}
 
 
-async def _failure(
-    writer: AsyncSession,
-    row_id: int,
-    token: str,
-    event: str,
-    payload: dict[str, Any],
-    attempts: int,
+def _failure(
+    row: Notification,
     exc: BaseException,
     *,
     permanent: bool,
     policy: DeliveryPolicy,
     now: datetime,
     random: Callable[[], float],
-) -> str:
+) -> _Outcome:
     """Schedule the next attempt with backoff, or give up: after max attempts or on a permanent error."""
-    attempts += 1
+    attempts = row.attempts + 1
     error = (str(exc) or type(exc).__name__)[:MAX_ERROR_CHARS]
     if permanent or attempts >= policy.max_attempts:
-        log.warning("notification %s failed for good after %d attempt(s): %s", row_id, attempts, error)
-        await _finish(writer, row_id, token, event, payload, status="failed", attempts=attempts, last_error=error)
-        return "failed"
+        log.warning("notification %s failed for good after %d attempt(s): %s", row.id, attempts, error)
+        return _Outcome(row.id, "failed", _finished(row, status="failed", attempts=attempts, last_error=error))
     next_at = now + retry_delay(attempts=attempts, base_seconds=policy.base_seconds, random=random)
-    await _finish(writer, row_id, token, event, payload, status="pending", attempts=attempts,
-                  last_error=error, next_attempt_at=next_at)
-    return "retried"
+    return _Outcome(row.id, "retried", _finished(
+        row, status="pending", attempts=attempts, last_error=error, next_attempt_at=next_at,
+    ))
 
 
-async def _finish(
-    writer: AsyncSession, row_id: int, token: str, event: str, payload: dict[str, Any], **values: Any
-) -> bool:
-    """Record an outcome if we still hold the claim; False when the lease was lost to another sender."""
+def _finished(row: Notification, **values: Any) -> dict[str, Any]:
+    """The columns that end this claim on a row: the outcome, the claim let go, delivered links redacted."""
     values.update(claim_token=None, claimed_until=None)
-    if values["status"] in {"sent", "failed"} and event in REDACTED_AFTER_DELIVERY:
-        values["payload"] = {**payload, **{key: REDACTED for key in REDACTED_AFTER_DELIVERY[event] if key in payload}}
-    result = await writer.execute(
-        update(Notification)
-        .where(Notification.id == row_id, Notification.claim_token == token, Notification.status == "sending")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
+    if values["status"] in {"sent", "failed"} and row.event in REDACTED_AFTER_DELIVERY:
+        payload = row.payload
+        values["payload"] = {**payload, **{key: REDACTED for key in REDACTED_AFTER_DELIVERY[row.event] if key in payload}}
+    return values
+
+
+async def _write_outcomes(writer: AsyncSession, token: str, outcomes: Sequence[_Outcome]) -> None:
+    """Record outcomes in one transaction, each only while this claim still holds its row; warn, row by row,
+    of the sent ones whose lease was lost to another sender.
+
+    Outcomes with the same values (messages sent at the same time) share one UPDATE ... WHERE id IN (...).
+    Should it match fewer rows than it names, the transaction is rolled back and written again row by
+    row: only one UPDATE a row can tell which leases were lost (a rare case: a send slower than the lease).
+    """
+    lost = await _update_outcomes(writer, token, outcomes, shared=True)
+    if lost is None:
+        await writer.rollback()
+        lost = await _update_outcomes(writer, token, outcomes, shared=False)
+        assert lost is not None
     await writer.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    for outcome in outcomes:
+        if outcome.warn_if_lost and outcome.row_id in lost:
+            log.warning("notification %s was sent after its lease expired; another sender may repeat it", outcome.row_id)
+
+
+async def _update_outcomes(
+    writer: AsyncSession, token: str, outcomes: Sequence[_Outcome], *, shared: bool
+) -> set[int] | None:
+    """Run the guarded UPDATEs; the ids of the rows not held any more, or None when a shared UPDATE fell short."""
+    alike: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    lost: set[int] = set()
+    for outcome in outcomes:
+        if shared and "payload" not in outcome.values:  # a redacted payload is the row's own
+            alike.setdefault(tuple(sorted(outcome.values.items())), []).append(outcome.row_id)
+        elif not await _guarded_update(writer, _RECORD_ONE, {"row_id": outcome.row_id, "claim": token, **outcome.values}):
+            lost.add(outcome.row_id)
+    for key, ids in alike.items():
+        if len(ids) == 1:
+            if not await _guarded_update(writer, _RECORD_ONE, {"row_id": ids[0], "claim": token, **dict(key)}):
+                lost.add(ids[0])
+        elif await _guarded_update(writer, _RECORD_SAME, {"row_ids": ids, "claim": token, **dict(key)}) < len(ids):
+            return None
+    return lost
+
+
+async def _guarded_update(writer: AsyncSession, statement: Any, parameters: dict[str, Any]) -> int:
+    """Rows an outcome UPDATE matched."""
+    result = await writer.execute(statement, parameters)
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def render_subject(notification: Notification, tenant: Tenant) -> str:

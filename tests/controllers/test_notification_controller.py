@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from quart import Quart
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clients.smtp_client import Attachment, SmtpClient
@@ -507,3 +507,170 @@ async def test_each_email_links_to_its_portal_page(
     assert f'href="{url}"' in text_of(email, "html")
     assert "http://127.0.0.1:8106/portal/" in text_of(email, "plain")
     assert sender(email) == (tenant.name, "no-reply@cuponera.local")
+
+
+class HeldRecording:
+    """Sends that end while a recording holds the writer. The first address's send ends at once; the
+    others' end only once its recording has begun, and that recording waits for them before it writes.
+    `steal` (if given) runs inside that first recording, before it writes: another sender taking a lease.
+    Stands in for the SMTP client and wraps `_write_outcomes`, whose calls (row ids each) it keeps."""
+
+    def __init__(self, first: str, others: int, steal: Any = None) -> None:
+        self.smtp = SmtpClient(SmtpSettings(host=None))
+        self.smtp.send = self.send  # type: ignore[method-assign]
+        self.first, self.others, self.steal = first, others, steal
+        self.recording = asyncio.Event()
+        self.others_ended = asyncio.Event()
+        self.sent: list[str] = []
+        self.recordings: list[list[int]] = []
+        self.write_outcomes = notification_controller._write_outcomes
+
+    async def send(self, email: Any) -> str:
+        if email.to != self.first:
+            await self.recording.wait()
+        self.sent.append(email.to)
+        if len(self.sent) == 1 + self.others:
+            self.others_ended.set()
+        return email.message_id
+
+    async def record(self, writer: AsyncSession, token: str, outcomes: Any) -> None:
+        self.recordings.append([outcome.row_id for outcome in outcomes])
+        if len(self.recordings) == 1:
+            self.recording.set()
+            await self.others_ended.wait()
+            if self.steal is not None:
+                await self.steal()
+        await self.write_outcomes(writer, token, outcomes)
+
+
+def write_transactions(sql: SqlClient) -> tuple[list[list[str]], list[list[str]], Any]:
+    """The transactions that wrote the outbox (their statements), committed and rolled back, and a function that
+    stops the count."""
+    committed: list[list[str]] = []
+    rolled_back: list[list[str]] = []
+    running: dict[int, list[str]] = {}
+
+    def on_execute(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        running.setdefault(id(conn), []).append(statement)
+
+    def ended(into: list[list[str]]) -> Any:
+        def on_end(conn: Any) -> None:
+            statements = running.pop(id(conn), [])
+            if outbox_updates(statements):
+                into.append(statements)
+        return on_end
+
+    listeners = [("before_cursor_execute", on_execute), ("commit", ended(committed)), ("rollback", ended(rolled_back))]
+    engines = {id(e): e.sync_engine for e in (sql.engine, sql.write_engine)}.values()
+    for engine in engines:
+        for name, listener in listeners:
+            event.listen(engine, name, listener)
+
+    def stop() -> None:
+        for engine in engines:
+            for name, listener in listeners:
+                event.remove(engine, name, listener)
+
+    return committed, rolled_back, stop
+
+
+def outbox_updates(transaction: list[str]) -> int:
+    return sum(s.lstrip().upper().startswith("UPDATE NOTIFICATIONS") for s in transaction)
+
+
+def verbs(transaction: list[str]) -> list[str]:
+    """The first word of each statement, BEGIN left out (SQLite's is a statement, asyncpg's is not)."""
+    return [s.split()[0].upper() for s in transaction if not s.lstrip().upper().startswith("BEGIN")]
+
+
+async def held_messages(session: AsyncSession, tenant: Tenant, label: str, count: int) -> tuple[list[str], list[int]]:
+    """`count` invoice_paid messages queued, each to its own address: (addresses, row ids)."""
+    addresses = [f"cliente{n}@example.co" for n in range(count)]
+    ids = await queue(session, *[message(tenant, "invoice_paid", f"{label}:{n}", recipient=a) for n, a in enumerate(addresses)])
+    return addresses, ids
+
+
+async def test_sends_ending_while_a_recording_holds_the_writer_are_recorded_in_one_commit(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addresses, ids = await held_messages(session, tenant, "group", 4)
+    held = HeldRecording(first=addresses[0], others=3)
+    monkeypatch.setattr(notification_controller, "_write_outcomes", held.record)
+    committed, rolled_back, stop = write_transactions(sql)
+    try:
+        report = await dispatch_due(sql=sql, smtp=held.smtp, policy=policy(send_concurrency=4), now=T0)
+    finally:
+        stop()
+
+    assert (report.claimed, report.sent) == (4, 4)
+    assert held.sent[0] == addresses[0] and sorted(held.sent) == addresses
+    # The first send is recorded alone; the three that ended during that recording, together after it.
+    assert held.recordings == [ids[:1], ids[1:]]
+    # Three write transactions: the claim (UPDATE and read back in one commit), the first outcome, the other three
+    # in one UPDATE (they are alike: sent at T0).
+    assert [verbs(t) for t in committed] == [["SELECT", "UPDATE", "SELECT"], ["UPDATE"], ["UPDATE"]]
+    assert " IN " in committed[2][-1].upper()
+    assert rolled_back == []
+    assert [(r.status, r.sent_at, r.claim_token, r.claimed_until) for r in await rows(sql, ids)] == [("sent", T0, None, None)] * 4
+
+
+async def test_a_lease_lost_during_a_grouped_recording_is_warned_about_for_its_row_alone(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Four in the first group, a fifth in a second one: prepared after the rollback of the group's shared UPDATE.
+    addresses, ids = await held_messages(session, tenant, "lost", 5)
+    taken = ids[2]
+
+    async def another_sender_takes_a_lease() -> None:
+        async with sql.session(write=True) as thief:
+            await thief.execute(
+                update(Notification).where(Notification.id == taken)
+                .values(claim_token="thief", claimed_until=T0 + timedelta(minutes=30), attempts=1)
+            )
+            await thief.commit()
+
+    held = HeldRecording(first=addresses[0], others=3, steal=another_sender_takes_a_lease)
+    monkeypatch.setattr(notification_controller, "_write_outcomes", held.record)
+    committed, rolled_back, stop = write_transactions(sql)
+    try:
+        with caplog.at_level("WARNING", logger="cuponera.notifications"):
+            report = await dispatch_due(sql=sql, smtp=held.smtp, policy=policy(send_concurrency=4), now=T0)
+    finally:
+        stop()
+
+    assert (report.claimed, report.sent) == (5, 5)
+    assert held.recordings == [ids[:1], ids[1:4], ids[4:]]
+    lost = [r.getMessage() for r in caplog.records if "lease expired" in r.getMessage()]
+    assert lost == [f"notification {taken} was sent after its lease expired; another sender may repeat it"]
+    # The shared UPDATE matched two rows of three: rolled back, and the group written again row by row in one commit.
+    assert [outbox_updates(t) for t in committed] == [1, 1, 1, 3, 1]  # claim, first outcome, the thief, the group, the fifth
+    assert [verbs(t) for t in rolled_back] == [["UPDATE"]] and " IN " in rolled_back[0][-1].upper()
+    states = {r.id: (r.status, r.claim_token, r.attempts) for r in await rows(sql, ids)}
+    assert states == {
+        ids[0]: ("sent", None, 0), ids[1]: ("sent", None, 0), taken: ("sending", "thief", 1), ids[3]: ("sent", None, 0),
+        ids[4]: ("sent", None, 0),
+    }
+
+
+async def test_a_recording_that_fails_raises_and_leaves_its_rows_to_a_later_taker(
+    sql: SqlClient, session: AsyncSession, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    addresses, ids = await held_messages(session, tenant, "down", 4)
+    held = HeldRecording(first=addresses[0], others=3)
+    recordings = 0
+
+    async def database_down_after_the_first(writer: AsyncSession, token: str, outcomes: Any) -> None:
+        nonlocal recordings
+        recordings += 1
+        if recordings > 1:
+            raise ConnectionError("the database went away")
+        await held.record(writer, token, outcomes)
+
+    monkeypatch.setattr(notification_controller, "_write_outcomes", database_down_after_the_first)
+    with pytest.raises(ConnectionError, match="the database went away"):
+        await dispatch_due(sql=sql, smtp=held.smtp, policy=policy(send_concurrency=4), now=T0)
+
+    assert sorted(held.sent) == addresses and held.recordings == [ids[:1]]
+    states = [(r.status, r.claimed_until is not None) for r in await rows(sql, ids)]
+    # The first was recorded; the three whose recording failed stay claimed, for whoever takes the lease over.
+    assert states == [("sent", False)] + [("sending", True)] * 3
