@@ -282,3 +282,17 @@ def test_from_carries_the_tenant_name_on_the_configured_address(sender_name, dis
     [address] = parsed["From"].addresses
     assert (address.display_name, address.addr_spec) == (display, "no-reply@pagos.example.co")
     assert parsed["Bcc"] is None
+
+
+def test_header_classes_are_made_once_and_the_message_is_what_the_standard_policy_writes(invoice_email):
+    """The kept header classes (see smtp_client._KeptHeaderClasses) change nothing in the bytes sent."""
+    moment = datetime(2026, 12, 7, 10, 30, tzinfo=UTC)
+    client = SmtpClient(SmtpSettings(host=None, mail_from="Cuponera <no-reply@aguas.example>"), clock=lambda: moment)
+    first, second = client.build_message(invoice_email), client.build_message(invoice_email)
+    for name in ("Subject", "From", "To", "Message-ID", "Date", "Content-Type"):
+        assert type(first[name]) is type(second[name])
+    # The same message built through a fresh standard registry (new classes per header, as before).
+    reference = message_from_bytes(first.as_bytes(), policy=policy.SMTP)
+    assert reference.as_bytes() == first.as_bytes()
+    assert type(reference["Subject"]) is not type(first["Subject"])
+    assert first["Subject"] == invoice_email.subject
