@@ -28,6 +28,18 @@ async def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(tmp_path
         await client.dispose()
 
 
+async def test_every_sqlite_connection_syncs_each_commit(tmp_path: Path) -> None:
+    """synchronous=FULL (2) on the reading, writing, short-read and short-write connections: a committed
+    payment survives a power loss, not only a crash of the process."""
+    client = SqlClient(f"sqlite+aiosqlite:///{tmp_path}/t.db")
+    try:
+        for options in ({}, {"write": True}, {"short_reads": True}, {"write": True, "short_writes": True}):
+            async with client.session_scope(**options) as session:
+                assert (await session.execute(text("PRAGMA synchronous"))).scalar() == 2, options
+    finally:
+        await client.dispose()
+
+
 async def test_foreign_keys_are_enforced(app: Quart, session: AsyncSession) -> None:
     from sqlalchemy.exc import IntegrityError
 
