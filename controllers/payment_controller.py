@@ -561,6 +561,8 @@ _INVOICES_PAID = (
     .returning(Invoice.id, Invoice.contract_id)
     .execution_options(synchronize_session=False)
 )
+
+
 async def _apply_approvals(
     session: AsyncSession, paid_at_by_payment: Mapping[int, datetime], now: datetime, tenant: Tenant | None = None
 ) -> None:
