@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from controllers.coupon_controller import invoice_barcode, invoice_payable_amount
 from controllers.errors import Conflict, NotFound, TooManyRequests
 from controllers.outbox_controller import enqueue, message_to_customer
-from controllers.pagination import Page, SortKey, paginate
+from controllers.pagination import Page, PageQuery, SortKey, paginate
 from domain.coupon_codes import coupon_fields
 from domain.invoice_pdf import DocLine, InvoiceDocument, PaymentRequest, render_invoice_pdf
 from domain.national_id import search_form
@@ -93,6 +93,20 @@ _VIEW_LINES = (
 )
 
 
+# The keyset of invoice lists: newest period first.
+_VIEW_KEYS = (SortKey(Invoice.period, descending=True), SortKey(Invoice.id, descending=True))
+# The pages nearly every request asks for, built once: a customer's invoices (the portal's list, the
+# operator's search by national ID), and the same within one period.
+_CUSTOMER_PAGE = PageQuery(
+    _VIEW_QUERY.where(Invoice.tenant_id == bindparam("tenant_id"), Invoice.customer_id == bindparam("customer_id")),
+    _VIEW_KEYS,
+)
+_CUSTOMER_PERIOD_PAGE = PageQuery(_CUSTOMER_PAGE.stmt.where(Invoice.period == bindparam("period")), _VIEW_KEYS)
+_CUSTOMERS_BY_NATIONAL_ID = select(Customer.id).where(
+    Customer.tenant_id == bindparam("tenant_id"), Customer.national_id == bindparam("national_id")
+)
+
+
 def _view_query(tenant: Tenant) -> Select[Any]:
     """`_VIEW_QUERY` for the tenant's invoices."""
     return _VIEW_QUERY.where(Invoice.tenant_id == tenant.id)
@@ -103,9 +117,10 @@ async def _views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[Invoic
     if not rows:
         return []
     lines: dict[int, list[Row[Any]]] = {row.id: [] for row in rows}
-    found = await session.execute(_VIEW_LINES, {"invoice_ids": list(lines)})
+    # Column rows through the session's connection: no ORM result processing for read-only lines.
+    found = await (await session.connection()).execute(_VIEW_LINES, {"invoice_ids": list(lines)})
     for line in found.all():
-        lines[line.invoice_id].append(line)
+        lines[line[0]].append(line)  # invoice_id, first of _VIEW_LINES's columns
     return [
         InvoiceView(
             invoice=row,
@@ -133,18 +148,25 @@ async def search_invoices(
     cursor: str | None = None,
 ) -> Page[InvoiceView]:
     """Invoices of the tenant (or of one customer), filtered, newest period first: two queries a page."""
-    stmt = _view_query(tenant)
     customer_ids = [customer_id] if customer_id is not None else []
     if national_id:
         # Resolved first (ix_customers_tenant_id_national_id), so the page itself is one probe of
         # ix_invoices_tenant_id_customer_id_period even where the planner has no statistics (SQLite).
         found = await session.scalars(
-            select(Customer.id).where(Customer.tenant_id == tenant.id, Customer.national_id == search_form(national_id))
+            _CUSTOMERS_BY_NATIONAL_ID, {"tenant_id": tenant.id, "national_id": search_form(national_id)}
         )
         matches = set(found.all())
         customer_ids = sorted(matches & set(customer_ids) if customer_id is not None else matches)
         if not customer_ids:
             return Page(items=[], next_cursor=None)
+    if len(customer_ids) == 1 and not contract_number and not status:
+        # One customer's invoices, maybe of one period: a page built once.
+        query, params = _CUSTOMER_PAGE, {"tenant_id": tenant.id, "customer_id": customer_ids[0]}
+        if period:
+            query, params = _CUSTOMER_PERIOD_PAGE, {**params, "period": period}
+        page = await paginate(session, query, limit=limit, cursor=cursor, params=params)
+        return Page(items=await _views(session, page.items), next_cursor=page.next_cursor)
+    stmt = _view_query(tenant)
     if len(customer_ids) == 1:
         stmt = stmt.where(Invoice.customer_id == customer_ids[0])
     elif customer_ids:
@@ -155,14 +177,7 @@ async def search_invoices(
         stmt = stmt.where(Invoice.period == period)
     if status:
         stmt = stmt.where(Invoice.status == status)
-    page = await paginate(
-        session,
-        stmt,
-        keys=[SortKey(Invoice.period, descending=True), SortKey(Invoice.id, descending=True)],
-        limit=limit,
-        cursor=cursor,
-        rows=True,
-    )
+    page = await paginate(session, stmt, keys=_VIEW_KEYS, limit=limit, cursor=cursor, rows=True)
     return Page(items=await _views(session, page.items), next_cursor=page.next_cursor)
 
 

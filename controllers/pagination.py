@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
@@ -87,26 +87,67 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> Any:
     return or_(*clauses)
 
 
+def _ordered(stmt: Select[Any], keys: Sequence[SortKey]) -> Select[Any]:
+    return stmt.order_by(*[k.column.desc() if k.descending else k.column.asc() for k in keys])
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A list's statement with bind parameters and its keyset, built once per process (module level).
+
+    Its first page, the one nearly every visit asks for, is a statement built once per page size too
+    (`first`), so SQLAlchemy computes its cache key once instead of on every request; later pages add
+    the cursor's condition as `paginate` does for any statement. Items are rows.
+    """
+
+    stmt: Select[Any]
+    keys: tuple[SortKey, ...]
+    # One statement per page size asked (at most MAX_LIMIT of them): the limit stays a literal LIMIT
+    # (TOP on SQL Server), as for any page, rather than a bound parameter SQL Server would wrap in ROW_NUMBER().
+    _firsts: dict[int, Select[Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def first(self, limit: int) -> Select[Any]:
+        """The first page's statement for pages of `limit` (one row more is read, to know if more follow)."""
+        found = self._firsts.get(limit)
+        if found is None:
+            found = self._firsts[limit] = _ordered(self.stmt, self.keys).limit(limit + 1)
+        return found
+
+
 async def paginate(
     session: AsyncSession,
-    stmt: Select[Any],
+    stmt: Select[Any] | PageQuery,
     *,
-    keys: Sequence[SortKey],
+    keys: Sequence[SortKey] = (),
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
     rows: bool = False,
+    params: dict[str, Any] | None = None,
 ) -> Page[Any]:
     """Run `stmt` one page at a time in an explicit, stable order.
 
     `stmt` selects one entity (items are entities), or with `rows` several columns (items are rows,
-    whose sort keys are read by column name).
+    whose sort keys are read by column name). A `PageQuery` brings its keys, its items are rows, and
+    `params` binds its parameters.
     """
     limit = max(1, min(limit, MAX_LIMIT))
+    bound = dict(params or {})
+    if isinstance(stmt, PageQuery):
+        keys, rows = stmt.keys, True
+        if not cursor:
+            # Column rows through the session's connection: no ORM result processing for a read-only page.
+            found = await (await session.connection()).execute(stmt.first(limit), bound)
+            return _page(list(found.all()), keys, limit)
+        stmt = stmt.stmt
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(cursor, len(keys))))
-    order = [k.column.desc() if k.descending else k.column.asc() for k in keys]
-    ordered = stmt.order_by(*order).limit(limit + 1)
-    items = list((await session.execute(ordered)).all() if rows else (await session.scalars(ordered)).all())
+    ordered = _ordered(stmt, keys).limit(limit + 1)
+    items = list((await session.execute(ordered, bound)).all() if rows else (await session.scalars(ordered, bound)).all())
+    return _page(items, keys, limit)
+
+
+def _page(items: list[Any], keys: Sequence[SortKey], limit: int) -> Page[Any]:
+    """The page of `items` (read one past `limit`) and the cursor after its last item, if more follow."""
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]

@@ -127,6 +127,16 @@ async def test_search_filters_and_orders_newest_period_first(session: AsyncSessi
     assert await numbers(national_id="123456785", status="overdue") == ["F-2"]
     assert await numbers(period="2026-10") == ["F-4", "F-2"]
     assert await numbers(customer_id=luis.id) == ["F-4"]
+    # One customer's pages (and one period of them) run statements built once (pagination.PageQuery).
+    assert await numbers(national_id="12.345.678-5", period="2026-10") == ["F-2"]
+    assert await numbers(national_id="12.345.678-5", period="2026-08") == ["F-1"]
+    assert await numbers(national_id="12.345.678-5", period="2026-07") == []
+    ana_first = await invoice_controller.search_invoices(session=session, tenant=tenant, national_id="123456785", limit=2)
+    ana_rest = await invoice_controller.search_invoices(
+        session=session, tenant=tenant, national_id="123456785", limit=2, cursor=ana_first.next_cursor
+    )
+    assert [v.invoice.id for v in ana_first.items] == [a2.id, a3.id] and ana_first.next_cursor
+    assert [v.invoice.id for v in ana_rest.items] == [a1.id] and ana_rest.next_cursor is None
     first = await invoice_controller.search_invoices(session=session, tenant=tenant, limit=3)
     rest = await invoice_controller.search_invoices(session=session, tenant=tenant, limit=3, cursor=first.next_cursor)
     assert [v.invoice.id for v in first.items + rest.items] == [l1.id, a2.id, a3.id, a1.id]
