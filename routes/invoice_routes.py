@@ -143,8 +143,8 @@ def invoice_json(view: InvoiceView) -> dict[str, Any]:
         "unit": view.unit,
         "reading_kind": view.reading_kind,
         "reading_flags": list(view.reading_flags),
-        # Rows of invoice_controller's `_VIEW_LINES`, unpacked by position (a tenth of the cost of reading
-        # a row's fields by name, which showed in the profile of a 12-invoice page).
+        # Rows of invoice_controller's `_VIEW_LINES`, unpacked by position: cheaper than reading each
+        # row's fields by name, which showed in the profile of a 12-invoice page.
         "lines": [
             {
                 "kind": kind,
@@ -177,8 +177,8 @@ def invoice_out(view: InvoiceView) -> InvoiceOut:
 def invoice_page_response(page: Page[InvoiceView]) -> Response:
     """A page of invoices as `InvoiceList` JSON, dumped once (the route documents the model with
     `document_response`; the contract test checks the answers against it). `orjson`: every value is
-    already a JSON value, so the app provider's key sorting and fallbacks have nothing to add, and a
-    12-invoice page dumps in a tenth of `json.dumps`'s time (UTF-8, compact, as before)."""
+    already a JSON value, so the app provider's key sorting and fallbacks have nothing to add, and it
+    dumps several times faster than `json.dumps` (UTF-8, compact, as before)."""
     body = {"items": [invoice_json(view) for view in page.items], "next_cursor": page.next_cursor}
     return Response(orjson.dumps(body), content_type="application/json")
 
