@@ -139,6 +139,8 @@ async def paginate(
             found = await (await session.connection()).execute(stmt.first(limit), bound)
             return _page(list(found.all()), keys, limit)
         stmt = stmt.stmt
+    elif not keys:
+        raise ValueError("a page needs its sort keys (the last one unique)")
     if cursor:
         stmt = stmt.where(_after(keys, decode_cursor(cursor, len(keys))))
     ordered = _ordered(stmt, keys).limit(limit + 1)
