@@ -205,7 +205,7 @@ class SmtpClient:
 
 def _single_recipient(value: str) -> Address:
     """Exactly one clean address: a stored "x,evil@evil.co" never becomes two recipients in `To:`."""
-    header = HeaderRegistry()("To", value)
+    header = _POLICY.header_factory("To", value)
     if len(header.addresses) != 1 or header.defects or not header.addresses[0].domain:
         raise SmtpDeliveryError(f"invalid recipient address {value!r}", permanent=True)
     return header.addresses[0]

@@ -143,14 +143,11 @@ _PAYABLE_OF_CONTRACT = and_(
     Invoice.agreement_id.is_(None),
 )
 _CONTRACT_NUMBERS = select(Contract.id, Contract.contract_number).where(Contract.id.in_(bindparam("contract_ids", expanding=True)))
+# The coupons that ever held any of these invoices (by the lines' invoice index); bound as `invoice_ids`.
+_COUPONS_HOLDING = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
 # Whether a payment is under way for any of these invoices: a coupon holding one is being paid.
 _PROCESSING_COUPONS = (
-    select(func.count())
-    .select_from(Coupon)
-    .where(
-        Coupon.status == "processing",
-        Coupon.id.in_(select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(bindparam("invoice_ids", expanding=True)))),
-    )
+    select(func.count()).select_from(Coupon).where(Coupon.status == "processing", Coupon.id.in_(_COUPONS_HOLDING))
 )
 # See `_LOCK_INVOICES_BY_ID`.
 _LOCK_PAYABLE_OF_CONTRACT = (
@@ -308,16 +305,16 @@ async def create_coupon(
         )
     invoice_ids = [inv.id for inv in invoices]
     kind = creator_kind or creator_kind_of(caller)
-    holding = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(invoice_ids))
     if kind != "anonymous":
         # Supersede older active coupons first; a coupon being paid right now cannot be superseded.
         # An anonymous quick-pay supersedes nothing: whoever has a contract number must not cancel
         # the coupon its customer (or staff) made, which they may be about to pay.
         await session.execute(
             update(Coupon)
-            .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(holding))
+            .where(Coupon.tenant_id == tenant.id, Coupon.status == "active", Coupon.id.in_(_COUPONS_HOLDING))
             .values(status="cancelled", cancelled_at=now, cancel_reason="superseded")
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
+            {"invoice_ids": invoice_ids},
         )
     busy = await session.scalar(_PROCESSING_COUPONS, {"invoice_ids": invoice_ids})
     if busy:
@@ -443,10 +440,9 @@ def creator_kind_of(caller: Caller) -> str:
     return "staff" if caller.is_staff else "customer"
 
 
-# The coupons that ever held any of these invoices (by the line's invoice index), then among them the
-# active quick-pay ones: asked in one statement, SQLite (no statistics) walks every active coupon of
-# every tenant through (status, expires_at) instead.
-_COUPONS_HOLDING = select(CouponInvoice.coupon_id).where(CouponInvoice.invoice_id.in_(bindparam("invoice_ids", expanding=True)))
+# The coupons that ever held any of these invoices (`_COUPONS_HOLDING`), then among them the active
+# quick-pay ones: asked in one statement, SQLite (no statistics) walks every active coupon of every
+# tenant through (status, expires_at) instead.
 _ACTIVE_ANONYMOUS = (
     select(Coupon)
     .where(

@@ -131,7 +131,7 @@ async def paginate(
     `params` binds its parameters.
     """
     limit = max(1, min(limit, MAX_LIMIT))
-    bound = dict(params or {})
+    bound = params or {}
     if isinstance(stmt, PageQuery):
         keys, rows = stmt.keys, True
         if not cursor:
