@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from quart import Quart, Response, current_app, g, request
+from quart.sessions import SessionInterface, SessionMixin
+from quart.wrappers import BaseRequestWebsocket
 from quart_auth import current_user
 
 from controllers import auth_controller
@@ -67,8 +69,21 @@ async def add_security_headers(response: Response) -> Response:
     return response
 
 
+class NoServerSession(SessionInterface):
+    """No Quart `session` cookie: a login is quart-auth's own signed cookie, and nothing else keeps
+    state in a cookie. Quart then gives each request its null session (writing to it raises), and
+    does not read, verify or write a `session` cookie on every request."""
+
+    async def open_session(self, app: Quart, request_websocket: BaseRequestWebsocket) -> None:
+        return None
+
+    async def save_session(self, app: Quart, session: SessionMixin, response: object) -> None:
+        return None
+
+
 def install_security(app: Quart) -> None:
     """Register the hooks on the app."""
+    app.session_interface = NoServerSession()
     app.before_request(assign_request_id)
     app.before_request(check_csrf)
     app.after_request(add_security_headers)

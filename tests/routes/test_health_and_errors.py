@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from quart import Quart
+from quart import Quart, session
+from quart.sessions import NullSession
 
 from app import create_app
 from domain.json_limits import json_nesting_exceeds
@@ -108,6 +109,20 @@ async def test_security_headers_on_api_responses(client: ApiClient) -> None:
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
     assert len(response.headers["X-Request-ID"]) >= 8
+
+
+async def test_no_framework_session_is_kept(app: Quart, client: ApiClient) -> None:
+    # A login is quart-auth's own cookie: Quart's `session` is the null session (writing to it
+    # raises), so no request reads, verifies or sets a `session` cookie, not even a forged one.
+    async with app.test_request_context("/api/v1/tenant"):
+        assert isinstance(session, NullSession)
+        with pytest.raises(RuntimeError):
+            session["kept"] = "anything"
+
+    response = await client.get("/api/v1/tenant", headers={"Cookie": "session=forged.cookie.value"})
+
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie") == []
 
 
 async def test_tenant_profile_for_the_frontend(client: ApiClient) -> None:
