@@ -7,6 +7,7 @@ very next request the other serves.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -187,3 +188,15 @@ async def test_two_served_processes_a_password_change_or_logout_in_one_is_a_401_
         logout_csrf = (await client.get(f"{two.base_url}/api/v1/auth/csrf", headers=client_cookie)).json()["csrf_token"]
         assert (await client.post(f"{two.base_url}/api/v1/auth/logout", headers={**client_cookie, "X-CSRF-Token": logout_csrf})).status_code == 204
         assert await me(one.base_url, client_cookie) == 401
+
+
+async def test_a_served_app_moves_its_start_up_objects_out_of_the_collectors_way(
+    database_url: str, test_database: TestDatabase, tmp_path: Path
+) -> None:
+    assert gc.get_freeze_count() == 0  # tests never freeze (they build many apps in one process)
+    served = create_app(app_config(database_url, test_database, tmp_path, ENV="development", WORKER_IN_PROCESS=False))
+    try:
+        async with served.test_app():
+            assert gc.get_freeze_count() > 10_000  # modules, models, the app: all of start-up
+    finally:
+        gc.unfreeze()
