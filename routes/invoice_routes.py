@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -15,7 +14,7 @@ from controllers import invoice_controller
 from controllers.errors import NotFound
 from controllers.invoice_controller import InvoiceView
 from controllers.pagination import Page
-from domain.money import round_money
+from domain.money import money_rounder
 from routes.common import (
     ListQuery,
     MoneyStr,
@@ -122,10 +121,7 @@ def invoice_json(view: InvoiceView) -> dict[str, Any]:
     """
     invoice = view.invoice
     currency = invoice.currency
-
-    def money(value: Decimal) -> str:
-        return str(round_money(value, currency))
-
+    rounded = money_rounder(currency)  # looked up once for the invoice's dozens of amounts
     plain = plain_decimal_text  # as DecimalStr writes it
 
     return {
@@ -151,15 +147,15 @@ def invoice_json(view: InvoiceView) -> dict[str, Any]:
                 "description": description,
                 "quantity": plain(quantity),
                 "unit_price": plain(unit_price),
-                "amount": money(amount),
+                "amount": str(rounded(amount)),
             }
             for _invoice_id, kind, description, quantity, unit_price, amount in view.lines
         ],
-        "arrears": money(invoice.arrears),
-        "subtotal": money(invoice.subtotal),
-        "tax": money(invoice.tax),
-        "total": money(invoice.total),
-        "amount_due": money(invoice.amount_due),
+        "arrears": str(rounded(invoice.arrears)),
+        "subtotal": str(rounded(invoice.subtotal)),
+        "tax": str(rounded(invoice.tax)),
+        "total": str(rounded(invoice.total)),
+        "amount_due": str(rounded(invoice.amount_due)),
         "currency": currency,
         "paid_at": _moment(invoice.paid_at),
         "voided_at": _moment(invoice.voided_at),

@@ -20,7 +20,7 @@ from domain.billing_calculator import (
     validate_tariff,
 )
 from domain.demo_tariffs import DEMO_TARIFFS
-from domain.money import MINOR_UNITS, round_money
+from domain.money import MINOR_UNITS, money_rounder, round_money
 
 COLOMBIAN_STRATA = {
     "1": StratumAdjustment(D(-50), "subsistence"),
@@ -240,11 +240,14 @@ def test_a_bill_above_the_maximum_total_is_refused():
 )
 def test_round_money(amount, currency, rounded):
     assert str(round_money(amount, currency)) == rounded
+    assert str(money_rounder(currency)(amount)) == rounded  # the same rule, looked up once for a page
 
 
 def test_round_money_unknown_currency():
     with pytest.raises(ValueError, match="EUR"):
         round_money(D(1), "EUR")
+    with pytest.raises(ValueError, match="EUR"):
+        money_rounder("EUR")
 
 
 BRL = Tariff(
