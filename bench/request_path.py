@@ -4,11 +4,12 @@ Setup (not timed): a temporary SQLite database with N contracts (default 20 000)
 invoices made by the real bill run, an operator and some customer logins. Then the app is served
 exactly as `make run` serves it (hypercorn, `app:create_app()`, access log on), once per worker
 count asked for, next to a bare Quart app answering a constant JSON object. Each endpoint gets a
-bounded loopback load (concurrency 32, a fixed duration; the quick-pay pair at concurrency 8).
+bounded loopback load (concurrency 32, a fixed duration; the quick-pay pair at concurrency 8), cut
+into slices, each right after a slice of the same length against the floor.
 
 The figure that travels across machines is `cpu_ratio`: CPU milliseconds per request of the
 server's worker processes (read from /proc before and after, hypercorn's parent excluded) over the
-floor's, measured in the same run. Prints one JSON line.
+floor's in the slices interleaved with that endpoint's. Prints one JSON line.
 """
 
 import sys
@@ -184,8 +185,20 @@ def stop(server: Server) -> None:
         server.process.kill()
 
 
-async def load(server: Server, call: Call, *, concurrency: int, seconds: float, limit: int | None = None) -> dict:
-    """Drive `call` with `concurrency` workers for `seconds` (or `limit` calls); latency, throughput, CPU."""
+@dataclass
+class Sample:
+    """One bounded load against one server: what it served and what that cost the server."""
+
+    latencies: list[float]
+    errors: int
+    seconds: float
+    cpu_seconds: float
+
+
+async def load_sample(
+    server: Server, call: Call, *, concurrency: int, seconds: float, limit: int | None = None
+) -> Sample:
+    """Drive `call` with `concurrency` workers for `seconds` (or `limit` calls)."""
     latencies: list[float] = []
     errors = 0
     counter = iter(range(limit if limit is not None else 10**9))
@@ -207,16 +220,51 @@ async def load(server: Server, call: Call, *, concurrency: int, seconds: float, 
         cpu_before, started = cpu_seconds(server.workers), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - started, cpu_seconds(server.workers) - cpu_before
-    latencies.sort()
+    return Sample(latencies, errors, elapsed, cpu)
+
+
+def summary(samples: list[Sample]) -> dict:
+    """Latency, throughput and CPU per request over these samples taken together."""
+    latencies = sorted(latency for sample in samples for latency in sample.latencies)
     count = len(latencies)
+    elapsed, cpu = sum(sample.seconds for sample in samples), sum(sample.cpu_seconds for sample in samples)
     return {
         "requests": count,
         "rps": round(count / elapsed, 1),
         "p50_ms": round(statistics.median(latencies), 2) if count else None,
         "p99_ms": round(latencies[min(count - 1, int(count * 0.99))], 2) if count else None,
-        "errors": errors,
+        "errors": sum(sample.errors for sample in samples),
         "cpu_ms_per_request": round(cpu * 1000 / count, 3) if count else None,
     }
+
+
+async def load(server: Server, call: Call, *, concurrency: int, seconds: float, limit: int | None = None) -> dict:
+    """Drive `call` with `concurrency` workers for `seconds` (or `limit` calls); latency, throughput, CPU."""
+    return summary([await load_sample(server, call, concurrency=concurrency, seconds=seconds, limit=limit)])
+
+
+async def floor_call(client: httpx.AsyncClient, n: int) -> bool:
+    """The floor app's one request."""
+    return (await client.get("/")).status_code == 200
+
+
+async def against_floor(
+    server: Server, call: Call, floor: Server, *, concurrency: int, seconds: float, slices: int
+) -> tuple[dict, list[Sample]]:
+    """`call` on `server` for `seconds` in `slices` slices, each right after a slice of the floor app
+    as long; the endpoint's figures with `cpu_ratio` to the floor of the same slices, and those floor
+    samples. A shared machine's speed drifts by tens of percent within a minute; measuring the floor
+    beside each slice cancels what drifts slower than a slice."""
+    ours: list[Sample] = []
+    floors: list[Sample] = []
+    for _ in range(slices):
+        floors.append(await load_sample(floor, floor_call, concurrency=32, seconds=seconds / slices))
+        ours.append(await load_sample(server, call, concurrency=concurrency, seconds=seconds / slices))
+    figures, floor_figures = summary(ours), summary(floors)
+    figures["floor_cpu_ms_per_request"] = floor_figures["cpu_ms_per_request"]
+    if figures["cpu_ms_per_request"] and floor_figures["cpu_ms_per_request"]:
+        figures["cpu_ratio"] = round(figures["cpu_ms_per_request"] / floor_figures["cpu_ms_per_request"], 2)
+    return figures, floors
 
 
 async def login(base_url: str, email: str) -> str:
@@ -311,46 +359,50 @@ async def main_async(args: argparse.Namespace) -> dict:
             "COOKIE_SECURE": "false",
         }
         env.pop("DATABASE_SCHEMA", None)
+        # The floor stays up beside the app: each endpoint is measured in slices next to slices of it.
         floor_server = await serve("bench._floor_app:app", 1, {**os.environ}, ROOT)
+        floor_samples: list[Sample] = []
+        results: dict[str, dict] = {}
         try:
-
-            async def floor_call(client: httpx.AsyncClient, n: int) -> bool:
-                return (await client.get("/")).status_code == 200
-
-            floor = await load(floor_server, floor_call, concurrency=32, seconds=args.seconds)
+            for workers in args.workers:
+                server = await serve("app:create_app()", workers, env, ROOT)
+                try:
+                    for email in ["operator@bench.example", *fx.customer_emails]:
+                        fx.cookies[email] = await login(server.base_url, email)
+                    endpoints: dict[str, dict] = {}
+                    for name, (call, concurrency) in scenarios(fx).items():
+                        if args.warm_seconds:  # every login seen, caches and connections warm: the steady state
+                            await load(server, call, concurrency=concurrency, seconds=args.warm_seconds)
+                        endpoints[name], floors = await against_floor(
+                            server, call, floor_server, concurrency=concurrency, seconds=args.seconds,
+                            slices=args.slices,
+                        )
+                        floor_samples += floors
+                    used: set[int] = set()
+                    pair = await load(
+                        server, quick_pay(fx, used), concurrency=8, seconds=args.seconds,
+                        limit=len(fx.pay_contracts) // len(args.workers),
+                    )
+                    fx.pay_contracts = fx.pay_contracts[len(used) :]
+                    pair["pairs_per_second"] = pair.pop("rps")
+                    endpoints["quick_pay_pair"] = pair
+                finally:
+                    stop(server)
+                results[f"workers_{workers}"] = endpoints
         finally:
             stop(floor_server)
-        results: dict[str, dict] = {}
-        for workers in args.workers:
-            server = await serve("app:create_app()", workers, env, ROOT)
-            try:
-                for email in ["operator@bench.example", *fx.customer_emails]:
-                    fx.cookies[email] = await login(server.base_url, email)
-                endpoints: dict[str, dict] = {}
-                for name, (call, concurrency) in scenarios(fx).items():
-                    if args.warm_seconds:  # every login seen, caches and connections warm: the steady state
-                        await load(server, call, concurrency=concurrency, seconds=args.warm_seconds)
-                    endpoints[name] = await load(server, call, concurrency=concurrency, seconds=args.seconds)
-                used: set[int] = set()
-                pair = await load(
-                    server, quick_pay(fx, used), concurrency=8, seconds=args.seconds,
-                    limit=len(fx.pay_contracts) // len(args.workers),
-                )
-                fx.pay_contracts = fx.pay_contracts[len(used) :]
-                pair["pairs_per_second"] = pair.pop("rps")
-                endpoints["quick_pay_pair"] = pair
-            finally:
-                stop(server)
-            for figures in endpoints.values():
-                if figures["cpu_ms_per_request"] and floor["cpu_ms_per_request"]:
-                    figures["cpu_ratio"] = round(figures["cpu_ms_per_request"] / floor["cpu_ms_per_request"], 2)
-            results[f"workers_{workers}"] = endpoints
+        floor = summary(floor_samples)
+        for endpoints in results.values():
+            pair = endpoints["quick_pay_pair"]
+            if pair["cpu_ms_per_request"] and floor["cpu_ms_per_request"]:
+                pair["cpu_ratio"] = round(pair["cpu_ms_per_request"] / floor["cpu_ms_per_request"], 2)
     return {
         "bench": "http",
         "contracts": args.contracts,
         "invoices": args.contracts * len(PERIODS),
         "build_seconds": round(build_seconds, 1),
         "seconds_per_endpoint": args.seconds,
+        "slices_per_endpoint": args.slices,
         "warm_seconds": args.warm_seconds,
         "cores": os.cpu_count(),
         "floor": floor,
@@ -365,6 +417,10 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=64, help="customer logins spread over the load")
     parser.add_argument("--seconds", type=float, default=5.0, help="load duration per endpoint")
     parser.add_argument(
+        "--slices", type=int, default=5,
+        help="each endpoint's load is cut into this many slices, each right after as long a slice of the floor",
+    )
+    parser.add_argument(
         "--warm-seconds", type=float, default=0.0,
         help="an unmeasured load of this many seconds before each endpoint's measured one (default: none)",
     )
@@ -373,8 +429,11 @@ def main() -> None:
         help="hypercorn worker counts to measure (default: one, and make run's default on SQLite: cores, at most 2)",
     )
     args = parser.parse_args()
-    if args.contracts < 100 or args.customers < 1 or args.customers > args.contracts // 2 or args.seconds <= 0:
-        parser.error("--contracts must be >= 100, --customers between 1 and contracts/2, --seconds > 0")
+    if (
+        args.contracts < 100 or args.customers < 1 or args.customers > args.contracts // 2
+        or args.seconds <= 0 or args.slices < 1
+    ):
+        parser.error("--contracts must be >= 100, --customers between 1 and contracts/2, --seconds > 0, --slices >= 1")
     print(json.dumps(asyncio.run(main_async(args))), flush=True)
 
 
