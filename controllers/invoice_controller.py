@@ -116,7 +116,9 @@ async def _views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[Invoic
     """Attach each invoice's lines (one more query for the whole page) to rows of `_view_query`."""
     if not rows:
         return []
-    lines: dict[int, list[Row[Any]]] = {row.id: [] for row in rows}
+    # Fields read by key through each row's mapping: a Row's attribute access costs several times as much.
+    fields = [row._mapping for row in rows]
+    lines: dict[int, list[Row[Any]]] = {row["id"]: [] for row in fields}
     # Column rows through the session's connection: no ORM result processing for read-only lines.
     found = await (await session.connection()).execute(_VIEW_LINES, {"invoice_ids": list(lines)})
     for line in found.all():
@@ -124,14 +126,14 @@ async def _views(session: AsyncSession, rows: Sequence[Row[Any]]) -> list[Invoic
     return [
         InvoiceView(
             invoice=row,
-            contract_number=row.contract_number,
-            unit=SERVICE_UNITS.get(row.service, ""),
-            lines=tuple(lines[row.id]),
-            reading_kind=row.reading_kind,
-            reading_flags=tuple(split_flags(row.reading_flags)) if row.reading_kind is not None else (),
-            payment_id=row.payment_id,
+            contract_number=field["contract_number"],
+            unit=SERVICE_UNITS.get(field["service"], ""),
+            lines=tuple(lines[field["id"]]),
+            reading_kind=field["reading_kind"],
+            reading_flags=tuple(split_flags(field["reading_flags"])) if field["reading_kind"] is not None else (),
+            payment_id=field["payment_id"],
         )
-        for row in rows
+        for row, field in zip(rows, fields, strict=True)
     ]
 
 

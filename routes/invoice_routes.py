@@ -119,23 +119,25 @@ def invoice_json(view: InvoiceView) -> dict[str, Any]:
     Built straight from the typed database values into JSON values, once: list pages dump a page of
     these without a model per invoice and per line (see `invoice_page_response`).
     """
-    invoice = view.invoice
-    currency = invoice.currency
+    # By key through the row's mapping: a Row's attribute access costs about eight times as much, and
+    # a page reads two dozen fields of each of its invoices.
+    invoice = view.invoice._mapping
+    currency = invoice["currency"]
     rounded = money_rounder(currency)  # looked up once for the invoice's dozens of amounts
     plain = plain_decimal_text  # as DecimalStr writes it
 
     return {
-        "id": invoice.id,
-        "number": invoice.number,
-        "contract_id": invoice.contract_id,
+        "id": invoice["id"],
+        "number": invoice["number"],
+        "contract_id": invoice["contract_id"],
         "contract_number": view.contract_number,
-        "customer_id": invoice.customer_id,
-        "period": invoice.period,
-        "issued_on": invoice.issued_on.isoformat(),
-        "due_on": invoice.due_on.isoformat(),
-        "status": invoice.status,
-        "disputed": invoice.disputed,
-        "consumption": plain(invoice.consumption),
+        "customer_id": invoice["customer_id"],
+        "period": invoice["period"],
+        "issued_on": invoice["issued_on"].isoformat(),
+        "due_on": invoice["due_on"].isoformat(),
+        "status": invoice["status"],
+        "disputed": invoice["disputed"],
+        "consumption": plain(invoice["consumption"]),
         "unit": view.unit,
         "reading_kind": view.reading_kind,
         "reading_flags": list(view.reading_flags),
@@ -151,16 +153,16 @@ def invoice_json(view: InvoiceView) -> dict[str, Any]:
             }
             for _invoice_id, kind, description, quantity, unit_price, amount in view.lines
         ],
-        "arrears": str(rounded(invoice.arrears)),
-        "subtotal": str(rounded(invoice.subtotal)),
-        "tax": str(rounded(invoice.tax)),
-        "total": str(rounded(invoice.total)),
-        "amount_due": str(rounded(invoice.amount_due)),
+        "arrears": str(rounded(invoice["arrears"])),
+        "subtotal": str(rounded(invoice["subtotal"])),
+        "tax": str(rounded(invoice["tax"])),
+        "total": str(rounded(invoice["total"])),
+        "amount_due": str(rounded(invoice["amount_due"])),
         "currency": currency,
-        "paid_at": _moment(invoice.paid_at),
-        "voided_at": _moment(invoice.voided_at),
-        "void_reason": invoice.void_reason,
-        "carried_into_invoice_id": invoice.carried_into_invoice_id,
+        "paid_at": _moment(invoice["paid_at"]),
+        "voided_at": _moment(invoice["voided_at"]),
+        "void_reason": invoice["void_reason"],
+        "carried_into_invoice_id": invoice["carried_into_invoice_id"],
         "payment_id": view.payment_id,
     }
 
